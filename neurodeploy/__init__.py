@@ -1,0 +1,25 @@
+"""neurodeploy: one NIR graph in; Loihi 2, SpiNNaker and a bit-accurate emulator out.
+
+This module stays light (no torch, nir or lava imports), so that a runner in another
+environment can import the artifact reader alone.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from neurodeploy.errors import NeurodeployError
+
+__version__ = "0.1.0"
+__all__ = ["NeurodeployError", "export_norse", "simulate", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "export_norse":
+        from neurodeploy.norse_export import export_norse
+
+        return export_norse
+    if name == "simulate":
+        from neurodeploy.api import simulate
+
+        return simulate
+    raise AttributeError(name)

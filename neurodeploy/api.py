@@ -1,0 +1,40 @@
+"""Public, high-level functions: load a NIR model and simulate it with the float reference."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import numpy as np
+
+from neurodeploy.compiler.frontend import LoadedModel, load
+from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.compiler.lowering import lower
+
+
+def build(source: Any, *, dt=None, integrator=None, reset=None, spike_amplitude=None,
+          warn: bool = True) -> NetworkIR:
+    """Load a .nir path or nir.NIRGraph and lower it to NetworkIR under the semantics contract."""
+    model: LoadedModel = load(source, dt=dt, integrator=integrator, reset=reset,
+                              spike_amplitude=spike_amplitude, warn=warn)
+    return lower(model)
+
+
+def simulate(
+    source: Any,
+    inputs: np.ndarray | dict[str, np.ndarray],
+    *,
+    dt: float | None = None,
+    integrator: str | None = None,
+    reset: str | None = None,
+    spike_amplitude: float | str | None = None,
+    record: Iterable[str] = ("v",),
+    dtype: str = "float32",
+    progress: bool = False,
+    warn: bool = True,
+) -> dict[str, np.ndarray]:
+    """Float reference run. Returns ``spikes.<node>`` and ``v.<node>`` arrays (batch, steps, *shape)."""
+    from neurodeploy.emulator.reference import simulate as run
+
+    net = source if isinstance(source, NetworkIR) else build(
+        source, dt=dt, integrator=integrator, reset=reset, spike_amplitude=spike_amplitude, warn=warn
+    )
+    return run(net, inputs, record=record, dtype=dtype, progress=progress)
