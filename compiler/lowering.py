@@ -49,6 +49,7 @@ def lower(model: LoadedModel) -> NetworkIR:
     position = {name: i for i, name in enumerate(order)}
     bias = _fold_biases(graph, ops, targets, sum_pops)
 
+    _check_time_constants(graph, semantics, warnings)
     populations: dict[str, Population] = {}
     for name in order:
         node = sum_pops.get(name) or graph.nodes[name]
@@ -67,6 +68,20 @@ def lower(model: LoadedModel) -> NetworkIR:
         projections.append(Projection(name, src, dst, chain_ops, recurrent))
     inputs = {n: InputPort(n, tuple(graph.nodes[n].out_shape)) for n in graph.inputs}
     return NetworkIR(inputs, populations, projections, outputs, semantics, graph.source, warnings)
+
+
+def _check_time_constants(graph: Graph, semantics: Semantics, warnings: list[str]) -> None:
+    """Forward Euler with dt > tau overshoots (the decay factor 1 - dt/tau turns negative)."""
+    if semantics.integrator != "euler":
+        return
+    for name, node in graph.nodes.items():
+        for field in ("tau", "tau_mem", "tau_syn"):
+            tau = node.params.get(field)
+            if tau is not None and np.max(semantics.dt / tau) > 1:
+                warnings.append(
+                    f"node '{name}': dt/{field} = {np.max(semantics.dt / tau):.3g} > 1, so forward Euler "
+                    f"overshoots; use a smaller --dt (<= {np.min(tau):.3g} s) or --integrator exact"
+                )
 
 
 def _is_population(node: Node) -> bool:

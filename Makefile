@@ -1,0 +1,30 @@
+# neurodeploy: set-up, main job and tests. Every target is idempotent and starts from nothing.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 (e.g. 'pyenv install 3.11') or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[train,test]"
+	# norse 1.1.0 asks for torchvision, whose PyPI build replaces the CPU torch; norse runs without it.
+	$(PIP) install -q -c constraints.txt --no-deps norse==1.1.0
+	$(PY) -c "import torch, norse, nir, neurodeploy; print('neurodeploy environment ready: torch', torch.__version__)"
+	touch $(STAMP)
+
+demo: setup
+	$(PY) -m neurodeploy.models.main_job
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

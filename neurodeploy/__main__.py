@@ -1,0 +1,5 @@
+import sys
+
+from neurodeploy.cli import main
+
+sys.exit(main())

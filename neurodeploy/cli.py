@@ -1,0 +1,121 @@
+"""The `neurodeploy` command line. Errors print one line (no traceback) and exit 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError
+
+
+def _add_semantics(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("semantics contract (what NIR leaves unsaid)")
+    group.add_argument("--dt", type=float, help="time step in seconds (default: graph metadata, else 1e-3)")
+    group.add_argument("--integrator", choices=["euler", "exact"], help="default: metadata, else euler")
+    group.add_argument("--reset", choices=["zero", "subtract"], help="default: metadata, else zero")
+    group.add_argument("--spike-amplitude", help="value a spike carries: a number, or 'dirac' for 1/dt (default 1)")
+
+
+def _semantics(args: argparse.Namespace) -> dict:
+    return dict(dt=args.dt, integrator=args.integrator, reset=args.reset, spike_amplitude=args.spike_amplitude)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neurodeploy", description="Deploy spiking networks from NIR.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("inspect", help="nodes, shapes, parameter ranges and the semantics a model will use")
+    p.add_argument("model", help="a .nir file")
+    _add_semantics(p)
+
+    p = sub.add_parser("simulate", help="run the float reference simulator")
+    p.add_argument("model", help="a .nir file")
+    p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
+    p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>)")
+    p.add_argument("--record", default="", help="comma-separated state to record: v, i")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    _add_semantics(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from neurodeploy import __version__
+
+        print(f"neurodeploy {__version__}")
+        return 0
+    if not args.command:
+        parser.print_help()
+        return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            code = COMMANDS[args.command](args)
+        except NeurodeployError as exc:
+            _print_warnings(caught)
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+    _print_warnings(caught)
+    return code
+
+
+def _print_warnings(caught) -> None:
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from neurodeploy.compiler.frontend import load
+    from neurodeploy.compiler.lowering import describe, lower
+
+    model = load(args.model, **_semantics(args))
+    graph = model.graph
+    print(f"{args.model}: {len(graph.nodes)} nodes, {len(graph.edges)} edges")
+    for name, node in graph.nodes.items():
+        ranges = ", ".join(
+            f"{k}=[{np.min(v):.4g}, {np.max(v):.4g}]"
+            for k, v in node.params.items()
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size
+        )
+        print(f"  {name:<20} {node.kind:<10} {list(node.in_shape)} -> {list(node.out_shape)}  {ranges}")
+    s, origin = model.semantics, model.semantics_source
+    print("semantics:")
+    for field, value in s.as_dict().items():
+        print(f"  {field} = {value}  ({origin[field]})")
+    for warning in graph.warnings:
+        print(f"note: {warning}")
+    print("network:")
+    print(describe(lower(model)))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from neurodeploy.api import build
+    from neurodeploy.emulator.reference import simulate
+    from neurodeploy.npzio import read_inputs, write_npz
+
+    net = build(args.model, **_semantics(args))
+    for warning in net.warnings:
+        warnings.warn(warning)
+    inputs = read_inputs(args.input, list(net.inputs))
+    record = [r.strip() for r in args.record.split(",") if r.strip()]
+    traces = simulate(net, inputs, record=record, dtype=args.dtype, progress=sys.stderr.isatty())
+    write_npz(args.output, traces)
+    spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
+    print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))
+    return 0
+
+
+COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate}
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
