@@ -10,7 +10,7 @@ from typing import Any
 from neurodeploy.errors import NeurodeployError
 
 __version__ = "0.1.0"
-__all__ = ["NeurodeployError", "export_norse", "simulate", "__version__"]
+__all__ = ["NeurodeployError", "compile", "export_norse", "simulate", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,8 +18,8 @@ def __getattr__(name: str) -> Any:
         from neurodeploy.norse_export import export_norse
 
         return export_norse
-    if name == "simulate":
-        from neurodeploy.api import simulate
+    if name in ("simulate", "compile"):
+        from neurodeploy import api
 
-        return simulate
+        return getattr(api, name)
     raise AttributeError(name)

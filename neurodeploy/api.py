@@ -38,3 +38,22 @@ def simulate(
         source, dt=dt, integrator=integrator, reset=reset, spike_amplitude=spike_amplitude, warn=warn
     )
     return run(net, inputs, record=record, dtype=dtype, progress=progress)
+
+
+def compile(  # noqa: A001 - the public name the CLI mirrors
+    source: Any,
+    target: str,
+    *,
+    calibrate: np.ndarray | dict[str, np.ndarray] | None = None,
+    **options: Any,
+):
+    """Compile a .nir path or nir.NIRGraph for ``target``; returns the Artifact (not written).
+
+    Options are those of `neurodeploy compile`: dt, integrator, reset, spike_amplitude,
+    per_neuron, allow_degraded, neurons_per_core, chips, weight_bits, state_bits, decay_bits.
+    Write it with ``neurodeploy.artifact.write(artifact, path)``.
+    """
+    from neurodeploy.compiler.compile import Options, compile_model
+
+    compiled = compile_model(source, Options(target=target, **options), calibrate)
+    return compiled.to_artifact()

@@ -1,0 +1,144 @@
+"""The compile pipeline: NIR -> NetworkIR -> quantized Program -> Mapping -> Artifact."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy import artifact as artifact_format
+from neurodeploy import program as program_format
+from neurodeploy.compiler import targets
+from neurodeploy.compiler.health import HealthReport
+from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.compiler.mapping import Mapping, MappingError, map_program
+from neurodeploy.compiler.quantize.calibration import Ranges, calibrate
+from neurodeploy.errors import NeurodeployError, OptionError
+from neurodeploy.program import Program
+
+
+class DegradedError(NeurodeployError):
+    """Quantization lost too much; compile with --allow-degraded to accept it."""
+
+
+@dataclass
+class Options:
+    target: str
+    dt: float | None = None
+    integrator: str | None = None
+    reset: str | None = None
+    spike_amplitude: float | str | None = None
+    per_neuron: bool = False
+    allow_degraded: bool = False
+    neurons_per_core: int | None = None
+    chips: int | None = None
+    weight_bits: int | None = None  # generic emulator profile only
+    state_bits: int | None = None
+    decay_bits: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Compiled:
+    net: NetworkIR
+    program: Program
+    health: HealthReport
+    mapping: Mapping
+    options: Options
+    source_hash: str
+    calibration: dict[str, Any] | None = None
+
+    def to_artifact(self) -> artifact_format.Artifact:
+        manifest_program, arrays = program_format.to_manifest(self.program)
+        manifest = {
+            "target": self.options.target,
+            "semantics": self.net.semantics.as_dict(),
+            "program": manifest_program,
+            "mapping": self.mapping.as_dict(),
+            "health": self.health.as_dict(),
+            "provenance": {
+                "source": Path(self.net.source).name if self.net.source != "<graph>" else "<graph>",
+                "source_sha256": self.source_hash,
+                "options": self.options.as_dict(),
+                "calibration": self.calibration,
+                "versions": _versions(),
+            },
+        }
+        return artifact_format.Artifact(manifest, arrays)
+
+
+def _versions() -> dict[str, str]:
+    import nir
+
+    from neurodeploy import __version__
+
+    return {"neurodeploy": __version__, "nir": getattr(nir, "__version__", "1.0.8"), "numpy": np.__version__}
+
+
+def _source_hash(source: Any, net: NetworkIR) -> str:
+    if isinstance(source, (str, Path)) and Path(source).is_file():
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    for name, pop in net.populations.items():
+        digest.update(name.encode())
+        for key in sorted(pop.params):
+            digest.update(np.ascontiguousarray(pop.params[key]).tobytes())
+    return digest.hexdigest()
+
+
+def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
+    if options.target == "loihi2":
+        from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
+
+        return run(net, LOIHI2, ranges, options.per_neuron)
+    if options.target == "emulator":
+        from neurodeploy.compiler.quantize.fixed_point import quantize as run
+        from neurodeploy.compiler.quantize.generic import profile_format
+
+        fmt = profile_format(options.weight_bits, options.state_bits, options.decay_bits)
+        return run(net, fmt, ranges, options.per_neuron)
+    if options.target == "spinnaker":
+        from neurodeploy.compiler.quantize.spinnaker import quantize as run
+
+        return run(net, ranges, options.per_neuron)
+    raise OptionError(f"unknown target {options.target!r}; choose one of {', '.join(targets.NAMES)}")
+
+
+def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None) -> Compiled:
+    """Everything `compile` does except the degraded/fit checks and writing."""
+    from neurodeploy.api import build
+
+    target = targets.get(options.target)
+    if options.target != "emulator" and any(
+            v is not None for v in (options.weight_bits, options.state_bits, options.decay_bits)):
+        raise OptionError("--weight-bits/--state-bits/--decay-bits configure the generic profile; use --target emulator")
+    net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
+                spike_amplitude=options.spike_amplitude)
+    ranges = calibrate(net, calibration_inputs) if calibration_inputs is not None else None
+    program, health = quantize(net, options, ranges)
+    for warning in net.warnings:
+        health.add("info", "graph", "frontend", 0, warning)
+    mapping = map_program(program, target, neurons_per_core=options.neurons_per_core, chips=options.chips)
+    calibration = None
+    if ranges is not None:
+        calibration = {"input": calibration_label, "samples": ranges.samples, "steps": ranges.steps}
+    return Compiled(net, program, health, mapping, options, _source_hash(source, net), calibration)
+
+
+def compile_model(source: Any, options: Options, calibration_inputs=None,
+                  calibration_label: str | None = None) -> Compiled:
+    compiled = analyse(source, options, calibration_inputs, calibration_label)
+    severe = compiled.health.severe
+    if severe and not options.allow_degraded:
+        details = "; ".join(f"{f.layer}: {f.message}" for f in severe)
+        raise DegradedError(f"quantization for {options.target} is degraded: {details} "
+                            f"(pass --allow-degraded to compile anyway)")
+    if not compiled.mapping.fits:
+        over = [l for l in compiled.mapping.limits if l["margin"] < 0]
+        details = "; ".join(f"{l['limit']}: {l['value']:.0f} > {l['size']:.0f}" for l in over)
+        raise MappingError(f"the program does not fit {options.target}: {details}")
+    return compiled

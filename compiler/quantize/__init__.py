@@ -1,0 +1,1 @@
+"""Quantization passes: NetworkIR (+ calibration ranges) -> Program in one target's integers."""

@@ -1,0 +1,62 @@
+"""Intel Loihi 2 as Lava 0.10.0's fixed-point CUBA LIF computes it.
+
+Number formats: ../docs/targets.md#loihi2 (from Lava's `lava/proc/lif/models.py`,
+`lava/proc/dense/models.py`, `lava/utils/weightutils.py`). Resource numbers: Intel's Loihi 2
+brief (2021); the per-core memory model is an estimate, since Intel publishes the real one only
+to its research community.
+"""
+from __future__ import annotations
+
+from neurodeploy.compiler.targets.base import Limit, Target
+
+STATE_BITS = 24  # u and v are 24-bit signed
+V_MAX = 2**23 - 1  # v saturates at +-(2^23 - 1)
+U_WRAP = 2**23  # u wraps once by 2^24 beyond +-2^23
+DECAY_BITS = 12  # du, dv in 0..4095
+DECAY_ONE = 4096
+THRESHOLD_SHIFT = 6  # effective threshold is vth << 6
+ACTIVATION_SHIFT = 6  # a synaptic sum enters u as a << 6
+WEIGHT_BITS = 8  # mantissa bits (sign included for mixed-sign matrices)
+WEIGHT_EXP_RANGE = (-8, 7)
+VTH_MAX = 2**17 - 1  # vth << 6 must stay inside 24 bits
+BIAS_MANT_BITS = 13  # bias mantissa, signed
+BIAS_EXP_RANGE = (0, 7)
+DELAY_MAX = 62  # synaptic delay in steps (DelayDense holds 0..63; the hardware brief says 62)
+
+# Memory estimate per core (bytes): what a mapper must respect on one core.
+SYNAPSE_BYTES = 1.0  # an 8-bit weight mantissa
+NEURON_STATE_BYTES = 12.0  # u, v (24 bits each), du/dv/vth/bias
+AXON_BYTES = 4.0  # one routing entry per output axon
+
+TARGET = Target(
+    name="loihi2",
+    description="Intel Loihi 2 (Lava fixed_pt CUBA LIF)",
+    neurons_per_core=8192,
+    cores_per_chip=128,
+    chips_per_board=1,
+    core_limits={
+        "memory_bytes": Limit("memory per core (synapses + neuron state + axons), estimate", 192 * 1024, "B",
+                              "Loihi 2 brief, Intel 2021: 192 KB per neural core"),
+        "fan_in_axons": Limit("input axons per core", 4096, "axons",
+                              "Davies et al. 2018 (Loihi 1); kept for Loihi 2 as an estimate"),
+        "fan_out_axons": Limit("output axons per core", 4096, "axons",
+                               "Davies et al. 2018 (Loihi 1); kept for Loihi 2 as an estimate"),
+    },
+    formats={
+        "state_bits": STATE_BITS, "decay_bits": DECAY_BITS, "threshold_shift": THRESHOLD_SHIFT,
+        "activation_shift": ACTIVATION_SHIFT, "weight_bits": WEIGHT_BITS,
+        "weight_exp_range": WEIGHT_EXP_RANGE, "vth_max": VTH_MAX, "bias_mant_bits": BIAS_MANT_BITS,
+        "bias_exp_range": BIAS_EXP_RANGE, "delay_max": DELAY_MAX,
+    },
+    costs={
+        "calibrated": False,
+        "note": "Loihi 2 publishes no per-operation energy; Loihi 1 figures (Davies et al. 2018, Table 2) used as an uncalibrated estimate",
+        "synaptic_op_pj": 23.6, "neuron_update_active_pj": 81.0, "neuron_update_idle_pj": 52.0,
+        "spike_in_tile_pj": 1.7, "tile_hop_pj": 3.5, "barrier_sync_ns": (113, 465),
+    },
+    sources=(
+        "Lava 0.10.0 fixed_pt models: lava/proc/lif/models.py, lava/proc/dense/models.py, lava/utils/weightutils.py",
+        "Intel, Loihi 2 brief (2021): 128 cores/chip, 8192 neurons and 192 KB per core",
+        "Davies et al., IEEE Micro 38(1), 2018: Loihi 1 limits and Table 2 energies",
+    ),
+)

@@ -1,0 +1,59 @@
+"""SpiNNaker (SpiNN-5 boards) as sPyNNaker 7.4.1 computes IF_curr_exp / IF_curr_delta.
+
+Number formats: s16.15 parameters and state, uint16 ring buffers and weights with a shift per
+synapse type, propagators computed on the core at load time (docs/targets.md#spinnaker, from
+sPyNNaker's neuron_model_lif_impl.h, synapse_types_exponential_impl.h, synapses.c and
+spinn_common's stdfix-exp.c). Limits from SpiNNMachine/sPyNNaker 7.4.1 and the SpiNN-5 board.
+"""
+from __future__ import annotations
+
+from neurodeploy.compiler.targets.base import Limit, Target
+
+FRACTION_BITS = 15  # s16.15
+ONE = 1 << FRACTION_BITS
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+WEIGHT_BITS = 16  # uint16 synaptic words and ring-buffer entries
+RING_BUFFER_MAX = 0xFFFF
+MAX_NEURONS_PER_CORE = 256
+DELAY_SLOTS_256 = 32  # 2**(14 - atom_bits - type_bits) with 256 neurons/core
+DELAY_EXTENSION_FACTOR = 9  # delay-extension cores give up to 9x the on-core slots
+SYNAPTIC_ROW_MAX = 256  # synapses per (pre-neuron, post-core) row
+ROUTER_ENTRIES = 1024  # per chip (compressed when over 1023)
+USABLE_CORES_SPINN5 = 759  # of 856 application cores after monitor/gatherer cores
+SDRAM_PER_CHIP = 123_469_792  # usable bytes
+DTCM_BYTES = 64 * 1024
+EVENTS_PER_MS_PER_CORE = (5_000, 10_000)  # real-time synaptic event budget, Rhodes et al. 2018
+
+TARGET = Target(
+    name="spinnaker",
+    description="SpiNNaker SpiNN-5 (sPyNNaker 7.4.1 IF_curr_exp / IF_curr_delta, s16.15)",
+    neurons_per_core=MAX_NEURONS_PER_CORE,
+    cores_per_chip=17,  # 18 ARM968 cores, one is the monitor
+    chips_per_board=48,
+    core_limits={
+        "dtcm_bytes": Limit("DTCM per core (neuron state, ring buffers), estimate", DTCM_BYTES, "B",
+                            "SpiNNaker datasheet: 64 KiB DTCM per ARM968"),
+        "sdram_bytes": Limit("SDRAM per core share (synaptic matrix), estimate", SDRAM_PER_CHIP / 17, "B",
+                             "SpiNNMachine 7.4.1: 123,469,792 usable SDRAM bytes per chip, shared by 17 cores"),
+        "delay_steps": Limit("synaptic delay in steps (with delay-extension cores)",
+                             DELAY_SLOTS_256 * DELAY_EXTENSION_FACTOR, "steps",
+                             "sPyNNaker 7.4.1: 2**(14 - atom_bits - type_bits) slots, x9 with delay extensions"),
+        "events_per_ms": Limit("synaptic events per ms per core (real time)", EVENTS_PER_MS_PER_CORE[1], "events/ms",
+                               "Rhodes et al. 2018: about 5,000-10,000 per core"),
+    },
+    formats={
+        "fraction_bits": FRACTION_BITS, "weight_bits": WEIGHT_BITS, "ring_buffer_max": RING_BUFFER_MAX,
+        "threshold": ">=", "reset": "to V_reset only",
+    },
+    costs={
+        "calibrated": True,
+        "idle_chip_w": 0.35, "active_core_w": 0.034, "router_bit_pj": 25.0,
+        "packet_nj": 1.0, "packet_payload_nj": 1.8, "spinn5_idle_w": 26.84, "spinn5_box_w": 5.04,
+        "source": "SpiNNMachine 7.4.1 spinn_machine/version (sPyNNaker's energy report)",
+    },
+    sources=(
+        "sPyNNaker 7.4.1: neuron_model_lif_impl.h, synapse_types_exponential_impl.h, synapses.c",
+        "spinn_common: stdfix-exp.c, maths-util.h",
+        "SpiNNMachine 7.4.1: machine versions 3 and 5",
+    ),
+)

@@ -1,0 +1,201 @@
+"""Bit-accurate kernel of the fixed-point CUBA LIF: Loihi 2 (Lava fixed_pt) and the generic profile.
+
+Per step t (docs/targets.md; Loihi rules from specs of Lava 0.10.0):
+    a  = what every incoming connection delivers at t
+    u  = decay(u, du) + (a << activation_shift)            Loihi: trunc toward 0, (du + 1); u wraps once
+    v  = clamp(decay(v, dv) + u + bias, +-(2^(bits-1) - 1))
+    s  = v > vth << threshold_shift;  v = 0 where s
+A connection delivers ``shift_exp(W @ x, weight_exp)`` ``hop + delay`` steps after its source
+fired (Loihi: hop = 1 for every connection; generic: hop = 0, recurrent edges one step later).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import scipy.sparse
+
+from neurodeploy.emulator.ops import conv as conv_float
+from neurodeploy.errors import InputDataError
+from neurodeploy.program import Program, QConnection, QPopulation
+
+
+def trunc_shr(x: np.ndarray, bits: int) -> np.ndarray:
+    """Shift right rounding toward zero (Lava's decay)."""
+    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+
+
+def round_shr(x: np.ndarray, bits: int) -> np.ndarray:
+    """Shift right rounding to nearest, half away from zero (the generic profile)."""
+    if bits == 0:
+        return x
+    half = 1 << (bits - 1)
+    return np.where(x >= 0, (x + half) >> bits, -((-x + half) >> bits))
+
+
+def shift_exp(y: np.ndarray, e: int) -> np.ndarray:
+    return y << e if e > 0 else (y >> -e if e < 0 else y)
+
+
+class _Synapses:
+    """Integer weights of one connection and its delay line."""
+
+    def __init__(self, conn: QConnection, batch: int, hop: int, fmt: dict):
+        self.conn = conn
+        self.exp = int(conn.attrs["weight_exp"])
+        self.shift = int(fmt["activation_shift"])
+        w = conn.arrays["weight"].astype(np.int64)
+        if conn.kind == "dense":
+            self.matrix = w
+            self.apply = lambda x: x @ self.matrix.T
+        elif conn.kind == "sparse":
+            self.matrix = scipy.sparse.csr_matrix((w, conn.arrays["indices"], conn.arrays["indptr"]),
+                                                  shape=(conn.n_out, conn.n_in))
+            self.apply = lambda x: np.asarray((self.matrix @ x.T).T)
+        else:
+            a = conn.attrs
+            in_shape = tuple(a["in_shape"])
+            self.apply = lambda x: conv_float(x.reshape((x.shape[0],) + in_shape), w, a["stride"], a["padding"],
+                                              a["dilation"], int(a["groups"])).reshape(x.shape[0], -1)
+        base = hop + int(conn.attrs.get("delay", 0)) + (1 if conn.recurrent and hop == 0 else 0)
+        self.base = base
+        self.per_synapse = conn.arrays.get("delay")
+        depth = base + (int(self.per_synapse.max()) if self.per_synapse is not None and self.per_synapse.size else 0) + 1
+        self.depth = depth
+        self.buffer = np.zeros((depth, batch, conn.n_out), dtype=np.int64)
+        if self.per_synapse is not None:
+            self._split_by_delay(w)
+
+    def _split_by_delay(self, w: np.ndarray) -> None:
+        """One weight matrix per distinct delay, so each delay group is summed and shifted alone."""
+        delays = self.per_synapse
+        self.groups = []
+        if self.conn.kind == "dense":
+            for d in np.unique(delays):
+                self.groups.append((int(d), np.where(delays == d, w, 0)))
+        else:
+            indptr, indices = self.conn.arrays["indptr"], self.conn.arrays["indices"]
+            for d in np.unique(delays):
+                data = np.where(delays == d, w, 0)
+                self.groups.append((int(d), scipy.sparse.csr_matrix((data, indices, indptr),
+                                                                     shape=(self.conn.n_out, self.conn.n_in))))
+
+    def send(self, t: int, x: np.ndarray) -> None:
+        if not np.any(x):
+            return
+        if self.per_synapse is None:
+            y = shift_exp(self.apply(x).astype(np.int64), self.exp)
+            self.buffer[(t + self.base) % self.depth] += y
+            return
+        for d, m in self.groups:
+            y = x @ m.T if isinstance(m, np.ndarray) else np.asarray((m @ x.T).T)
+            self.buffer[(t + self.base + d) % self.depth] += shift_exp(y.astype(np.int64), self.exp)
+
+    def receive(self, t: int) -> np.ndarray:
+        slot = t % self.depth
+        out = self.buffer[slot].copy()
+        self.buffer[slot] = 0
+        return ((out + 2**31) % 2**32) - 2**31  # the emitted value wraps to int32
+
+
+class _Neurons:
+    def __init__(self, pop: QPopulation, batch: int, fmt: dict):
+        p = {k: v.reshape(-1).astype(np.int64) for k, v in pop.params.items()}
+        self.pop = pop
+        self.decay_bits = int(fmt["decay_bits"])
+        one = 1 << self.decay_bits
+        self.keep_u = one - (p["du"] + int(fmt["du_offset"]))
+        self.keep_v = one - p["dv"]
+        self.bias = p["bias_mant"] << p["bias_exp"]
+        self.threshold = p["vth"] << int(fmt["threshold_shift"])
+        self.shift = int(fmt["activation_shift"])
+        self.max = 2 ** (int(fmt["state_bits"]) - 1)
+        self.loihi = fmt["target"] == "loihi2"
+        self.shr = trunc_shr if self.loihi else round_shr
+        n = pop.size
+        self.u = np.zeros((batch, n), dtype=np.int64)
+        self.v = np.broadcast_to(p["v_init"], (batch, n)).astype(np.int64)
+
+    def step(self, a: np.ndarray) -> np.ndarray:
+        x = self.shr(self.u * self.keep_u, self.decay_bits) + (a << self.shift)
+        if self.loihi:  # u wraps once by 2^24 (it can stay outside 24 bits)
+            x = np.where(x > self.max, x - 2 * self.max, np.where(x <= -self.max, x + 2 * self.max, x))
+        else:
+            x = np.clip(x, -(self.max - 1), self.max - 1)
+        self.u = x
+        y = self.shr(self.v * self.keep_v, self.decay_bits) + self.u + self.bias
+        y = np.clip(y, -(self.max - 1), self.max - 1)
+        s = y > self.threshold
+        if self.pop.spiking:
+            self.v = np.where(s, 0, y)
+        else:
+            self.v = y
+            s = np.zeros_like(s)
+        return s
+
+
+def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
+        progress: bool = False) -> dict[str, np.ndarray]:
+    """Emulate ``program``; returns ``spikes.<pop>`` (0/1) and raw integer ``v.<pop>``/``u.<pop>``."""
+    fmt = program.attrs["format"]
+    hop = int(program.attrs["hop_latency"])
+    arrays = _integer_inputs(program, inputs)
+    batch, steps = next(iter(arrays.values())).shape[:2]
+    neurons = {p.name: _Neurons(p, batch, fmt) for p in program.populations}
+    synapses = [_Synapses(c, batch, hop, fmt) for c in program.connections]
+    incoming = {p.name: [s for s in synapses if s.conn.target == p.name] for p in program.populations}
+    outgoing: dict[str, list[_Synapses]] = {}
+    for s in synapses:
+        outgoing.setdefault(s.conn.source, []).append(s)
+    record = tuple(record)
+    traces: dict[str, np.ndarray] = {}
+    for p in program.populations:
+        if p.spiking:
+            traces[f"spikes.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.uint8)
+        for item in record:
+            traces[f"{item}.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.int64)
+    iterator = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="emulate", unit="step")
+    for t in iterator:
+        for name, arr in arrays.items():
+            for s in outgoing.get(name, []):
+                s.send(t, arr[:, t])
+        for p in program.populations:
+            cell = neurons[p.name]
+            a = np.zeros((batch, p.size), dtype=np.int64)
+            for s in incoming[p.name]:
+                a += s.receive(t)
+            spikes = cell.step(a)
+            if p.spiking:
+                traces[f"spikes.{p.name}"][:, t] = spikes.reshape((batch,) + p.shape)
+            for item in record:
+                traces[f"{item}.{p.name}"][:, t] = getattr(cell, item).reshape((batch,) + p.shape)
+            if p.name in outgoing and np.any(spikes):
+                x = spikes.astype(np.int64)
+                for s in outgoing[p.name]:
+                    s.send(t, x)
+    return traces
+
+
+def _integer_inputs(program: Program, inputs) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, dict):
+        if len(program.inputs) != 1:
+            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
+        inputs = {next(iter(program.inputs)): inputs}
+    out = {}
+    for name, shape in program.inputs.items():
+        if name not in inputs:
+            raise InputDataError(f"no data for input '{name}'")
+        arr = np.asarray(inputs[name])
+        size = int(np.prod(shape))
+        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
+            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match (batch, steps, {', '.join(map(str, shape))})")
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
+                raise InputDataError(f"input '{name}': the deployed program takes integer spike counts; "
+                                     f"got non-integer values (encode graded inputs as spike counts)")
+        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
+    return out

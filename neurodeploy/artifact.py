@@ -1,0 +1,156 @@
+"""The compiled artifact (.ndp): one zip holding ``manifest.json`` and ``arrays.npz``.
+
+A leaf module: plain numpy + json + the standard library (and the dependency-free errors
+module), Python 3.10 compatible, so the Lava
+runner (its own Python 3.10 environment) can read artifacts without the rest of neurodeploy.
+
+Deterministic: zip entries have a fixed timestamp and order, JSON keys are sorted, so the same
+program gives a byte-identical file. A SHA-256 content hash over the manifest (without the hash)
+and every array's bytes, dtype and shape is stored in the manifest and checked on load.
+No pickle anywhere: arrays are written and read with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict
+
+import numpy as np
+
+from neurodeploy.errors import NeurodeployError
+
+FORMAT = "neurodeploy-artifact"
+FORMAT_VERSION = 1
+_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class ArtifactError(NeurodeployError):
+    """A .ndp file that cannot be trusted: unreadable, wrong format or version, tampered."""
+
+
+@dataclass
+class Artifact:
+    manifest: Dict[str, Any]
+    arrays: Dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return str(self.manifest["target"])
+
+    @property
+    def content_hash(self) -> str:
+        return str(self.manifest.get("content_hash", ""))
+
+
+def content_hash(manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    body = {k: v for k, v in manifest.items() if k != "content_hash"}
+    digest.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for key in sorted(arrays):
+        arr = np.ascontiguousarray(arrays[key])
+        digest.update(f"{key}|{arr.dtype.str}|{arr.shape}|".encode())
+        digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
+def _npz_bytes(arrays: Dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for key in sorted(arrays):
+            arr = np.asarray(arrays[key])
+            if arr.dtype.kind == "O":
+                raise ArtifactError(f"array '{key}' has dtype object; artifacts hold numeric arrays only")
+            npy = io.BytesIO()
+            np.lib.format.write_array(npy, arr, allow_pickle=False)
+            zf.writestr(_entry(f"{key}.npy"), npy.getvalue())
+    return buffer.getvalue()
+
+
+def to_bytes(artifact: Artifact) -> bytes:
+    manifest = dict(artifact.manifest)
+    manifest["format"] = FORMAT
+    manifest["format_version"] = FORMAT_VERSION
+    manifest["content_hash"] = content_hash(manifest, artifact.arrays)
+    artifact.manifest = manifest
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        text = json.dumps(manifest, sort_keys=True, indent=1, default=_json_default)
+        zf.writestr(_entry("manifest.json"), text.encode())
+        zf.writestr(_entry("arrays.npz"), _npz_bytes(artifact.arrays))
+    return buffer.getvalue()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in a manifest")
+
+
+def write(artifact: Artifact, path: str | os.PathLike) -> Path:
+    """Write atomically: a temp file in the same folder, then rename."""
+    path = Path(path)
+    data = to_bytes(artifact)
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def from_bytes(data: bytes, label: str = "<bytes>") -> Artifact:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            names = set(zf.namelist())
+            if not {"manifest.json", "arrays.npz"} <= names:
+                raise ArtifactError(f"{label}: not a neurodeploy artifact (entries: {sorted(names)})")
+            manifest = json.loads(zf.read("manifest.json").decode())
+            npz = zf.read("arrays.npz")
+        with np.load(io.BytesIO(npz), allow_pickle=False) as loaded:
+            arrays = {key: loaded[key] for key in loaded.files}
+    except ArtifactError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, UnicodeDecodeError, EOFError) as exc:
+        raise ArtifactError(f"{label}: unreadable artifact ({exc}); recompile it with `neurodeploy compile`") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{label}: not a neurodeploy artifact (manifest format {manifest.get('format')!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{label}: artifact format version {manifest.get('format_version')} is not supported "
+            f"(this neurodeploy reads version {FORMAT_VERSION}); recompile it"
+        )
+    expected = manifest.get("content_hash")
+    actual = content_hash(manifest, arrays)
+    if expected != actual:
+        raise ArtifactError(
+            f"{label}: content hash mismatch (stored {str(expected)[:12]}, computed {actual[:12]}); "
+            f"the file was modified after compilation; recompile it"
+        )
+    return Artifact(manifest, arrays)
+
+
+def read(path: str | os.PathLike) -> Artifact:
+    path = Path(path)
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such artifact file")
+    return from_bytes(path.read_bytes(), str(path))

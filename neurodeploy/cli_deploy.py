@@ -1,0 +1,184 @@
+"""`compile`, `check`, `run` and `verify`: the deployment half of the command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from neurodeploy.errors import OptionError
+
+TARGETS = ("loihi2", "spinnaker", "emulator")
+
+
+def add_parsers(sub, add_semantics) -> None:
+    p = sub.add_parser("compile", help="quantize and map a NIR model for a target; writes an .ndp artifact")
+    p.add_argument("model", help="a .nir file")
+    _compile_options(p, add_semantics)
+    p.add_argument("-o", "--output", help="artifact path (default: MODEL.<target>.ndp)")
+    p.add_argument("--allow-degraded", action="store_true", help="write the artifact despite severe health findings")
+
+    p = sub.add_parser("check", help="does a model fit a target? (exit 0: fits, 1: does not, 2: bad input)")
+    p.add_argument("model", help="a .nir file")
+    _compile_options(p, add_semantics)
+    p.add_argument("--json", action="store_true", help="print every limit with value and margin as JSON")
+
+    p = sub.add_parser("run", help="execute an artifact (bit-accurate emulator by default)")
+    p.add_argument("artifact", help="an .ndp file")
+    p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
+    p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
+    p.add_argument("--record", default="", help="comma-separated state to record: v, u")
+    p.add_argument("--backend", default="emulator", choices=["emulator"], help="where to run it")
+
+    p = sub.add_parser("verify", help="float reference vs the emulated artifact, per population")
+    p.add_argument("model", help="a .nir file")
+    _compile_options(p, add_semantics)
+    p.add_argument("--input", required=True, help=".npz with array 'input'")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("--allow-degraded", action="store_true", help="verify even with severe health findings")
+
+
+def _compile_options(p: argparse.ArgumentParser, add_semantics) -> None:
+    p.add_argument("--target", required=True, choices=TARGETS)
+    add_semantics(p)
+    p.add_argument("--calibrate", metavar="IN.npz", help="sample inputs: value ranges from float-reference traces")
+    p.add_argument("--per-neuron", action="store_true", help="one voltage scale per neuron instead of per layer")
+    p.add_argument("--neurons-per-core", type=int, help="cap on neurons per core")
+    p.add_argument("--chips", type=int, help="chips available (loihi2 default 1) or SpiNN-5 chips (default 48)")
+    p.add_argument("--weight-bits", type=int, help="generic profile (--target emulator) weight width")
+    p.add_argument("--state-bits", type=int, help="generic profile state width")
+    p.add_argument("--decay-bits", type=int, help="generic profile decay width")
+
+
+def _options(args: argparse.Namespace):
+    from neurodeploy.compiler.compile import Options
+
+    return Options(
+        target=args.target, dt=args.dt, integrator=args.integrator, reset=args.reset,
+        spike_amplitude=args.spike_amplitude, per_neuron=args.per_neuron,
+        allow_degraded=getattr(args, "allow_degraded", False), neurons_per_core=args.neurons_per_core,
+        chips=args.chips, weight_bits=args.weight_bits, state_bits=args.state_bits, decay_bits=args.decay_bits,
+    )
+
+
+def _calibration(args: argparse.Namespace, input_names_from=None):
+    if not args.calibrate:
+        return None
+    from neurodeploy.api import build
+    from neurodeploy.npzio import read_inputs
+
+    net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
+                spike_amplitude=args.spike_amplitude, warn=False)
+    return read_inputs(args.calibrate, list(net.inputs))
+
+
+def summary(compiled) -> list[str]:
+    m = compiled.mapping
+    lines = [f"target {compiled.options.target}: {len(m.cores)} cores on {m.chips_used} chip(s) "
+             f"(of {m.chips_available}), {'fits' if m.fits else 'DOES NOT FIT'}"]
+    for pop in compiled.program.populations:
+        cores = [c for c in m.cores if c.population == pop.name]
+        lines.append(f"  {pop.name}: {pop.model} x{pop.size} on {len(cores)} core(s), latency {pop.latency} step(s)")
+    worst = sorted(m.limits, key=lambda l: l["margin"] / max(l["size"], 1))[:3]
+    for l in worst:
+        lines.append(f"  limit {l['limit']}: {l['value']:.0f} of {l['size']:.0f} {l['unit']}")
+    health = compiled.health.lines()
+    lines.append(f"health: {len(compiled.health.severe)} severe, {len(compiled.health.warnings)} warnings")
+    lines += [f"  {h}" for h in health]
+    return lines
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from neurodeploy import artifact
+    from neurodeploy.compiler.compile import compile_model
+
+    output = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}.ndp")
+    if output.suffix != ".ndp":
+        raise OptionError(f"{output}: the artifact must end in .ndp")
+    compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
+    artifact.write(compiled.to_artifact(), output)
+    print("\n".join(summary(compiled)))
+    print(f"wrote {output}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from neurodeploy.compiler.compile import analyse
+
+    compiled = analyse(args.model, _options(args), _calibration(args), args.calibrate)
+    fits = compiled.mapping.fits and not compiled.health.severe
+    if args.json:
+        report = {"model": args.model, "target": args.target, "fits": compiled.mapping.fits,
+                  "degraded": bool(compiled.health.severe), "limits": compiled.mapping.limits,
+                  "cores_used": len(compiled.mapping.cores), "chips_used": compiled.mapping.chips_used,
+                  "health": compiled.health.as_dict()}
+        print(json.dumps(report, indent=1, sort_keys=True, default=float))
+    else:
+        print("\n".join(summary(compiled)))
+        for l in compiled.mapping.limits:
+            flag = "OVER" if l["margin"] < 0 else "ok"
+            print(f"  [{flag}] {l['limit']}: {l['value']:.0f} / {l['size']:.0f} {l['unit']}")
+    return 0 if fits else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from neurodeploy import artifact
+    from neurodeploy.emulator import run_program
+    from neurodeploy.npzio import read_inputs, write_npz
+    from neurodeploy.program import from_manifest
+
+    art = artifact.read(args.artifact)
+    program = from_manifest(art.manifest["program"], art.arrays)
+    inputs = read_inputs(args.input, list(program.inputs))
+    record = [r.strip() for r in args.record.split(",") if r.strip()]
+    traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
+    write_npz(args.output, traces)
+    spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
+    print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from neurodeploy.api import build
+    from neurodeploy.compiler.compile import compile_model
+    from neurodeploy.npzio import read_inputs
+    from neurodeploy.verify import compare, format_report
+
+    options = _options(args)
+    net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
+                spike_amplitude=args.spike_amplitude, warn=False)
+    inputs = read_inputs(args.input, list(net.inputs))
+    compiled = compile_model(args.model, options, _calibration(args), args.calibrate)
+    report = compare(compiled.net, compiled.program, inputs)
+    if args.json:
+        print(json.dumps(report, indent=1, sort_keys=True, default=float))
+    else:
+        print("\n".join(format_report(report)))
+    return 0
+
+
+def inspect_artifact(path: str) -> int:
+    from neurodeploy import artifact
+
+    art = artifact.read(path)
+    m = art.manifest
+    prov = m["provenance"]
+    print(f"{path}: target {m['target']}, format v{m['format_version']}, content {m['content_hash'][:16]}")
+    print(f"  source {prov['source']} (sha256 {prov['source_sha256'][:16]}), neurodeploy {prov['versions']['neurodeploy']}")
+    print("  semantics: " + ", ".join(f"{k}={v}" for k, v in m["semantics"].items()))
+    mapping = m["mapping"]
+    print(f"  mapping: {mapping['cores_used']} cores on {mapping['chips_used']} chip(s), fits: {mapping['fits']}")
+    for pop in m["program"]["populations"]:
+        print(f"  population {pop['name']}: {pop['model']} ({pop['kind']}) {pop['shape']}, latency {pop['latency']}")
+    for conn in m["program"]["connections"]:
+        attrs = conn["attrs"]
+        extra = ", ".join(f"{k}={attrs[k]}" for k in ("weight_exp", "sign_mode", "delay") if k in attrs)
+        print(f"  connection {conn['name']}: {conn['source']} -> {conn['target']} [{conn['kind']}] {extra}")
+    findings = [f for f in m["health"]["findings"] if f["severity"] != "info"]
+    print(f"  health: {len(findings)} finding(s)")
+    for f in findings:
+        print(f"    {f['severity']}: {f['layer']}: {f['message']}")
+    return 0
+
+
+COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "verify": cmd_verify}
