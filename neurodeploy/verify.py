@@ -26,14 +26,14 @@ def _readout_state(pop: QPopulation) -> str:
 
 def _alignment(pop: QPopulation, program: Program) -> tuple[int, int]:
     """(spike shift, voltage shift) in steps: emulated[t + shift] corresponds to reference[t]."""
-    before = 1 if program.attrs.get("v_recorded_before_update") else 0
+    before = 1 if program.attrs.get("v_recorded") == "before_update" else 0
     return pop.latency, pop.latency + before
 
 
 def pad_for_latency(program: Program, inputs: Any) -> Any:
     """Append zero steps so that the slowest population sees the whole input on the target."""
     extra = max((p.latency for p in program.populations), default=0)
-    if program.attrs.get("v_recorded_before_update"):
+    if program.attrs.get("v_recorded") == "before_update":
         extra += 1
     if extra == 0:
         return inputs
@@ -125,3 +125,26 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if e.get("class_agreement") is not None:
             lines.append(f"  output {out}: class agreement {100 * e['class_agreement']:.1f}% ({e['rule']})")
     return lines
+
+
+def emulate_like_reference(program: Program, inputs: Any, steps: int | None = None) -> dict[str, np.ndarray]:
+    """Run ``program`` and return traces on the float reference's step grid and units.
+
+    Inputs are padded for the target's latency; ``spikes.<pop>`` and ``v.<pop>`` (float units)
+    are shifted back so that index t means the reference's step t.
+    """
+    from neurodeploy.emulator import run_program
+
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+    steps = steps or int(np.asarray(first).shape[1])
+    states = sorted({p.readout for p in program.populations} | {"v"})
+    emu = run_program(program, pad_for_latency(program, inputs), record=states)
+    out: dict[str, np.ndarray] = {}
+    for pop in program.populations:
+        s_shift, v_shift = _alignment(pop, program)
+        key = f"spikes.{pop.name}"
+        if key in emu:
+            out[key] = emu[key][:, s_shift:s_shift + steps]
+        raw = emu[f"{pop.readout}.{pop.name}"][:, v_shift:v_shift + steps].astype(np.float64)
+        out[f"v.{pop.name}"] = to_float(pop, program, raw, pop.readout)
+    return out

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.compiler.dynamics import Dynamics, dynamics
+from neurodeploy.compiler.dynamics import dynamics
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.compiler.quantize.calibration import Ranges
@@ -395,8 +395,9 @@ def _choose_scale(pop: Population, plan: _Plan, incoming: list[Connection], matr
     scale = 2.0 ** np.floor(np.log2(np.maximum(scale, 2.0**-30)))
     health.metric(pop.name, "scale", float(scale.min()))
     limited = sorted({b for b in binding.tolist() if b})
-    if limited:
-        health.metric(pop.name, "scale_limited_by_" + "_".join(limited), 1.0)
+    health.add("info", pop.name, "scale", float(scale.min()),
+               f"voltage scale {scale.min():g} chip mV per unit (power of two), set by the "
+               f"{', '.join(limited) or 'default'} limit")
     if pop.kind in INTEGRATORS:
         floor_v = 2.0**16 / scale.min()
         health.add("info", pop.name, "integrator_range", floor_v,
@@ -430,15 +431,22 @@ def _population(pop: Population, plan: _Plan, latency: int, ts: int, fmt: Spinna
     i_offset = sm.to_s1615(steady)
     isyn_exc, isyn_inh = zeros, zeros
     if plan.exp_synapse and np.any(bias != 0):
-        # The float filter starts from I = 0 and approaches w_in*bias as 1 - keep**(t+1); the chip's
-        # I_offset is on at once. An initial isyn of -keep * I_offset, decaying by the same keep,
-        # reproduces the transient: I(t) = I_offset * (1 - keep**(t+1)).
-        start = -plan.keep_syn * steady
+        # The float filter starts from I = 0 at step 0 (chip tick ``latency``) and approaches
+        # w_in*bias as 1 - keep**(t+1); the chip's I_offset is on from tick 0. An initial isyn of
+        # -keep**(1 - latency) * I_offset, decaying by keep each tick, reproduces the transient:
+        # I(tick t + latency) = I_offset * (1 - keep**(t+1)).
+        keep = np.clip(plan.keep_syn, 1e-6, 1.0)
+        start = -(keep ** (1.0 - latency)) * steady
+        limit = 2.0**fmt.alpha_limit_bits
+        if np.any(np.abs(start) > limit):
+            health.add("warning", pop.name, "bias_transient", float(np.abs(start).max()),
+                       "the bias current's start-up transient does not fit s16.15 at this depth; clipped")
+            start = np.clip(start, -limit, limit)
         isyn_exc = sm.to_s1615(np.maximum(start, 0.0))
         isyn_inh = sm.to_s1615(np.maximum(-start, 0.0))
     err = np.abs(i_offset / sm.ONE - steady)
     if np.any(bias != 0):
-        health.metric(pop.name, "bias_error", float(np.max(err / np.maximum(np.abs(steady), 1e-300))))
+        health.metric(pop.name, "bias_error", float(err.max() / max(float(np.abs(steady).max()), 1e-300)))
         lost = (i_offset == 0) & (bias != 0)
         if np.any(lost):
             health.add("warning", pop.name, "bias_vanished", float(np.mean(lost)),
@@ -458,7 +466,55 @@ def _population(pop: Population, plan: _Plan, latency: int, ts: int, fmt: Spinna
     }
     params = {k: np.asarray(v, dtype=np.int64).reshape(shape) for k, v in params.items()}
     _verify_propagators(pop.name, params, ts, plan.exp_synapse)
+    if latency > 0 and pop.kind not in FOLLOWERS:
+        params["v_init"] = _prestart(pop.name, params, plan.exp_synapse, latency, health).reshape(shape)
     return QPopulation(pop.name, plan.model, pop.kind, shape, pop.spiking, scale, params, latency, readout="v")
+
+
+def _prestart(name: str, params: dict[str, np.ndarray], exp_synapse: bool, latency: int,
+              health: HealthReport) -> np.ndarray:
+    """V_init such that V is 0 after the ``latency`` ticks the chip runs before the first input.
+
+    The chip runs every population from tick 0, but input reaches a population at tick
+    ``latency`` (one tick per hop), which stands for the float model's step 0 where v = 0. In the
+    ticks before, V_rest and I_offset already move V; V_init is the integer that those ticks
+    (replayed here with the chip's arithmetic) bring exactly, or nearest, to 0. The map from
+    V_init to V is monotone, so a bisection over int32 finds it.
+    """
+    p = {k: v.reshape(-1).astype(np.int64) for k, v in params.items()}
+    drift = np.any(p["v_rest"] != 0) or np.any(p["i_offset"] != 0)
+    if not drift:
+        return np.zeros_like(p["v_init"])
+
+    def replay(v0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        v, exc, inh = v0.copy(), p["isyn_exc_init"].copy(), p["isyn_inh_init"].copy()
+        fired = np.zeros(v.shape, dtype=bool)
+        for _ in range(latency):
+            current = sm.wrap32((exc - inh if exp_synapse else 0) + p["i_offset"])
+            alpha = sm.wrap32(sm.mul(current, p["r_membrane"]) + p["v_rest"])
+            v = sm.wrap32(alpha - sm.mul(p["exp_tc"], sm.wrap32(alpha - v)))
+            fired |= v >= p["v_thresh"]
+            if exp_synapse:
+                exc, inh = sm.decay_s1615(exc, p["decay_syn_e"]), sm.decay_s1615(inh, p["decay_syn_i"])
+        return v, fired
+
+    lo = np.full(p["v_init"].shape, sm.INT32_MIN // 2, dtype=np.int64)
+    hi = np.full(p["v_init"].shape, sm.INT32_MAX // 2, dtype=np.int64)
+    while np.any(hi - lo > 1):  # invariant: replay(lo) < 0 <= replay(hi) where reachable
+        mid = (lo + hi) // 2
+        up = replay(mid)[0] >= 0
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    v_hi, fired_hi = replay(hi)
+    v_lo, fired_lo = replay(lo)
+    v0 = np.where(np.abs(v_lo) < np.abs(v_hi), lo, hi)
+    _, fired = replay(v0)
+    if np.any(fired):
+        health.add("warning", name, "prestart_spikes", float(np.mean(fired)),
+                   f"{100 * np.mean(fired):.0f}% of the neurons would spike in the {latency} tick(s) before their "
+                   f"first input (bias and leak alone); their V starts at 0 instead")
+        v0 = np.where(fired, 0, v0)
+    health.metric(name, "v_init_residual", float(np.max(np.abs(np.where(fired, 0, replay(v0)[0])))))
+    return v0
 
 
 def _verify_propagators(name: str, params: dict[str, np.ndarray], ts: int, exp_synapse: bool) -> None:

@@ -1,0 +1,222 @@
+"""Bit-accurate kernel of sPyNNaker 7.4.1's IF_curr_exp / IF_curr_delta cores.
+
+One tick t, in the order of specs/spinnaker-fixed-point.md ("One time step"), vectorized over
+samples and neurons; every value is raw bits (s1615 int32, u032 uint32, uint16 ring buffers):
+    ring-buffer transfer, per type s:   r = min(rb[t], 0xFFFF); rb[t] = 0
+        exp:   I_syn[s] += decay_s1615(r << shift[s], init_syn[s])
+        delta: I_syn[s] += r << shift[s]
+    V_rec = V                                          ("v" of tick t is recorded BEFORE the update)
+    if refract_timer <= 0:
+        I     = I_syn[exc] - I_syn[inh] + I_offset     delta: mul(I_syn[s], input_scale) per type
+        alpha = mul(I, R) + V_rest
+        V     = alpha - mul(exp_TC, alpha - V)         int32 wrap-around everywhere
+    else: refract_timer -= 1
+    spike = V >= V_thresh;  V = V_reset, refract_timer = T_refract where spike
+    exp: I_syn[s] = decay_s1615(I_syn[s], decay_syn[s]);  delta: I_syn[s] = 0
+A spike sent at tick t over a synapse of delay d (>= 1 tick) adds its 16-bit word to
+rb[t + d][type][target] (uint16, saturating; all words are >= 0, so saturating each add equals
+clipping the sum, which is what is done here). Input arrays hold spike counts per tick
+(SpikeSourceArray sends at most one per neuron and tick; a count c adds the word c times).
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import scipy.sparse
+
+from neurodeploy.errors import InputDataError, OptionError
+from neurodeploy.program import Program, QConnection, QPopulation
+
+RECORDABLE = ("v", "i")  # i: I_syn[exc] - I_syn[inh] after the transfer (what gsyn records), raw bits
+_MASK32 = (1 << 32) - 1
+RING_BUFFER_MAX = 0xFFFF
+
+
+def _wrap(x: np.ndarray) -> np.ndarray:
+    return ((x + (1 << 31)) & _MASK32) - (1 << 31)
+
+
+def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """s1615 x s1615: floor(a*b / 2**15), wrapped to int32."""
+    return _wrap((a * b) >> 15)
+
+
+def _decay(x: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """s1615 x u032: (x * d) >> 32."""
+    return (x * d) >> 32
+
+
+class _Synapses:
+    """One connection's words, grouped by (synapse type, delay) into sparse matrices."""
+
+    def __init__(self, conn: QConnection):
+        self.conn = conn
+        words = conn.arrays["weight"].astype(np.int64)
+        types = conn.arrays["synapse_type"].astype(np.int64)
+        indptr, indices = conn.arrays["indptr"], conn.arrays["indices"]
+        delay = conn.arrays.get("delay")
+        total = int(conn.attrs.get("delay", 0)) + (delay.astype(np.int64) if delay is not None else 0)
+        total = np.broadcast_to(np.asarray(total, dtype=np.int64), words.shape)
+        if total.size and total.min() < 1:
+            raise OptionError(f"connection '{conn.name}': a delay of {int(total.min())} ticks; sPyNNaker needs >= 1")
+        self.groups: list[tuple[int, int, scipy.sparse.csr_matrix]] = []
+        for kind in (0, 1):
+            for d in np.unique(total[types == kind]) if words.size else []:
+                data = np.where((types == kind) & (total == d), words, 0)
+                m = scipy.sparse.csr_matrix((data, indices, indptr), shape=(conn.n_out, conn.n_in))
+                m.eliminate_zeros()
+                if m.nnz:
+                    self.groups.append((kind, int(d), m))
+        self.max_delay = max((d for _, d, _ in self.groups), default=1)
+
+
+class _Core:
+    """State of one population (all its cores: slicing does not change the arithmetic)."""
+
+    def __init__(self, pop: QPopulation, shifts: tuple[int, int], batch: int, depth: int):
+        p = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in pop.params.items()}
+        self.pop = pop
+        self.exp = pop.model == "IF_curr_exp"
+        if pop.model not in ("IF_curr_exp", "IF_curr_delta"):
+            raise OptionError(f"population '{pop.name}': unknown SpiNNaker model {pop.model!r}")
+        self.shift = (int(shifts[0]), int(shifts[1]))
+        n = pop.size
+        self.v = np.broadcast_to(p["v_init"], (batch, n)).copy()
+        self.i_exc = np.broadcast_to(p["isyn_exc_init"], (batch, n)).copy()
+        self.i_inh = np.broadcast_to(p["isyn_inh_init"], (batch, n)).copy()
+        self.refract = np.zeros((batch, n), dtype=np.int64)
+        self.v_rest, self.v_reset, self.v_thresh = p["v_rest"], p["v_reset"], p["v_thresh"]
+        self.i_offset, self.r, self.exp_tc = p["i_offset"], p["r_membrane"], p["exp_tc"]
+        self.t_refract = p["t_refract"]
+        self.decay = (p["decay_syn_e"], p["decay_syn_i"])
+        self.init = (p["init_syn_e"], p["init_syn_i"])
+        self.input_scale = p["input_scale"]
+        self.depth = depth
+        self.rb = np.zeros((depth, 2, batch, n), dtype=np.int64)  # (slot, type, sample, neuron)
+        self.i_rec = np.zeros((batch, n), dtype=np.int64)
+
+    def transfer(self, t: int) -> None:
+        slot = t % self.depth
+        for kind in (0, 1):
+            r = np.minimum(self.rb[slot, kind], RING_BUFFER_MAX)
+            self.rb[slot, kind] = 0
+            if not r.any():
+                continue
+            inp = _wrap(r << self.shift[kind])
+            if self.exp:
+                inp = _decay(inp, self.init[kind])
+            if kind == 0:
+                self.i_exc = _wrap(self.i_exc + inp)
+            else:
+                self.i_inh = _wrap(self.i_inh + inp)
+
+    def update(self) -> tuple[np.ndarray, np.ndarray]:
+        """The neuron update; returns (spikes, V recorded before the update)."""
+        v_rec = self.v
+        if self.exp:
+            exc, inh = self.i_exc, self.i_inh
+        else:
+            exc, inh = _mul(self.i_exc, self.input_scale), _mul(self.i_inh, self.input_scale)
+        self.i_rec = _wrap(self.i_exc - self.i_inh)
+        current = _wrap(_wrap(exc - inh) + self.i_offset)
+        alpha = _wrap(_mul(current, self.r) + self.v_rest)
+        v_new = _wrap(alpha - _mul(self.exp_tc, _wrap(alpha - self.v)))
+        active = self.refract <= 0
+        v = np.where(active, v_new, self.v)
+        refract = np.where(active, self.refract, self.refract - 1)
+        spikes = v >= self.v_thresh
+        self.v = np.where(spikes, self.v_reset, v)
+        self.refract = np.where(spikes, self.t_refract, refract)
+        if self.exp:
+            self.i_exc = _decay(self.i_exc, self.decay[0])
+            self.i_inh = _decay(self.i_inh, self.decay[1])
+        else:
+            self.i_exc = np.zeros_like(self.i_exc)
+            self.i_inh = np.zeros_like(self.i_inh)
+        return spikes, v_rec
+
+
+def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
+        progress: bool = False) -> dict[str, np.ndarray]:
+    """Emulate a spinnaker ``program``; returns ``spikes.<pop>`` (0/1) and raw s1615 ``v.<pop>``/``i.<pop>``.
+
+    ``v.<pop>`` of tick t is V before tick t's update (sPyNNaker's recording), so it lags the
+    float reference's v by ``latency + 1`` ticks; spikes lag by ``latency``.
+    """
+    if program.target != "spinnaker":
+        raise OptionError(f"this kernel runs spinnaker programs, not {program.target!r}")
+    record = tuple(record)
+    for item in record:
+        if item not in RECORDABLE:
+            raise OptionError(f"cannot record {item!r}; the spinnaker emulator records {', '.join(RECORDABLE)}")
+    arrays = _spike_inputs(program, inputs)
+    batch, steps = next(iter(arrays.values())).shape[:2] if arrays else (1, 0)
+    synapses = [_Synapses(c) for c in program.connections]
+    shifts = program.attrs["ring_buffer_shift"]
+    depth = {p.name: 1 + max((s.max_delay for s in synapses if s.conn.target == p.name), default=1)
+             for p in program.populations}
+    cores = {p.name: _Core(p, shifts[p.name], batch, depth[p.name]) for p in program.populations}
+    outgoing: dict[str, list[_Synapses]] = {}
+    for s in synapses:
+        outgoing.setdefault(s.conn.source, []).append(s)
+    traces: dict[str, np.ndarray] = {}
+    for p in program.populations:
+        if p.spiking:
+            traces[f"spikes.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.uint8)
+        for item in record:
+            traces[f"{item}.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.int64)
+    iterator = range(steps)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, desc="emulate", unit="tick")
+    for t in iterator:
+        sent: dict[str, np.ndarray] = {name: arr[:, t] for name, arr in arrays.items()}
+        for p in program.populations:
+            core = cores[p.name]
+            core.transfer(t)
+            spikes, v_rec = core.update()
+            if not p.spiking:
+                spikes = np.zeros_like(spikes)
+            else:
+                traces[f"spikes.{p.name}"][:, t] = spikes.reshape((batch,) + p.shape)
+            for item in record:
+                value = v_rec if item == "v" else core.i_rec
+                traces[f"{item}.{p.name}"][:, t] = value.reshape((batch,) + p.shape)
+            sent[p.name] = spikes.astype(np.int64)
+        # Spikes of tick t land in ring-buffer slots t + d (d >= 1): delivering after every
+        # population's update is the same as delivering during the tick.
+        for source, x in sent.items():
+            if not x.any():
+                continue
+            for s in outgoing.get(source, []):
+                core = cores[s.conn.target]
+                for kind, d, m in s.groups:
+                    core.rb[(t + d) % core.depth, kind] += np.asarray((m @ x.T).T)
+    return traces
+
+
+def _spike_inputs(program: Program, inputs) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, dict):
+        if len(program.inputs) != 1:
+            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
+        inputs = {next(iter(program.inputs)): inputs}
+    out = {}
+    for name, shape in program.inputs.items():
+        if name not in inputs:
+            raise InputDataError(f"no data for input '{name}'")
+        arr = np.asarray(inputs[name])
+        size = int(np.prod(shape))
+        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
+            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match "
+                                 f"(batch, steps, {', '.join(map(str, shape))})")
+        if arr.dtype.kind not in "biuf":
+            raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
+        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr))):
+            raise InputDataError(f"input '{name}': SpiNNaker takes spike counts per tick; got non-integer values "
+                                 f"(encode graded inputs as spikes)")
+        if np.any(arr < 0):
+            raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
+        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
+    return out
