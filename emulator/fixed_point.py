@@ -98,6 +98,11 @@ class _Synapses:
         return ((out + 2**31) % 2**32) - 2**31  # the emitted value wraps to int32
 
 
+def _wrap32(x: np.ndarray) -> np.ndarray:
+    """Two's-complement int32 wrap of int64 values (Lava's fixed-point LIF adds u's terms in int32)."""
+    return ((x + 2**31) % 2**32) - 2**31
+
+
 class _Neurons:
     def __init__(self, pop: QPopulation, batch: int, fmt: dict):
         p = {k: v.reshape(-1).astype(np.int64) for k, v in pop.params.items()}
@@ -118,7 +123,8 @@ class _Neurons:
 
     def step(self, a: np.ndarray) -> np.ndarray:
         x = self.shr(self.u * self.keep_u, self.decay_bits) + (a << self.shift)
-        if self.loihi:  # u wraps once by 2^24 (it can stay outside 24 bits)
+        if self.loihi:  # Lava sums in int32 (mod 2^32); then u wraps once by 2^24 (it can stay outside 24 bits)
+            x = _wrap32(x)
             x = np.where(x > self.max, x - 2 * self.max, np.where(x <= -self.max, x + 2 * self.max, x))
         else:
             x = np.clip(x, -(self.max - 1), self.max - 1)
@@ -135,11 +141,43 @@ class _Neurons:
 
 
 def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
-        progress: bool = False) -> dict[str, np.ndarray]:
-    """Emulate ``program``; returns ``spikes.<pop>`` (0/1) and raw integer ``v.<pop>``/``u.<pop>``."""
+        progress: bool = False, fast: bool = True) -> dict[str, np.ndarray]:
+    """Emulate ``program``; returns ``spikes.<pop>`` (0/1) and raw integer ``v.<pop>``/``u.<pop>``.
+
+    ``fast`` uses the compiled event-driven path (emulator/fixed_point_fast.py) where it applies;
+    both paths give the same integers.
+    """
+    arrays = _integer_inputs(program, inputs)
+    record = tuple(record)
+    if fast:
+        from neurodeploy.emulator import fixed_point_fast
+
+        if fixed_point_fast.eligible(program):
+            return _run_fast(program, arrays, record, fixed_point_fast)
+    return _run_numpy(program, arrays, record, progress)
+
+
+def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, fast_module) -> dict[str, np.ndarray]:
+    compiled = fast_module.Compiled(program)
+    stacked = np.concatenate([arrays[name] for name in program.inputs], axis=2)
+    spikes, v, u = compiled.run(stacked, "v" in record, "u" in record)
+    batch, steps = stacked.shape[:2]
+    traces: dict[str, np.ndarray] = {}
+    start = 0
+    for p in program.populations:
+        stop = start + p.size
+        if p.spiking:
+            traces[f"spikes.{p.name}"] = spikes[:, :, start:stop].reshape((batch, steps) + p.shape)
+        for item, values in (("v", v), ("u", u)):
+            if item in record:
+                traces[f"{item}.{p.name}"] = values[:, :, start:stop].reshape((batch, steps) + p.shape)
+        start = stop
+    return traces
+
+
+def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool) -> dict[str, np.ndarray]:
     fmt = program.attrs["format"]
     hop = int(program.attrs["hop_latency"])
-    arrays = _integer_inputs(program, inputs)
     batch, steps = next(iter(arrays.values())).shape[:2]
     neurons = {p.name: _Neurons(p, batch, fmt) for p in program.populations}
     synapses = [_Synapses(c, batch, hop, fmt) for c in program.connections]
@@ -147,7 +185,6 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
     outgoing: dict[str, list[_Synapses]] = {}
     for s in synapses:
         outgoing.setdefault(s.conn.source, []).append(s)
-    record = tuple(record)
     traces: dict[str, np.ndarray] = {}
     for p in program.populations:
         if p.spiking:
