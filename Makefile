@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup lava demo test clean
 
 setup: $(STAMP)
 
@@ -17,14 +17,21 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PIP) install -q -c constraints.txt -e ".[train,test]"
 	# norse 1.1.0 asks for torchvision, whose PyPI build replaces the CPU torch; norse runs without it.
 	$(PIP) install -q -c constraints.txt --no-deps norse==1.1.0
+	# sinabs 2.0.3 asks for samna, whose PyPI package is a stub that downloads from another index
+	# at import time; the exporter tests need only sinabs itself (and pbr).
+	$(PIP) install -q -c constraints.txt --no-deps sinabs==2.0.3 pbr==7.1.3
 	$(PY) -c "import torch, norse, nir, neurodeploy; print('neurodeploy environment ready: torch', torch.__version__)"
 	touch $(STAMP)
 
-demo: setup
+# The Lava backend's own environment: Python 3.10, lava-nc 0.10.0, numpy < 2 (.venv-lava).
+lava:
+	bash scripts/setup_lava.sh
+
+demo: setup lava
 	$(PY) -m neurodeploy.models.main_job
 
-test: setup
-	$(PY) -m pytest -q
+test: setup lava
+	NEURODEPLOY_REQUIRE_LAVA=1 $(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-lava build *.egg-info .pytest_cache

@@ -12,6 +12,7 @@ TARGETS = ("loihi2", "spinnaker", "emulator")
 
 
 def add_parsers(sub, add_semantics) -> None:
+    add_doctor(sub)
     p = sub.add_parser("compile", help="quantize and map a NIR model for a target; writes an .ndp artifact")
     p.add_argument("model", help="a .nir file")
     _compile_options(p, add_semantics)
@@ -28,7 +29,10 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
     p.add_argument("--record", default="", help="comma-separated state to record: v, u")
-    p.add_argument("--backend", default="emulator", choices=["emulator"], help="where to run it")
+    p.add_argument("--backend", default="emulator", choices=["emulator", "lava"],
+                   help="where to run it: the bit-accurate emulator, or Lava 0.10.0 (loihi2; needs `make lava`)")
+    p.add_argument("--on-chip", action="store_true",
+                   help="with --backend lava: Loihi2HwCfg on a Loihi 2 system (needs Intel's lava-loihi)")
 
     p = sub.add_parser("verify", help="float reference vs the emulated artifact, per population")
     p.add_argument("model", help="a .nir file")
@@ -36,6 +40,19 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("--input", required=True, help=".npz with array 'input'")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("--allow-degraded", action="store_true", help="verify even with severe health findings")
+
+
+def add_doctor(sub) -> None:
+    sub.add_parser("doctor", help="which backends can run here, and why not")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from neurodeploy.backends.lava import doctor
+
+    report = doctor()
+    for name, entry in report.items():
+        print(f"{name:<10} {'available' if entry['available'] else 'unavailable':<12} {entry['detail']}")
+    return 0
 
 
 def _compile_options(p: argparse.ArgumentParser, add_semantics) -> None:
@@ -131,7 +148,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, list(program.inputs))
     record = [r.strip() for r in args.record.split(",") if r.strip()]
-    traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
+    if args.on_chip and args.backend != "lava":
+        raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
+    if args.backend == "lava":
+        from neurodeploy.backends import lava
+
+        traces = lava.run(args.artifact, inputs, record=record, on_chip=args.on_chip, progress=sys.stderr.isatty())
+    else:
+        traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
     write_npz(args.output, traces)
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))
@@ -181,4 +205,4 @@ def inspect_artifact(path: str) -> int:
     return 0
 
 
-COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "verify": cmd_verify}
+COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "verify": cmd_verify, "doctor": cmd_doctor}

@@ -222,7 +222,8 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
                        f"threshold rounds with up to {100 * err.max():.1f}% error")
         params["vth"] = vth
     else:
-        params["vth"] = np.full(pop.shape, fmt.vth_max, dtype=np.int64)  # never spikes
+        # A readout never spikes: vth << shift above the largest v (Lava would fire at vth_max).
+        params["vth"] = np.full(pop.shape, fmt.vth_max + 1, dtype=np.int64)
     bias_f = scale * _constant_drive(pop, dyn)
     mant, exp = _bias(bias_f, fmt, pop.name, health)
     params["bias_mant"], params["bias_exp"] = mant, exp
