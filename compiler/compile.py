@@ -116,8 +116,11 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
     if options.target != "emulator" and any(
             v is not None for v in (options.weight_bits, options.state_bits, options.decay_bits)):
         raise OptionError("--weight-bits/--state-bits/--decay-bits configure the generic profile; use --target emulator")
-    net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
-                spike_amplitude=options.spike_amplitude)
+    if isinstance(source, NetworkIR):  # generated networks (benchmarks) skip the NIR frontend
+        net = source
+    else:
+        net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
+                    spike_amplitude=options.spike_amplitude)
     ranges = calibrate(net, calibration_inputs) if calibration_inputs is not None else None
     program, health = quantize(net, options, ranges)
     for warning in net.warnings:

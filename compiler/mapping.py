@@ -138,8 +138,9 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
         fan = _fan_in(program, pop.name, pop.size)
         _check_whole_population(pop.name, fan, target)
         start = 0
+        size_hint = per_core  # slices of one population are alike: start from the last size that fit
         while start < pop.size:
-            n = min(per_core, pop.size - start)
+            n = min(size_hint, pop.size - start)
             while True:
                 usage = {"neurons": n}
                 if usage_of is not None:
@@ -158,6 +159,7 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
                 n = max(1, n // 2)
             cores.append(CoreSlice(len(cores), 0, pop.name, start, start + n, usage))
             start += n
+            size_hint = n
     for core in cores:
         core.chip = core.core // target.cores_per_chip
     chips_used = (len(cores) + target.cores_per_chip - 1) // target.cores_per_chip

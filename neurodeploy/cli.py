@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from typing import Sequence
 
 import numpy as np
 
+from neurodeploy import cli_deploy
 from neurodeploy.errors import NeurodeployError
 
 
@@ -23,13 +25,25 @@ def _semantics(args: argparse.Namespace) -> dict:
     return dict(dt=args.dt, integrator=args.integrator, reset=args.reset, spike_amplitude=args.spike_amplitude)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error; subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {self.prog}: {_one_line(message)} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="neurodeploy", description="Deploy spiking networks from NIR.")
+    parser = _Parser(prog="neurodeploy", description="Deploy spiking networks from NIR.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command")
 
     p = sub.add_parser("inspect", help="nodes, shapes, parameter ranges and the semantics a model will use")
-    p.add_argument("model", help="a .nir file")
+    p.add_argument("model", help="a .nir file or an .ndp artifact")
     _add_semantics(p)
 
     p = sub.add_parser("simulate", help="run the float reference simulator")
@@ -39,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", default="", help="comma-separated state to record: v, i")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     _add_semantics(p)
+    cli_deploy.add_parsers(sub, _add_semantics)
     return parser
 
 
@@ -57,13 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("always")
         try:
             code = COMMANDS[args.command](args)
-        except NeurodeployError as exc:
-            _print_warnings(caught)
-            print(f"error: {exc}", file=sys.stderr)
+        except NeurodeployError as exc:  # one line; warnings would only bury it
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
+            print("error: interrupted", file=sys.stderr)
             return 130
+        except Exception as exc:  # noqa: BLE001 - a bug: still one line, traceback on request
+            if os.environ.get("NEURODEPLOY_DEBUG"):
+                raise
+            print(f"error: internal error (a bug in neurodeploy, please report it): "
+                  f"{type(exc).__name__}: {_one_line(exc)[:300]}; set NEURODEPLOY_DEBUG=1 for the traceback",
+                  file=sys.stderr)
+            return 3
     _print_warnings(caught)
     return code
 
@@ -74,6 +95,8 @@ def _print_warnings(caught) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    if str(args.model).endswith(".ndp"):
+        return cli_deploy.inspect_artifact(args.model)
     from neurodeploy.compiler.frontend import load
     from neurodeploy.compiler.lowering import describe, lower
 
@@ -101,12 +124,13 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from neurodeploy.api import build
     from neurodeploy.emulator.reference import simulate
-    from neurodeploy.npzio import read_inputs, write_npz
+    from neurodeploy.npzio import check_output, read_inputs, write_npz
 
+    check_output(args.output)  # before any work: a bad output path fails at once
     net = build(args.model, **_semantics(args))
     for warning in net.warnings:
         warnings.warn(warning)
-    inputs = read_inputs(args.input, list(net.inputs))
+    inputs = read_inputs(args.input, {name: port.shape for name, port in net.inputs.items()})
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     traces = simulate(net, inputs, record=record, dtype=args.dtype, progress=sys.stderr.isatty())
     write_npz(args.output, traces)
@@ -115,7 +139,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate}
+COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 
 class NeurodeployError(Exception):
-    """Base class of every error neurodeploy raises on purpose."""
+    """Base class of every error neurodeploy raises on purpose.
+
+    The message is kept on one line (runs of whitespace, newlines included, become one space), so
+    that a node name read from a damaged file cannot break the CLI's one-line error.
+    """
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(" ".join(str(message).split()), *args)
 
 
 class NIRFileError(NeurodeployError):

@@ -73,14 +73,14 @@ def to_manifest(program: Program) -> tuple[dict[str, Any], dict[str, np.ndarray]
     for i, pop in enumerate(program.populations):
         arrays[f"p{i}.scale"] = np.asarray(pop.scale, dtype=np.float64)
         for key, value in sorted(pop.params.items()):
-            arrays[f"p{i}.{key}"] = np.asarray(value)
+            arrays[f"p{i}.{key}"] = compact(np.asarray(value))
         pops.append({"name": pop.name, "model": pop.model, "kind": pop.kind, "shape": list(pop.shape),
                      "spiking": pop.spiking, "latency": pop.latency, "readout": pop.readout,
                      "params": sorted(pop.params)})
     conns = []
     for j, conn in enumerate(program.connections):
         for key, value in sorted(conn.arrays.items()):
-            arrays[f"c{j}.{key}"] = np.asarray(value)
+            arrays[f"c{j}.{key}"] = compact(np.asarray(value))
         conns.append({"name": conn.name, "source": conn.source, "target": conn.target, "kind": conn.kind,
                       "n_in": conn.n_in, "n_out": conn.n_out, "recurrent": conn.recurrent,
                       "arrays": sorted(conn.arrays), "attrs": _plain(conn.attrs)})
@@ -91,6 +91,7 @@ def to_manifest(program: Program) -> tuple[dict[str, Any], dict[str, np.ndarray]
 
 
 def from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Program:
+    arrays = {k: (v.astype(np.int64) if v.dtype.kind in "iu" else v) for k, v in arrays.items()}
     pops = []
     for i, p in enumerate(manifest["populations"]):
         params = {key: arrays[f"p{i}.{key}"] for key in p["params"]}
@@ -103,6 +104,19 @@ def from_manifest(manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> Pr
                                  dict(c["attrs"])))
     inputs = {k: tuple(v) for k, v in manifest["inputs"].items()}
     return Program(manifest["target"], inputs, pops, conns, dict(manifest["outputs"]), dict(manifest["attrs"]))
+
+
+def compact(arr: np.ndarray) -> np.ndarray:
+    """Integer arrays in the smallest signed type that holds them (artifacts of 100M synapses
+    stay a few hundred MB); readers widen to int64 before any arithmetic."""
+    if arr.dtype.kind not in "iu" or arr.size == 0:
+        return arr
+    lo, hi = int(arr.min()), int(arr.max())
+    for dtype in (np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return arr.astype(dtype, copy=False)
+    return arr
 
 
 def _plain(value: Any) -> Any:

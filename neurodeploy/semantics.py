@@ -43,39 +43,79 @@ class Semantics:
         return asdict(self)
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.dt, (int, float)) and math.isfinite(self.dt) and self.dt > 0):
-            raise OptionError(f"dt must be a positive, finite number of seconds (e.g. 1e-3), got {self.dt!r}")
-        if self.integrator not in INTEGRATORS:
-            raise OptionError(f"integrator must be one of {', '.join(INTEGRATORS)}, got {self.integrator!r}")
-        if self.reset not in RESETS:
-            raise OptionError(f"reset must be one of {', '.join(RESETS)}, got {self.reset!r}")
-        if not (math.isfinite(self.spike_amplitude) and self.spike_amplitude > 0):
-            raise OptionError(
-                f"spike amplitude must be a positive, finite number, got {self.spike_amplitude!r}"
-            )
+        for name, allowed in (("integrator", INTEGRATORS), ("reset", RESETS)):
+            if getattr(self, name) not in allowed:
+                raise OptionError(f"{name}: must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        for name, check in (("dt", _check_dt), ("spike_amplitude", _check_amplitude)):
+            value = getattr(self, name)
+            try:
+                ok = isinstance(value, (int, float)) and check(value) == value
+            except ValueError as exc:
+                raise OptionError(f"{name}: {exc}") from None
+            if not ok:
+                raise OptionError(f"{name}: must be a float, got {value!r}")
 
 
-def _parse_amplitude(value: Any, dt: float) -> float:
-    if isinstance(value, str) and value.strip().lower() == "dirac":
+# Each check returns the value to use or raises ValueError saying what is wrong and what is accepted.
+
+def _scalar(value: Any) -> Any:
+    """A one-element array (as metadata read from HDF5 often is) or bytes, as a plain value."""
+    if hasattr(value, "item") and getattr(value, "size", 1) == 1:
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf8", errors="replace")
+    return value
+
+
+def _check_dt(value: Any) -> float:
+    value = _scalar(value)
+    try:
+        dt = float(value)
+    except (TypeError, ValueError):
+        dt = math.nan
+    if isinstance(value, bool) or not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"must be a positive, finite number of seconds (e.g. 1e-3), got {value!r}")
+    return dt
+
+
+def _check_choice(value: Any, allowed: tuple[str, ...]) -> str:
+    value = _scalar(value)
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+    return text
+
+
+def _check_amplitude(value: Any, dt: float | None = None) -> float:
+    value = _scalar(value)
+    if isinstance(value, str) and value.strip().lower() == "dirac" and dt is not None:
         return 1.0 / dt
     try:
-        return float(value)
+        amplitude = float(value)
     except (TypeError, ValueError):
-        raise OptionError(
-            f"spike amplitude must be a number or 'dirac' (= 1/dt), got {value!r}"
-        ) from None
+        amplitude = math.nan
+    if isinstance(value, bool) or not (math.isfinite(amplitude) and amplitude > 0):
+        raise ValueError(
+            f"must be a positive, finite number or 'dirac' (= 1/dt), got {value!r}"
+        )
+    return amplitude
 
 
-def _metadata_value(metadata: Mapping[str, Any], name: str) -> Any:
+def _metadata_value(metadata: Mapping[str, Any], name: str) -> tuple[str, Any] | None:
     for key in (METADATA_KEYS[name], name):
-        if key in metadata:
-            value = metadata[key]
-            if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-                value = value.item()
-            if isinstance(value, bytes):
-                value = value.decode()
-            return value
+        if key in metadata and metadata[key] is not None:
+            return key, metadata[key]
     return None
+
+
+def _checked(name: str, value: Any, dt: float | None) -> Any:
+    if name == "dt":
+        return _check_dt(value)
+    if name == "integrator":
+        return _check_choice(value, INTEGRATORS)
+    if name == "reset":
+        return _check_choice(value, RESETS)
+    return _check_amplitude(value, dt)
 
 
 def resolve(
@@ -86,28 +126,30 @@ def resolve(
     reset: str | None = None,
     spike_amplitude: float | str | None = None,
     warn: bool = True,
+    source: str | None = None,
 ) -> tuple[Semantics, dict[str, str]]:
-    """Resolve the contract; returns it and where each value came from."""
+    """Resolve the contract; returns it and where each value came from.
+
+    ``source`` (the model's file name) prefixes error messages, which also name the option or
+    metadata key that held the bad value.
+    """
     metadata = metadata or {}
     given = {"dt": dt, "integrator": integrator, "reset": reset, "spike_amplitude": spike_amplitude}
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, value in given.items():
+    for name, value in given.items():  # dt first: 'dirac' amplitudes need it
         if value is not None:
-            values[name], sources[name] = value, "option"
-            continue
-        found = _metadata_value(metadata, name)
-        if found is not None:
-            values[name], sources[name] = found, "metadata"
+            origin, sources[name] = f"option '{name}'", "option"
+        elif (found := _metadata_value(metadata, name)) is not None:
+            (key, value), sources[name] = found, "metadata"
+            origin = f"metadata '{key}'"
         else:
-            values[name], sources[name] = DEFAULTS[name], "default"
-    try:
-        values["dt"] = float(values["dt"])
-    except (TypeError, ValueError):
-        raise OptionError(f"dt must be a number of seconds (e.g. 1e-3), got {values['dt']!r}") from None
-    values["integrator"] = str(values["integrator"]).lower()
-    values["reset"] = str(values["reset"]).lower()
-    values["spike_amplitude"] = _parse_amplitude(values["spike_amplitude"], values["dt"])
+            origin, value, sources[name] = "default", DEFAULTS[name], "default"
+        try:
+            values[name] = _checked(name, value, values.get("dt"))
+        except ValueError as exc:
+            where = f"{source}: " if source else ""
+            raise OptionError(f"{where}{origin}: {exc}") from None
     semantics = Semantics(**values)
     defaulted = [n for n, s in sources.items() if s == "default"]
     if warn and defaulted:

@@ -51,6 +51,6 @@ def load(
     graph = load_graph(source)
     semantics, origin = resolve(
         graph.metadata, dt=dt, integrator=integrator, reset=reset,
-        spike_amplitude=spike_amplitude, warn=warn,
+        spike_amplitude=spike_amplitude, warn=warn, source=graph.source,
     )
     return LoadedModel(graph, semantics, origin)

@@ -41,10 +41,11 @@ def _port(name: str, ports: dict[str, tuple[list[str], list[str]]], side: int, s
         return name
     candidates = ports[name][side]
     if len(candidates) != 1:
-        kind = "Input" if side == 0 else "Output"
+        kind, way = ("Input", "to") if side == 0 else ("Output", "from")
         raise GraphValidationError(
-            f"{source}: edge to subgraph '{name}': it has {len(candidates)} {kind} nodes "
-            f"({', '.join(candidates) or 'none'}); name one as '{name}.<{kind.lower()}>'"
+            f"{source}: field 'edges': an edge {way} subgraph '{name}' is ambiguous: it has "
+            f"{len(candidates)} {kind} nodes ({', '.join(candidates) or 'none'}); "
+            f"name one as '{name}.<{kind.lower()}>'"
         )
     return candidates[0]
 

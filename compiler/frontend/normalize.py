@@ -7,6 +7,7 @@ that cannot be repaired raises a GraphValidationError naming file, node and fiel
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ NEURON_FIELDS: dict[str, dict[str, float | None]] = {
     "I": {"r": None},
 }
 POSITIVE_FIELDS = ("tau", "tau_syn", "tau_mem")
+TYPE_FIELDS = ("input_type", "output_type")  # written by some nir versions; shapes are re-inferred
+MAX_SIZE = 2**31  # values in one tensor: more is a damaged file, not a network
 DENSE_KINDS = ("Affine", "Linear")
 
 
@@ -55,12 +58,12 @@ def normalize(raw: RawGraph, source: str) -> Graph:
         raise ctx.fail(None, None, "the graph has no nodes; expected at least Input -> ... -> Output")
     nodes = {name: _normalize_fields(name, node, ctx) for name, node in raw.nodes.items()}
     _check_edges(nodes, raw.edges, ctx)
-    graph = Graph(nodes=nodes, edges=list(dict.fromkeys(raw.edges)), metadata=dict(raw.metadata),
-                  source=source, warnings=warnings)
+    edges = _dedup_edges(raw.edges, ctx)
+    graph = Graph(nodes=nodes, edges=edges, metadata=dict(raw.metadata), source=source, warnings=warnings)
     if not graph.inputs:
-        raise ctx.fail(None, None, "the graph has no Input node")
+        raise ctx.fail(None, None, "the graph has no Input node; a graph needs Input -> ... -> Output")
     if not graph.outputs:
-        raise ctx.fail(None, None, "the graph has no Output node")
+        raise ctx.fail(None, None, "the graph has no Output node; a graph needs Input -> ... -> Output")
     _infer_shapes(graph, ctx)
     return graph
 
@@ -74,18 +77,30 @@ def _numeric(ctx: _Ctx, node: str, field: str, value: Any, *, integer: bool = Fa
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError
-        arr = arr.astype(np.int64 if integer else np.float64)
+        arr = arr.astype(np.float64)
     except (TypeError, ValueError):
         raise ctx.fail(node, field, f"must be numeric, got {type(value).__name__} {str(value)[:40]!r}") from None
-    if not integer and not np.all(np.isfinite(arr)):
+    if not np.all(np.isfinite(arr)):
         bad = "NaN" if np.any(np.isnan(arr)) else "infinite"
         raise ctx.fail(node, field, f"contains {bad} values; every parameter must be finite")
-    return arr
+    if not integer:
+        return arr
+    if np.any(arr != np.round(arr)) or np.any(np.abs(arr) > 2**62):
+        odd = arr[(arr != np.round(arr)) | (np.abs(arr) > 2**62)].reshape(-1)[0]
+        raise ctx.fail(node, field, f"must be whole numbers, got {odd:g}")
+    return arr.astype(np.int64)
+
+
+def _int_scalar(ctx: _Ctx, node: str, field: str, value: Any) -> int:
+    arr = _numeric(ctx, node, field, value, integer=True)
+    if arr.size != 1:
+        raise ctx.fail(node, field, f"must be a single integer, got {arr.reshape(-1).tolist()[:8]}")
+    return int(arr.reshape(-1)[0])
 
 
 def _require(ctx: _Ctx, name: str, node: RawNode, field: str) -> Any:
     if field not in node.fields or node.fields[field] is None:
-        raise ctx.fail(name, field, f"is missing (a {node.kind} node needs {field})")
+        raise ctx.fail(name, field, f"is missing (every {node.kind} node needs {field})")
     return node.fields[field]
 
 
@@ -93,16 +108,17 @@ def _normalize_fields(name: str, node: RawNode, ctx: _Ctx) -> Node:
     kind = node.kind
     if kind not in ALL_KINDS:
         raise UnsupportedError(
-            f"{ctx.source}: node '{name}': unknown node type '{kind}'; NIR 1.0 defines "
+            f"{ctx.source}: node '{name}': field 'type': unknown node type '{kind}'; NIR 1.0 defines "
             f"{', '.join(sorted(set(ALL_KINDS)))}"
         )
     p: dict[str, Any] = {}
     if kind in NEURON_FIELDS:
+        _warn_unknown_fields(ctx, name, node, NEURON_FIELDS[kind])
         for field, default in NEURON_FIELDS[kind].items():
             value = node.fields.get(field)
             if value is None:
                 if default is None:
-                    raise ctx.fail(name, field, f"is missing (a {kind} node needs {field})")
+                    raise ctx.fail(name, field, f"is missing (every {kind} node needs {field})")
                 value = default
             p[field] = _numeric(ctx, name, field, value)
             if field in POSITIVE_FIELDS and np.any(p[field] <= 0):
@@ -115,8 +131,8 @@ def _normalize_fields(name: str, node: RawNode, ctx: _Ctx) -> Node:
         p["shape"] = None if shape is None else _shape(ctx, name, "shape", shape)
     elif kind in DENSE_KINDS:
         w = _numeric(ctx, name, "weight", _require(ctx, name, node, "weight"))
-        if w.ndim != 2:
-            raise ctx.fail(name, "weight", f"must be 2-D (out, in), got shape {w.shape}")
+        if w.ndim != 2 or w.size == 0:
+            raise ctx.fail(name, "weight", f"must be a non-empty 2-D (out, in) matrix, got shape {w.shape}")
         p["weight"] = w
         if kind == "Affine":
             b = _numeric(ctx, name, "bias", _require(ctx, name, node, "bias"))
@@ -137,7 +153,7 @@ def _normalize_fields(name: str, node: RawNode, ctx: _Ctx) -> Node:
     elif kind == "Flatten":
         for field in ("start_dim", "end_dim"):
             value = node.fields.get(field, 0 if field == "start_dim" else -1)
-            p[field] = int(_numeric(ctx, name, field, value, integer=True).reshape(-1)[0])
+            p[field] = _int_scalar(ctx, name, field, value)
     elif kind == "Delay":
         d = _numeric(ctx, name, "delay", _require(ctx, name, node, "delay"))
         if np.any(d < 0):
@@ -148,10 +164,21 @@ def _normalize_fields(name: str, node: RawNode, ctx: _Ctx) -> Node:
     return Node(name, kind, p, metadata=node.metadata)
 
 
+def _warn_unknown_fields(ctx: _Ctx, name: str, node: RawNode, known: dict[str, Any]) -> None:
+    """A neuron field the model does not have is ignored, but never silently (e.g. 'tau_mem' on LIF)."""
+    unknown = sorted(set(node.fields) - set(known) - set(TYPE_FIELDS))
+    if unknown:
+        ctx.warn(name, f"ignoring field(s) {', '.join(unknown)}: a {node.kind} node has "
+                       f"{', '.join(known)}")
+
+
 def _shape(ctx: _Ctx, node: str, field: str, value: Any) -> tuple[int, ...]:
     arr = _numeric(ctx, node, field, value, integer=True).reshape(-1)
     if np.any(arr < 1):
         raise ctx.fail(node, field, f"must be positive sizes, got {arr.tolist()}")
+    if math.prod(arr.tolist()) > MAX_SIZE:
+        raise ctx.fail(node, field, f"{arr.tolist()} is too large ({math.prod(arr.tolist())} values, "
+                                    f"at most {MAX_SIZE})")
     return tuple(int(v) for v in arr)
 
 
@@ -166,12 +193,13 @@ def _pair(ctx: _Ctx, node: str, field: str, value: Any, n: int) -> np.ndarray:
 
 def _conv_fields(ctx: _Ctx, name: str, node: RawNode, dims: int) -> dict[str, Any]:
     w = _numeric(ctx, name, "weight", _require(ctx, name, node, "weight"))
-    if w.ndim != dims + 2:
-        raise ctx.fail(name, "weight", f"must be {dims + 2}-D (out, in/groups, kernel...), got shape {w.shape}")
+    if w.ndim != dims + 2 or w.size == 0:
+        raise ctx.fail(name, "weight", f"must be a non-empty {dims + 2}-D (out, in/groups, kernel...) array, "
+                       f"got shape {w.shape}")
     p: dict[str, Any] = {"weight": w}
     p["stride"] = _pair(ctx, name, "stride", node.fields.get("stride", 1), dims)
     p["dilation"] = _pair(ctx, name, "dilation", node.fields.get("dilation", 1), dims)
-    groups = int(_numeric(ctx, name, "groups", node.fields.get("groups", 1), integer=True).reshape(-1)[0])
+    groups = _int_scalar(ctx, name, "groups", node.fields.get("groups", 1))
     if groups < 1 or w.shape[0] % groups:
         raise ctx.fail(name, "groups", f"must divide the {w.shape[0]} output channels, got {groups}")
     p["groups"] = groups
@@ -202,17 +230,27 @@ def _conv_fields(ctx: _Ctx, name: str, node: RawNode, dims: int) -> dict[str, An
     return p
 
 
+def _dedup_edges(edges: list[tuple[str, str]], ctx: _Ctx) -> list[tuple[str, str]]:
+    for (src, dst), count in Counter(edges).items():
+        if count > 1:
+            ctx.warn(dst, f"edge ({src!r} -> {dst!r}) is listed {count} times; counted once")
+    return list(dict.fromkeys(edges))
+
+
 def _check_edges(nodes: dict[str, Node], edges: list[tuple[str, str]], ctx: _Ctx) -> None:
     for src, dst in edges:
         for end in (src, dst):
             if end not in nodes:
                 near = [n for n in nodes if n.split(".")[-1] == end.split(".")[-1]]
                 hint = f"; did you mean {near[0]!r}?" if near else f"; nodes are {', '.join(list(nodes)[:12])}"
-                raise ctx.fail(None, None, f"edge ({src!r} -> {dst!r}) names node '{end}', which does not exist{hint}")
+                raise ctx.fail(None, "edges", f"edge ({src!r} -> {dst!r}) names node '{end}', "
+                               f"which does not exist{hint}")
         if nodes[dst].kind == "Input":
-            raise ctx.fail(dst, None, f"edge ({src!r} -> {dst!r}) leads into an Input node")
+            raise ctx.fail(None, "edges", f"edge ({src!r} -> {dst!r}) leads into Input node '{dst}'; "
+                           f"an Input has no predecessors")
         if nodes[src].kind == "Output":
-            raise ctx.fail(src, None, f"edge ({src!r} -> {dst!r}) leaves an Output node")
+            raise ctx.fail(None, "edges", f"edge ({src!r} -> {dst!r}) leaves Output node '{src}'; "
+                           f"an Output has no successors")
     connected = {n for e in edges for n in e}
     for name, node in nodes.items():
         if name not in connected:
@@ -242,19 +280,24 @@ def _fits(shape: tuple[int, ...], expected: tuple[int, ...] | int | None) -> boo
     return math.prod(shape) == math.prod(expected) and (shape == tuple(expected) or len(shape) == 1 or len(expected) == 1)
 
 
+def _describe_need(expected: tuple[int, ...] | int) -> str:
+    return f"{expected} values" if isinstance(expected, int) else f"shape {list(expected)}"
+
+
 def _fix_input_shapes(graph: Graph, ctx: _Ctx) -> None:
     for name in graph.inputs:
         node = graph.nodes[name]
         shape = node.params["shape"]
-        needs = [_expected_input(graph.nodes[s]) for s in graph.successors(name)]
-        needs = [e for e in needs if e is not None]
-        if all(_fits(shape, e) for e in needs):
+        needs = {s: _expected_input(graph.nodes[s]) for s in graph.successors(name)}
+        needs = {s: e for s, e in needs.items() if e is not None}
+        if all(_fits(shape, e) for e in needs.values()):
             continue
-        if len(shape) > 1 and all(_fits(shape[1:], e) for e in needs):
+        if len(shape) > 1 and all(_fits(shape[1:], e) for e in needs.values()):
             ctx.warn(name, f"shape {list(shape)} has a leading batch axis; using {list(shape[1:])}")
             node.params["shape"] = shape[1:]
             continue
-        raise ctx.fail(name, "shape", f"{list(shape)} does not fit what its successors need ({needs})")
+        wanted = ", ".join(f"'{s}' takes {_describe_need(e)}" for s, e in needs.items())
+        raise ctx.fail(name, "shape", f"{list(shape)} does not fit its successors: {wanted}")
 
 
 def _infer_shapes(graph: Graph, ctx: _Ctx) -> None:
