@@ -86,7 +86,7 @@ def _calibration(args: argparse.Namespace, input_names_from=None):
 
     net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
                 spike_amplitude=args.spike_amplitude, warn=False)
-    return read_inputs(args.calibrate, list(net.inputs))
+    return read_inputs(args.calibrate, {n: p.shape for n, p in net.inputs.items()})
 
 
 def summary(compiled) -> list[str]:
@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
-    inputs = read_inputs(args.input, list(program.inputs))
+    inputs = read_inputs(args.input, dict(program.inputs))
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     if args.on_chip and args.backend != "lava":
         raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
@@ -171,7 +171,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     options = _options(args)
     net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
                 spike_amplitude=args.spike_amplitude, warn=False)
-    inputs = read_inputs(args.input, list(net.inputs))
+    inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})
     compiled = compile_model(args.model, options, _calibration(args), args.calibrate)
     report = compare(compiled.net, compiled.program, inputs)
     if args.json:
