@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup lava demo test clean
+.PHONY: setup lava browser demo test clean
 
 setup: $(STAMP)
 
@@ -30,7 +30,11 @@ lava:
 demo: setup lava
 	$(PY) -m neurodeploy.models.main_job
 
-test: setup lava
+# Debian's chromium, for the test that renders the HTML report in a real headless browser.
+browser:
+	bash scripts/setup_browser.sh
+
+test: setup lava browser
 	NEURODEPLOY_REQUIRE_LAVA=1 $(PY) -m pytest -q
 
 clean:

@@ -158,7 +158,9 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
 
 
 def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, fast_module) -> dict[str, np.ndarray]:
-    compiled = fast_module.Compiled(program)
+    compiled = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
+    if compiled is None:
+        compiled = program.__dict__["_fast_kernel"] = fast_module.Compiled(program)
     stacked = np.concatenate([arrays[name] for name in program.inputs], axis=2)
     spikes, v, u = compiled.run(stacked, "v" in record, "u" in record)
     batch, steps = stacked.shape[:2]

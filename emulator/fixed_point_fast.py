@@ -102,17 +102,31 @@ class Compiled:
             src.append(offsets[conn.source] + coo.col[order].astype(np.int64))
             tgt.append(coo.row[order].astype(np.int64))
             weight.append(coo.data[order].astype(np.int64) << int(conn.attrs["weight_exp"]))
-            delay.append(d[_csr_to_coo_order(matrix)][order] if d.size else d)
+            delay.append(d[order] if d.size else d)
             cid.append(np.full(coo.nnz, c_index, dtype=np.int64))
         n_sources = self.n_inputs + self.n_neurons
-        src_all = np.concatenate(src) if src else np.zeros(0, dtype=np.int64)
-        order = np.argsort(src_all, kind="stable")
-        self.syn_target = (np.concatenate(tgt)[order] if tgt else src_all).astype(np.int64)
-        self.syn_weight = (np.concatenate(weight)[order] if weight else src_all).astype(np.int64)
-        self.syn_delay = (np.concatenate(delay)[order] if delay else src_all).astype(np.int64)
-        self.syn_conn = (np.concatenate(cid)[order] if cid else src_all).astype(np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        src_all = np.concatenate(src) if src else empty
+        tgt_all = np.concatenate(tgt) if tgt else empty
+        w_all = np.concatenate(weight) if weight else empty
+        d_all = np.concatenate(delay).astype(np.int64) if delay else empty
+        c_all = np.concatenate(cid) if cid else empty
+        # Synapses sorted by (source, connection, delay): each run of equal keys is a segment
+        # that lands in one buffer row, so delivery is a tight loop of adds.
+        order = np.lexsort((tgt_all, d_all, c_all, src_all))
+        src_all, tgt_all, w_all, d_all, c_all = (a[order] for a in (src_all, tgt_all, w_all, d_all, c_all))
+        change = np.ones(len(src_all), dtype=bool)
+        if len(src_all):
+            change[1:] = (np.diff(src_all) != 0) | (np.diff(c_all) != 0) | (np.diff(d_all) != 0)
+        seg_start = np.flatnonzero(change).astype(np.int64)
+        self.seg_start = seg_start
+        self.seg_stop = np.append(seg_start[1:], len(src_all)).astype(np.int64)
+        self.seg_conn = c_all[seg_start].astype(np.int64)
+        self.seg_delay = d_all[seg_start].astype(np.int64)
+        self.syn_target = tgt_all.astype(np.int64)
+        self.syn_weight = w_all.astype(np.int64)
         self.src_ptr = np.zeros(n_sources + 1, dtype=np.int64)
-        np.add.at(self.src_ptr, src_all + 1, 1)
+        np.add.at(self.src_ptr, src_all[seg_start] + 1, 1)
         self.src_ptr = np.cumsum(self.src_ptr)
         self.conn_target = np.array(conn_target, dtype=np.int64)
         self.conn_nout = np.array(conn_nout, dtype=np.int64)
@@ -130,18 +144,15 @@ class Compiled:
         spikes = np.zeros((batch, steps, self.n_neurons), dtype=np.uint8)
         v_out = np.zeros(shape_v, dtype=np.int64)
         u_out = np.zeros(shape_u, dtype=np.int64)
-        _kernel(inputs.reshape(batch, steps, -1).astype(np.int64), self.keep_u, self.keep_v, self.bias,
+        kernel = _kernel_parallel if batch > 1 else _kernel_serial
+        kernel(inputs.reshape(batch, steps, -1).astype(np.int64), self.keep_u, self.keep_v, self.bias,
                 self.threshold, self.v_init, self.spiking, self.pop_start, self.pop_stop, self.decay_bits,
-                self.shift, self.state_max, self.loihi, self.n_inputs, self.src_ptr, self.syn_target,
-                self.syn_weight, self.syn_delay, self.syn_conn, self.conn_target, self.conn_depth,
+                self.shift, self.state_max, self.loihi, self.n_inputs, self.src_ptr, self.seg_start,
+                self.seg_stop, self.seg_conn, self.seg_delay, self.syn_target, self.syn_weight, self.conn_target,
+                self.conn_depth,
                 self.conn_off, self.conn_base, self.buffer_size, self.inc_ptr, self.inc_conn, self.conn_nout,
                 spikes, v_out, u_out, record_v, record_u)
         return spikes, v_out, u_out
-
-
-def _csr_to_coo_order(matrix: scipy.sparse.csr_matrix) -> np.ndarray:
-    """Identity: tocoo() of a canonical CSR keeps the stored order (row-major)."""
-    return np.arange(matrix.nnz)
 
 
 @numba.njit(cache=True, inline="always")
@@ -154,47 +165,53 @@ def _shr(x, bits, loihi):
     return (x + half) >> bits if x >= 0 else -((-x + half) >> bits)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _wrap32(x):
+    if -2147483648 <= x <= 2147483647:
+        return x
     return ((x + 2147483648) % 4294967296) - 2147483648
 
 
 @numba.njit(cache=True)
-def _deliver(buf, source, value, t, src_ptr, syn_target, syn_weight, syn_delay, syn_conn,
+def _deliver(buf, source, value, t, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, syn_target, syn_weight,
              conn_depth, conn_off, conn_base, conn_nout):
-    for k in range(src_ptr[source], src_ptr[source + 1]):
-        c = syn_conn[k]
-        slot = (t + conn_base[c] + syn_delay[k]) % conn_depth[c]
-        buf[conn_off[c] + slot * conn_nout[c] + syn_target[k]] += syn_weight[k] * value
+    for g in range(src_ptr[source], src_ptr[source + 1]):
+        c = seg_conn[g]
+        row = conn_off[c] + ((t + conn_base[c] + seg_delay[g]) % conn_depth[c]) * conn_nout[c]
+        for k in range(seg_start[g], seg_stop[g]):
+            buf[row + syn_target[k]] += syn_weight[k] * value
 
 
-@numba.njit(cache=True)
-def _kernel(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_start, pop_stop, decay_bits,
-            shift, state_max, loihi, n_inputs, src_ptr, syn_target, syn_weight, syn_delay, syn_conn,
-            conn_target, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_nout,
+def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_start, pop_stop, decay_bits,
+            shift, state_max, loihi, n_inputs, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, syn_target,
+            syn_weight, conn_target, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_nout,
             spikes, v_out, u_out, record_v, record_u):
     batch, steps, n_in = inputs.shape
     n = keep_u.shape[0]
-    for b in range(batch):
+    for b in numba.prange(batch):  # samples are independent: one thread each
         u = np.zeros(n, dtype=np.int64)
         v = v_init.copy()
         buf = np.zeros(buffer_size, dtype=np.int64)
+        acc = np.zeros(n, dtype=np.int64)
         for t in range(steps):
             for i in range(n_in):
                 x = inputs[b, t, i]
                 if x != 0:
-                    _deliver(buf, i, x, t, src_ptr, syn_target, syn_weight, syn_delay, syn_conn,
-                             conn_depth, conn_off, conn_base, conn_nout)
+                    _deliver(buf, i, x, t, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, syn_target,
+                             syn_weight, conn_depth, conn_off, conn_base, conn_nout)
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 for j in range(lo, hi):
-                    a = 0
-                    for q in range(inc_ptr[p], inc_ptr[p + 1]):
-                        c = inc_conn[q]
-                        slot = t % conn_depth[c]
-                        idx = conn_off[c] + slot * conn_nout[c] + (j - conn_target[c])
-                        a += _wrap32(buf[idx])
-                        buf[idx] = 0
+                    acc[j] = 0
+                for q in range(inc_ptr[p], inc_ptr[p + 1]):
+                    c = inc_conn[q]
+                    row = conn_off[c] + (t % conn_depth[c]) * conn_nout[c]
+                    base = conn_target[c]
+                    for j in range(conn_nout[c]):
+                        acc[base + j] += _wrap32(buf[row + j])
+                        buf[row + j] = 0
+                for j in range(lo, hi):
+                    a = acc[j]
                     x = _shr(u[j] * keep_u[j], decay_bits, loihi) + (a << shift)
                     if loihi:
                         x = _wrap32(x)
@@ -215,6 +232,10 @@ def _kernel(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_start,
                         u_out[b, t, j] = u[j]
                     if fired:
                         spikes[b, t, j] = 1
-                        _deliver(buf, n_inputs + j, 1, t, src_ptr, syn_target, syn_weight, syn_delay,
-                                 syn_conn, conn_depth, conn_off, conn_base, conn_nout)
+                        _deliver(buf, n_inputs + j, 1, t, src_ptr, seg_start, seg_stop, seg_conn, seg_delay,
+                                 syn_target, syn_weight, conn_depth, conn_off, conn_base, conn_nout)
     return 0
+
+
+_kernel_serial = numba.njit(cache=True)(_kernel_py)
+_kernel_parallel = numba.njit(cache=True, parallel=True)(_kernel_py)  # one sample per thread

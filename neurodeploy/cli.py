@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_deploy
+from neurodeploy import cli_deploy, cli_profile
 from neurodeploy.errors import NeurodeployError
 
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     _add_semantics(p)
     cli_deploy.add_parsers(sub, _add_semantics)
+    cli_profile.add_parser(sub)
     return parser
 
 
@@ -139,7 +140,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS}
+COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS, **cli_profile.COMMANDS}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

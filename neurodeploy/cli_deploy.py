@@ -18,6 +18,9 @@ def add_parsers(sub, add_semantics) -> None:
     _compile_options(p, add_semantics)
     p.add_argument("-o", "--output", help="artifact path (default: MODEL.<target>.ndp)")
     p.add_argument("--allow-degraded", action="store_true", help="write the artifact despite severe health findings")
+    p.add_argument("--report", metavar="R.html", help="also write the HTML report (rasters from --report-input, "
+                                                      "else the calibration inputs)")
+    p.add_argument("--report-input", metavar="IN.npz", help="inputs for the report's rasters and profile")
 
     p = sub.add_parser("check", help="does a model fit a target? (exit 0: fits, 1: does not, 2: bad input)")
     p.add_argument("model", help="a .nir file")
@@ -29,10 +32,18 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
     p.add_argument("--record", default="", help="comma-separated state to record: v, u")
-    p.add_argument("--backend", default="emulator", choices=["emulator", "lava"],
-                   help="where to run it: the bit-accurate emulator, or Lava 0.10.0 (loihi2; needs `make lava`)")
+    p.add_argument("--backend", default="emulator", choices=["emulator", "lava", "spinnaker"],
+                   help="where to run it: the bit-accurate emulator, Lava 0.10.0 (loihi2; needs `make lava`), or "
+                        "sPyNNaker 7.4.1 (spinnaker; a virtual board unless a machine is given)")
     p.add_argument("--on-chip", action="store_true",
                    help="with --backend lava: Loihi2HwCfg on a Loihi 2 system (needs Intel's lava-loihi)")
+    g = p.add_argument_group("--backend spinnaker (without a machine: a virtual board maps the network, no spikes)")
+    g.add_argument("--machine", metavar="HOST", help="SpiNNaker board address (default $NEURODEPLOY_SPINNAKER_MACHINE)")
+    g.add_argument("--board-version", type=int, choices=[3, 5], help="3: SpiNN-3, 5: SpiNN-5 (default 5)")
+    g.add_argument("--spalloc", metavar="URL", help="a spalloc server instead of --machine")
+    g.add_argument("--time-scale-factor", type=float, help="run the machine this many times slower than real time")
+    g.add_argument("--report", metavar="REPORT.json",
+                   help="mapping/provenance report (default: OUTPUT with suffix .spinnaker.json)")
 
     p = sub.add_parser("verify", help="float reference vs the emulated artifact, per population")
     p.add_argument("model", help="a .nir file")
@@ -112,10 +123,21 @@ def cmd_compile(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}.ndp")
     if output.suffix != ".ndp":
         raise OptionError(f"{output}: the artifact must end in .ndp")
-    compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
+    if args.report and not (args.report_input or args.calibrate):
+        raise OptionError("--report needs inputs for its rasters: pass --report-input IN.npz (or --calibrate IN.npz)")
+    calibration = _calibration(args)
+    compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
     artifact.write(compiled.to_artifact(), output)
     print("\n".join(summary(compiled)))
     print(f"wrote {output}")
+    if args.report:
+        from neurodeploy.npzio import read_inputs
+        from neurodeploy.report import write_report
+
+        shapes = {n: p.shape for n, p in compiled.net.inputs.items()}
+        inputs = read_inputs(args.report_input, shapes) if args.report_input else calibration
+        write_report(compiled, inputs, args.report, artifact_path=output)
+        print(f"wrote {args.report}")
     return 0
 
 
@@ -150,10 +172,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     if args.on_chip and args.backend != "lava":
         raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
+    if args.backend != "spinnaker" and any((args.machine, args.spalloc, args.board_version, args.time_scale_factor,
+                                            args.report)):
+        raise OptionError("--machine, --spalloc, --board-version, --time-scale-factor and --report are options of "
+                          "--backend spinnaker")
     if args.backend == "lava":
         from neurodeploy.backends import lava
 
         traces = lava.run(args.artifact, inputs, record=record, on_chip=args.on_chip, progress=sys.stderr.isatty())
+    elif args.backend == "spinnaker":
+        from neurodeploy.backends import spinnaker
+
+        traces = spinnaker.run_cli(args, inputs, record)
+        if traces is None:  # a virtual board: a mapping report, no traces
+            return 0
     else:
         traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
     write_npz(args.output, traces)

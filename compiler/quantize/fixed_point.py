@@ -222,8 +222,9 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
                        f"threshold rounds with up to {100 * err.max():.1f}% error")
         params["vth"] = vth
     else:
-        # A readout never spikes: vth << shift above the largest v (Lava would fire at vth_max).
-        params["vth"] = np.full(pop.shape, fmt.vth_max + 1, dtype=np.int64)
+        # A readout never spikes. Lava's LIF would fire above vth_max << 6 (v reaches 2^23 - 1), so
+        # the Lava runner raises a readout's threshold to 2^17 in simulation.
+        params["vth"] = np.full(pop.shape, fmt.vth_max, dtype=np.int64)
     bias_f = scale * _constant_drive(pop, dyn)
     mant, exp = _bias(bias_f, fmt, pop.name, health)
     params["bias_mant"], params["bias_exp"] = mant, exp

@@ -53,6 +53,19 @@ TARGET = Target(
         "note": "Loihi 2 publishes no per-operation energy; Loihi 1 figures (Davies et al. 2018, Table 2) used as an uncalibrated estimate",
         "synaptic_op_pj": 23.6, "neuron_update_active_pj": 81.0, "neuron_update_idle_pj": 52.0,
         "spike_in_tile_pj": 1.7, "tile_hop_pj": 3.5, "barrier_sync_ns": (113, 465),
+        "barrier_sync_tiles": (1, 32),  # the tile counts the two barrier figures belong to
+        "cores_per_tile": 4,  # Loihi 1: 128 cores in 32 tiles (the 1-32 tile range of the barrier figure)
+        "mesh_width_tiles": 4,  # ASSUMPTION: tiles placed row-major in a mesh 4 tiles wide (hop counts)
+        "sources": {
+            "synaptic_op_pj": "Davies et al., IEEE Micro 38(1) 2018, Table 2: synaptic spike operation, 23.6 pJ",
+            "neuron_update_active_pj": "Davies et al. 2018, Table 2: neuron update, active, 81 pJ",
+            "neuron_update_idle_pj": "Davies et al. 2018, Table 2: neuron update, inactive, 52 pJ",
+            "spike_in_tile_pj": "Davies et al. 2018, Table 2: within-tile spike energy, 1.7 pJ",
+            "tile_hop_pj": "Davies et al. 2018, Table 2: cross-tile spike energy per tile hop (3.0-4.0 pJ; 3.5 used)",
+            "barrier_sync_ns": "Davies et al. 2018, Table 2: barrier synchronization per time step, 113-465 ns for 1-32 tiles",
+            "cores_per_tile": "Davies et al. 2018: 128 cores per chip, 4 per tile",
+            "mesh_width_tiles": "assumption of neurodeploy (the mesh placement is not published for Loihi 2)",
+        },
     },
     sources=(
         "Lava 0.10.0 fixed_pt models: lava/proc/lif/models.py, lava/proc/dense/models.py, lava/utils/weightutils.py",

@@ -50,6 +50,18 @@ TARGET = Target(
         "idle_chip_w": 0.35, "active_core_w": 0.034, "router_bit_pj": 25.0,
         "packet_nj": 1.0, "packet_payload_nj": 1.8, "spinn5_idle_w": 26.84, "spinn5_box_w": 5.04,
         "source": "SpiNNMachine 7.4.1 spinn_machine/version (sPyNNaker's energy report)",
+        "packet_bits": 40, "packet_payload_bits": 72,
+        "events_per_ms_per_core": EVENTS_PER_MS_PER_CORE,
+        "sources": {
+            "idle_chip_w": "SpiNNMachine 7.4.1 version_spin1.py WATTS_PER_IDLE_CHIP (Optimising the overall power usage on the SpiNNaker neuromimetic platform: 16.82 W / 48 chips)",
+            "active_core_w": "SpiNNMachine 7.4.1 version_spin1.py WATTS_PER_CORE_ACTIVE_OVERHEAD (boxed board, 806 active cores: 27.50 W over idle)",
+            "router_bit_pj": "SpiNNMachine 7.4.1 version_spin1.py JOULES_PER_ROUTER_BIT (SpiNNaker: A 1-W 18 core system-on-chip ..., 25 pJ/bit)",
+            "packet_nj": "SpiNNMachine 7.4.1 JOULES_PER_PACKET = 40 bits x 25 pJ (multicast, local or external)",
+            "packet_payload_nj": "SpiNNMachine 7.4.1 JOULES_PER_PACKET_WITH_PAYLOAD = 72 bits x 25 pJ (P2P, FR)",
+            "spinn5_idle_w": "SpiNNMachine 7.4.1 version_5.py WATTS_FOR_48_CHIP_BOARD_IDLE_COST",
+            "spinn5_box_w": "SpiNNMachine 7.4.1 version_5.py WATTS_FOR_48_CHIP_BOX_COST_OVERHEAD (31.88 W boxed - 26.84 W)",
+            "events_per_ms_per_core": "Rhodes et al. 2018 (sPyNNaker): about 5,000-10,000 synaptic events per ms per core in real time",
+        },
     },
     sources=(
         "sPyNNaker 7.4.1: neuron_model_lif_impl.h, synapse_types_exponential_impl.h, synapses.c",

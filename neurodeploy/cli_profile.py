@@ -1,0 +1,72 @@
+"""`neurodeploy profile ART.ndp --input IN.npz [--json P.json] [--html R.html] [--source MODEL.nir]`.
+
+Wire-up: ``cli_profile.add_parser(sub)`` and ``COMMANDS = {"profile": cmd_profile}``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from neurodeploy.errors import OptionError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("profile", help="spikes, synaptic ops, footprint, utilisation, energy and latency of an artifact")
+    p.add_argument("artifact", help="an .ndp file")
+    p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
+    p.add_argument("--json", metavar="P.json", help="write the full profile as JSON")
+    p.add_argument("--html", metavar="R.html", help="write a self-contained HTML report (figures embedded)")
+    p.add_argument("--source", metavar="MODEL.nir",
+                   help="the float model for float-vs-deployed rasters (default: the artifact's provenance)")
+    p.add_argument("--no-pad", action="store_true",
+                   help="profile exactly the input steps (default: append the steps the target's latency needs)")
+    p.add_argument("--time-scale-factor", type=int, metavar="N",
+                   help="SpiNNaker wall-time factor (default: the smallest that meets the real-time budget)")
+    p.add_argument("--spinnaker-report", metavar="energy_report.rpt",
+                   help="measured: sPyNNaker's energy report of a hardware run")
+    p.add_argument("--spinnaker-provenance", metavar="data.sqlite3",
+                   help="measured: sPyNNaker's provenance database of a hardware run")
+    p.add_argument("--lava-profile", metavar="L.json",
+                   help="measured: Loihi 2 profiler readings written by neurodeploy.profile_ingest.capture_lava_profilers")
+    p.add_argument("--measured-samples", type=int, metavar="N",
+                   help="inferences the measured run covered (default: the samples in --input)")
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from neurodeploy import artifact
+    from neurodeploy.npzio import read_inputs
+    from neurodeploy.profile import format_profile, profile
+    from neurodeploy.profile_ingest import IngestError, ingest
+    from neurodeploy.program import from_manifest
+
+    for option, suffix in (("json", ".json"), ("html", ".html")):
+        value = getattr(args, option)
+        if value and not Path(value).parent.exists():
+            raise OptionError(f"--{option} {value}: folder {Path(value).parent} does not exist")
+    if args.time_scale_factor is not None and args.time_scale_factor < 1:
+        raise OptionError(f"--time-scale-factor must be >= 1, got {args.time_scale_factor}")
+    art = artifact.read(args.artifact)
+    program = from_manifest(art.manifest["program"], art.arrays)
+    inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
+    result = profile(art, inputs, pad=not args.no_pad, time_scale_factor=args.time_scale_factor)
+    if args.spinnaker_report or args.spinnaker_provenance or args.lava_profile:
+        try:
+            result = ingest(result, spinnaker_report=args.spinnaker_report,
+                            spinnaker_provenance=args.spinnaker_provenance, lava=args.lava_profile,
+                            samples=args.measured_samples)
+        except IngestError as exc:
+            raise OptionError(str(exc)) from None
+    print("\n".join(format_profile(result)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True))
+        print(f"wrote {args.json}")
+    if args.html:
+        from neurodeploy.report import write_report
+
+        write_report(art, inputs, args.html, source=args.source, artifact_path=args.artifact, profile_data=result)
+        print(f"wrote {args.html}")
+    return 0
+
+
+COMMANDS = {"profile": cmd_profile}

@@ -1,0 +1,805 @@
+"""Profile a compiled artifact: activity, synaptic operations, footprint, utilisation, energy, latency.
+
+``profile(artifact, inputs)`` runs the bit-accurate emulator on ``inputs`` (batch, steps,
+*input_shape) and counts, per population, per core (the mapping's slices), per chip and in
+total, for every sample and summed over the batch:
+
+- spikes, and spike rates per neuron per step and in Hz (``dt`` from the artifact's semantics);
+- synaptic operations as NeuroBench defines them (``Effective_ACs`` / ``Effective_MACs``): one
+  operation per delivered spike (or non-zero input value) per existing synapse, a synapse being a
+  non-zero deployed integer weight; fan-out per source neuron is counted exactly from the
+  program's connections (conv kernels materialized with their borders; recurrent and delayed
+  connections included). A source's values at one step count as ACs when they are all in
+  {-1, 0, 1} and as MACs otherwise (NeuroBench's ``binary_inputs`` rule, applied per sample
+  and step), each non-zero value then counting one MAC per synapse;
+- neuron updates (neurons x steps), activation sparsity (1 - spikes / (neurons x steps), over
+  spiking populations) and connection sparsity (zero entries of the full dense matrices);
+- the deployed footprint in bits (weights at the target's width, neuron state, routing) and
+  each core's use of every limit the mapper checked;
+- energy and latency per inference from the target's cost model (``compiler/targets/*.py``
+  ``costs``), with the assumptions printed next to the numbers; for SpiNNaker also the
+  synaptic events per ms per core against the real-time budget.
+
+Synaptic operations are attributed to the core that holds the synapses (the target's); a
+spike's operations are counted at the step it is sent, whatever its delay (the chip processes
+the synaptic row when the spike arrives and only defers the effect).
+Everything is in docs/profiling.md.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse
+
+from neurodeploy import artifact as artifact_format
+from neurodeploy.errors import InputDataError, OptionError
+from neurodeploy.program import Program, QConnection, from_manifest
+
+SCHEMA = "neurodeploy-profile"
+SCHEMA_VERSION = 1
+
+# SpiNNaker per-core memory model of compiler/mapping.py (_spinnaker_usage), split by kind.
+_SPINN_NEURON_BYTES = 88  # IF_curr_exp state + parameters per neuron (DTCM)
+_SPINN_STACK_BYTES = 2048
+_SPINN_WORD_BYTES = 4  # one 32-bit synaptic word: 16-bit weight + delay, type and index
+_SPINN_ROW_HEADER_BYTES = 16  # master population table / row header per source neuron
+_SPINN_ROUTER_ENTRY_BITS = 96  # key, mask, route (3 x 32 bits)
+
+
+# ------------------------------------------------------------------ loading
+
+def load(artifact: Any) -> tuple[artifact_format.Artifact, Program]:
+    """An Artifact, a compiled model (``Compiled``) or an .ndp path -> (Artifact, Program)."""
+    if isinstance(artifact, (str, Path)):
+        artifact = artifact_format.read(artifact)
+    elif hasattr(artifact, "to_artifact"):
+        artifact = artifact.to_artifact()
+    if not isinstance(artifact, artifact_format.Artifact):
+        raise OptionError(f"cannot profile a {type(artifact).__name__}; pass an .ndp path, an Artifact or a compiled model")
+    return artifact, from_manifest(artifact.manifest["program"], artifact.arrays)
+
+
+def _input_arrays(program: Program, inputs: Any) -> dict[str, np.ndarray]:
+    if not isinstance(inputs, dict):
+        if len(program.inputs) != 1:
+            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
+        inputs = {next(iter(program.inputs)): inputs}
+    out = {}
+    for name, shape in program.inputs.items():
+        if name not in inputs:
+            raise InputDataError(f"no data for input '{name}'")
+        arr = np.asarray(inputs[name])
+        size = int(np.prod(shape))
+        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
+            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match (batch, steps, "
+                                 f"{', '.join(map(str, shape))})")
+        out[name] = arr
+    return out
+
+
+# ------------------------------------------------------------------ connectivity
+
+def conv_matrix(conn: QConnection) -> scipy.sparse.csr_matrix:
+    """The conv connection as an explicit (n_out, n_in) matrix of its non-zero kernel taps.
+
+    Entry (i, j) counts the synapses from input j to output i: kernel entries that are non-zero
+    and whose input position falls inside the (unpadded) input; borders are therefore exact.
+    """
+    w = np.asarray(conn.arrays["weight"])
+    a = conn.attrs
+    in_shape, out_shape = tuple(a["in_shape"]), tuple(a["out_shape"])
+    dims = w.ndim - 2
+    stride = [int(s) for s in a["stride"]]
+    padding = [int(p) for p in a["padding"]]
+    dilation = [int(d) for d in a["dilation"]]
+    groups = int(a["groups"])
+    c_out, cg = w.shape[0], w.shape[1]
+    og = c_out // groups
+    in_sp, out_sp = in_shape[1:], out_shape[1:]
+    grid = np.indices(out_sp).reshape(dims, -1)  # every output position
+    n_pos = grid.shape[1]
+    rows, cols = [], []
+    for tap in np.ndindex(*w.shape[1:]):  # (ci_local, *k)
+        ci_l, k = tap[0], tap[1:]
+        co = np.nonzero(w[(slice(None),) + tap])[0]
+        if co.size == 0:
+            continue
+        pos = [grid[d] * stride[d] - padding[d] + k[d] * dilation[d] for d in range(dims)]
+        ok = np.ones(n_pos, dtype=bool)
+        for d in range(dims):
+            ok &= (pos[d] >= 0) & (pos[d] < in_sp[d])
+        if not ok.any():
+            continue
+        in_flat = np.ravel_multi_index(tuple(p[ok] for p in pos), in_sp)
+        out_flat = np.nonzero(ok)[0]
+        ci = (co // og) * cg + ci_l  # input channel of each output channel's group
+        rows.append((co[:, None] * n_pos + out_flat[None, :]).ravel())
+        cols.append((ci[:, None] * int(np.prod(in_sp)) + in_flat[None, :]).ravel())
+    if rows:
+        r, c = np.concatenate(rows), np.concatenate(cols)
+    else:
+        r = c = np.zeros(0, dtype=np.int64)
+    return scipy.sparse.csr_matrix((np.ones(r.size, dtype=np.int64), (r, c)), shape=(conn.n_out, conn.n_in))
+
+
+_MATRIX_CACHE: dict[int, tuple] = {}
+
+
+def synapse_matrices(conn: QConnection) -> tuple[scipy.sparse.csr_matrix, scipy.sparse.csr_matrix]:
+    """(effective, stored): synapses per (target, source) pair, as int64 CSR (n_out, n_in).
+
+    Effective synapses have a non-zero deployed weight (NeuroBench's "existing synapse");
+    stored ones are every word the target keeps (SpiNNaker keeps zero-weight words and
+    processes them; elsewhere stored == effective).
+    """
+    cached = _MATRIX_CACHE.get(id(conn))
+    if cached is not None and cached[0] is conn:
+        return cached[1], cached[2]
+    eff, stored = _synapse_matrices(conn)
+    if len(_MATRIX_CACHE) > 256:
+        _MATRIX_CACHE.clear()
+    _MATRIX_CACHE[id(conn)] = (conn, eff, stored)
+    return eff, stored
+
+
+def _synapse_matrices(conn: QConnection) -> tuple[scipy.sparse.csr_matrix, scipy.sparse.csr_matrix]:
+    if conn.kind == "dense":
+        w = np.asarray(conn.arrays["weight"])
+        eff = scipy.sparse.csr_matrix((w != 0).astype(np.int64))
+        return eff, eff
+    if conn.kind == "sparse":
+        w = np.asarray(conn.arrays["weight"])
+        indices, indptr = conn.arrays["indices"], conn.arrays["indptr"]
+        shape = (conn.n_out, conn.n_in)
+        stored = scipy.sparse.csr_matrix((np.ones(w.size, dtype=np.int64), indices, indptr), shape=shape)
+        eff = scipy.sparse.csr_matrix(((w != 0).astype(np.int64), indices, indptr), shape=shape)
+        stored.sum_duplicates()
+        eff.sum_duplicates()
+        eff.eliminate_zeros()
+        return eff, stored
+    if conn.kind == "conv":
+        eff = conv_matrix(conn)
+        return eff, eff
+    raise OptionError(f"connection '{conn.name}': unknown kind {conn.kind!r}")
+
+
+# ------------------------------------------------------------------ the profile
+
+class _Core:
+    def __init__(self, entry: dict):
+        self.index = int(entry["core"])
+        self.chip = int(entry["chip"])
+        self.population = entry["population"]
+        self.start, self.stop = int(entry["start"]), int(entry["stop"])
+        self.usage = dict(entry.get("usage", {}))
+
+
+def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: int | None = None) -> dict:
+    """Run the emulator on ``inputs`` and return the profile (a JSON-ready dict; docs/profiling.md).
+
+    ``pad`` appends the steps the target's latency needs (as ``verify`` does) so that every
+    population sees the whole input; ``time_scale_factor`` (SpiNNaker) defaults to the smallest
+    that keeps every core inside the conservative real-time budget.
+    """
+    from neurodeploy.compiler import targets
+    from neurodeploy.emulator import run_program
+    from neurodeploy.verify import pad_for_latency
+
+    art, program = load(artifact)
+    manifest = art.manifest
+    target = targets.get(program.target)
+    dt = float(manifest.get("semantics", {}).get("dt", 1e-3))
+    arrays = _input_arrays(program, inputs)
+    if pad:
+        arrays = pad_for_latency(program, arrays)
+    loihi_like = program.target != "spinnaker"
+    record = ("u", "v") if loihi_like else ()
+    traces = run_program(program, arrays, record=record)
+    first = next(iter(arrays.values()))
+    batch, steps = int(first.shape[0]), int(first.shape[1])
+    input_steps = steps - (_pad_steps(program) if pad else 0)
+
+    # Activity of every source: (batch, steps, n) integer values.
+    activity: dict[str, np.ndarray] = {}
+    for name, arr in arrays.items():
+        activity[name] = np.asarray(arr).reshape(batch, steps, -1).astype(np.int64)
+    for pop in program.populations:
+        key = f"spikes.{pop.name}"
+        if key in traces:
+            activity[pop.name] = traces[key].reshape(batch, steps, -1).astype(np.int64)
+        else:
+            activity[pop.name] = np.zeros((batch, steps, pop.size), dtype=np.int64)
+
+    cores = [_Core(c) for c in manifest["mapping"]["cores"]]
+    cores_of: dict[str, list[_Core]] = {}
+    for c in cores:
+        cores_of.setdefault(c.population, []).append(c)
+
+    # Per connection: matrices, per-core fan-out rows, counts.
+    conn_rows = {}
+    per_core_ops = {c.index: {"acs": np.zeros(batch, np.int64), "macs": np.zeros(batch, np.int64),
+                              "events": np.zeros((batch, steps), np.int64)} for c in cores}
+    dest_cores: dict[str, dict[int, np.ndarray]] = {}  # source -> core -> bool per source neuron
+    total_dense = 0
+    total_nnz = 0
+    for conn in program.connections:
+        eff, stored = synapse_matrices(conn)
+        x = activity[conn.source]
+        nz = (x != 0).astype(np.int64)
+        binary = np.all(np.isin(x, (-1, 0, 1)), axis=2)  # (batch, steps): NeuroBench's spiking test
+        fan_out = np.asarray(eff.sum(axis=0)).ravel()  # synapses per source neuron
+        ops = nz @ fan_out  # (batch, steps)
+        acs = np.where(binary, ops, 0).sum(axis=1)
+        macs = np.where(binary, 0, ops).sum(axis=1)
+        pairs = int((eff > 0).sum())
+        total_dense += conn.n_in * conn.n_out
+        total_nnz += pairs
+        for core in cores_of.get(conn.target, []):
+            rows = slice(core.start, core.stop)
+            fan_core = np.asarray(eff[rows].sum(axis=0)).ravel()
+            ops_core = nz @ fan_core
+            per_core_ops[core.index]["acs"] += np.where(binary, ops_core, 0).sum(axis=1)
+            per_core_ops[core.index]["macs"] += np.where(binary, 0, ops_core).sum(axis=1)
+            if program.target == "spinnaker":  # words processed: a count c sends c spikes
+                words = np.asarray(stored[rows].sum(axis=0)).ravel()
+                per_core_ops[core.index]["events"] += np.clip(x, 0, None) @ words
+            else:  # a graded spike is one message; one synaptic op per synapse
+                per_core_ops[core.index]["events"] += ops_core
+            dest_cores.setdefault(conn.source, {})
+            reach = fan_core > 0
+            prev = dest_cores[conn.source].get(core.index)
+            dest_cores[conn.source][core.index] = reach if prev is None else (prev | reach)
+        conn_rows[conn.name] = {
+            "source": conn.source, "target": conn.target, "kind": conn.kind, "recurrent": conn.recurrent,
+            "n_in": conn.n_in, "n_out": conn.n_out, "synapses": int(fan_out.sum()),
+            "stored_synapses": int(stored.sum()), "dense_size": conn.n_in * conn.n_out,
+            "connection_sparsity": 1.0 - pairs / max(conn.n_in * conn.n_out, 1),
+            "fan_out": {"min": int(fan_out.min()) if fan_out.size else 0, "max": int(fan_out.max()) if fan_out.size else 0,
+                        "mean": float(fan_out.mean()) if fan_out.size else 0.0},
+            "effective_acs": _counts(acs), "effective_macs": _counts(macs),
+            "dense_synops": _counts(np.full(batch, steps * conn.n_in * conn.n_out, dtype=np.int64)),
+            "delay": int(conn.attrs.get("delay", 0)),
+            "per_synapse_delays": "delay" in conn.arrays,
+        }
+
+    # Populations.
+    pops = {}
+    for pop in program.populations:
+        spikes = activity[pop.name].sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64)
+        acs = sum((c["effective_acs"]["per_sample"] for c in conn_rows.values() if c["target"] == pop.name),
+                  start=np.zeros(batch, np.int64))
+        macs = sum((c["effective_macs"]["per_sample"] for c in conn_rows.values() if c["target"] == pop.name),
+                   start=np.zeros(batch, np.int64))
+        entry = {
+            "model": pop.model, "kind": pop.kind, "shape": list(pop.shape), "neurons": pop.size,
+            "spiking": pop.spiking, "latency": pop.latency,
+            "cores": [c.index for c in cores_of.get(pop.name, [])],
+            "spikes": _counts(spikes),
+            "neuron_updates": _counts(np.full(batch, pop.size * steps, dtype=np.int64)),
+            "effective_acs": _counts(np.asarray(acs)), "effective_macs": _counts(np.asarray(macs)),
+        }
+        entry.update(_rates(spikes, pop.size, steps, dt, pop.spiking))
+        pops[pop.name] = entry
+    inputs_info = {}
+    for name in program.inputs:
+        x = activity[name]
+        inputs_info[name] = {"neurons": int(x.shape[2]), "events": _counts((x != 0).sum(axis=(1, 2))),
+                             "value_sum": _counts(x.sum(axis=(1, 2))),
+                             "graded": bool(not np.all(np.isin(x, (-1, 0, 1))))}
+
+    # Loihi: active / inactive neuron updates (state non-zero after the step, or a spike).
+    active = {}
+    if loihi_like:
+        for pop in program.populations:
+            u = traces[f"u.{pop.name}"].reshape(batch, steps, -1)
+            v = traces[f"v.{pop.name}"].reshape(batch, steps, -1)
+            active[pop.name] = ((u != 0) | (v != 0) | (activity[pop.name] != 0))
+
+    # Cores.
+    core_rows = []
+    for c in cores:
+        row: dict[str, Any] = {"core": c.index, "chip": c.chip, "population": c.population,
+                               "start": c.start, "stop": c.stop, "neurons": c.stop - c.start}
+        is_input = c.population in program.inputs
+        x = activity[c.population][:, :, c.start:c.stop]
+        if is_input:
+            row["input"] = True
+            row["spikes"] = _counts(np.clip(x, 0, None).sum(axis=(1, 2)))
+        else:
+            pop = program.population(c.population)
+            row["input"] = False
+            row["spikes"] = _counts(x.sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64))
+            row["neuron_updates"] = _counts(np.full(batch, (c.stop - c.start) * steps, dtype=np.int64))
+            if c.population in active:
+                act = active[c.population][:, :, c.start:c.stop].sum(axis=(1, 2))
+                row["active_neuron_updates"] = _counts(act)
+            ops = per_core_ops[c.index]
+            row["effective_acs"] = _counts(ops["acs"])
+            row["effective_macs"] = _counts(ops["macs"])
+            row["synaptic_events"] = _counts(ops["events"].sum(axis=1))
+            row["peak_events_per_step"] = int(ops["events"].max()) if ops["events"].size else 0
+        row["footprint_bits"] = _footprint(program, c, conn_rows, is_input)
+        row["utilisation"] = _utilisation(c, target)
+        core_rows.append(row)
+    chip_rows = _chips(core_rows, target)
+
+    # Totals.
+    spiking = [p for p in program.populations if p.spiking]
+    spikes_all = sum((pops[p.name]["spikes"]["per_sample"] for p in spiking), start=np.zeros(batch, np.int64))
+    neurons_spiking = sum(p.size for p in spiking)
+    acs_all = sum((c["effective_acs"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
+    macs_all = sum((c["effective_macs"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
+    dense_all = sum((c["dense_synops"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
+    updates_all = np.full(batch, sum(p.size for p in program.populations) * steps, dtype=np.int64)
+    totals = {
+        "neurons": sum(p.size for p in program.populations),
+        "spikes": _counts(np.asarray(spikes_all)),
+        "effective_acs": _counts(np.asarray(acs_all)),
+        "effective_macs": _counts(np.asarray(macs_all)),
+        "synaptic_operations": _counts(np.asarray(acs_all) + np.asarray(macs_all)),
+        "dense_synops": _counts(np.asarray(dense_all)),
+        "neuron_updates": _counts(updates_all),
+        "activation_sparsity": (1.0 - float(np.sum(spikes_all)) / (neurons_spiking * steps * batch)
+                                if neurons_spiking else None),
+        "connection_sparsity": 1.0 - total_nnz / total_dense if total_dense else None,
+        "synapses": sum(c["synapses"] for c in conn_rows.values()),
+        "footprint_bits": _sum_dicts([r["footprint_bits"] for r in chip_rows]),
+        "cores": len(cores), "chips": int(manifest["mapping"]["chips_used"]),
+    }
+    totals.update(_rates(np.asarray(spikes_all), neurons_spiking, steps, dt, bool(neurons_spiking)))
+
+    result: dict[str, Any] = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "target": program.target, "description": target.description,
+        "artifact": {"content_hash": art.content_hash,
+                     "source": manifest.get("provenance", {}).get("source"),
+                     "source_sha256": manifest.get("provenance", {}).get("source_sha256")},
+        "dt_s": dt, "samples": batch, "steps": steps, "input_steps": input_steps, "padded": bool(pad),
+        "inputs": inputs_info, "populations": pops, "connections": conn_rows,
+        "cores": core_rows, "chips": chip_rows, "total": totals,
+        "definitions": DEFINITIONS,
+        "measured": None, "comparison": [],
+    }
+    if program.target == "loihi2":
+        result["cost"] = _loihi2_cost(program, target, cores, core_rows, activity, dest_cores, steps, batch)
+    elif program.target == "spinnaker":
+        rt = _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, activity)
+        result["realtime"] = rt
+        result["cost"] = _spinnaker_cost(program, target, cores, activity, dest_cores, steps, batch, dt,
+                                         time_scale_factor or rt["min_time_scale_factor"]["conservative"])
+    else:
+        result["cost"] = {"target": program.target, "model": None,
+                          "label": f"no cost model for target '{program.target}' (a generic integer profile)",
+                          "assumptions": [], "constants": {}}
+    return _plain(result)
+
+
+DEFINITIONS = {
+    "spikes": "spikes emitted by spiking populations (inputs are listed separately as events)",
+    "rate_per_neuron_step": "spikes / (neurons x steps)",
+    "rate_hz": "rate_per_neuron_step / dt",
+    "effective_acs": "NeuroBench Effective_ACs: per source value at a step whose values are all in {-1,0,1}, "
+                     "one accumulate per non-zero value per synapse with a non-zero deployed weight",
+    "effective_macs": "NeuroBench Effective_MACs: as effective_acs for steps with graded values (any |x| > 1): "
+                      "one MAC per non-zero value per synapse",
+    "dense_synops": "NeuroBench Dense: steps x n_in x n_out per connection (every weight, every step)",
+    "neuron_updates": "neurons x steps (every neuron is updated every step)",
+    "activation_sparsity": "NeuroBench ActivationSparsity: 1 - spikes / (neurons x steps x samples), spiking populations",
+    "connection_sparsity": "NeuroBench ConnectionSparsity over the full dense (n_out x n_in) matrices of the deployed "
+                           "integer weights (conv materialized): zero entries / all entries",
+    "synaptic_events": "target view: loihi2 one synaptic op per synapse per non-zero value; spinnaker one word "
+                       "processed per stored synapse (zero-weight words included) per spike, a count c being c spikes "
+                       "(sPyNNaker's Total_pre_synaptic_events)",
+    "footprint_bits": "weights at the target's width, neuron state and routing, per the mapper's memory model",
+    "utilisation": "use / limit per core, for every limit the mapper checked (and neurons per core)",
+}
+
+
+def _pad_steps(program: Program) -> int:
+    extra = max((p.latency for p in program.populations), default=0)
+    if program.attrs.get("v_recorded") == "before_update":
+        extra += 1
+    return extra
+
+
+def _counts(per_sample: np.ndarray) -> dict:
+    per_sample = np.asarray(per_sample, dtype=np.int64)
+    return {"total": int(per_sample.sum()), "per_sample": per_sample,
+            "mean_per_sample": float(per_sample.mean()) if per_sample.size else 0.0}
+
+
+def _rates(spikes: np.ndarray, neurons: int, steps: int, dt: float, spiking: bool) -> dict:
+    if not spiking or neurons == 0 or steps == 0:
+        return {"rate_per_neuron_step": None, "rate_hz": None, "activation_sparsity": None}
+    r = float(np.sum(spikes)) / (neurons * steps * max(len(spikes), 1))
+    return {"rate_per_neuron_step": r, "rate_hz": r / dt, "activation_sparsity": 1.0 - r}
+
+
+def _sum_dicts(rows: list[dict]) -> dict:
+    out: dict[str, int] = {}
+    for r in rows:
+        for k, v in r.items():
+            out[k] = out.get(k, 0) + int(v)
+    return out
+
+
+# ------------------------------------------------------------------ footprint and utilisation
+
+def _incoming(program: Program, conn_rows: dict, core: _Core) -> tuple[int, int, int]:
+    """(effective synapses, stored synapses, distinct source neurons) of a core's slice."""
+    eff_total = stored_total = sources = 0
+    for conn in program.connections:
+        if conn.target != core.population:
+            continue
+        eff, stored = synapse_matrices(conn)
+        rows = slice(core.start, core.stop)
+        eff_total += int(eff[rows].sum())
+        stored_total += int(stored[rows].sum())
+        sources += int(np.count_nonzero(np.asarray(stored[rows].sum(axis=0)).ravel()))
+    return eff_total, stored_total, sources
+
+
+def _footprint(program: Program, core: _Core, conn_rows: dict, is_input: bool) -> dict:
+    if is_input:
+        return {"weights": 0, "synapse_metadata": 0, "state": 0, "routing": 0}
+    n = core.stop - core.start
+    eff, stored, sources = _incoming(program, conn_rows, core)
+    if program.target == "spinnaker":
+        from neurodeploy.compiler.targets import spinnaker as sp
+
+        max_delay = int(core.usage.get("delay_steps", 1))
+        slots = min(sp.DELAY_SLOTS_256, 2 ** math.ceil(math.log2(max(max_delay, 1) + 1)))
+        ring = 2 * slots * max(n, 1) * 16  # exc + inh uint16 ring buffers
+        return {"weights": stored * sp.WEIGHT_BITS, "synapse_metadata": stored * (32 - sp.WEIGHT_BITS),
+                "state": n * _SPINN_NEURON_BYTES * 8 + ring + _SPINN_STACK_BYTES * 8,
+                "routing": sources * _SPINN_ROW_HEADER_BYTES * 8}
+    if program.target == "loihi2":
+        from neurodeploy.compiler.targets import loihi2 as lo
+
+        return {"weights": eff * lo.WEIGHT_BITS, "synapse_metadata": 0,
+                "state": int(n * lo.NEURON_STATE_BYTES * 8), "routing": int(sources * lo.AXON_BYTES * 8)}
+    fmt = program.attrs.get("format", {})
+    wbits = int(fmt.get("weight_bits", 8))
+    sbits = int(fmt.get("state_bits", 24))
+    return {"weights": eff * wbits, "synapse_metadata": 0, "state": n * 2 * sbits, "routing": 0}
+
+
+def _utilisation(core: _Core, target) -> dict:
+    out = {"neurons": (core.stop - core.start) / target.neurons_per_core}
+    for key, lim in target.core_limits.items():
+        if key in core.usage and lim.size:
+            out[key] = float(core.usage[key]) / float(lim.size)
+    return out
+
+
+def _chips(core_rows: list[dict], target) -> list[dict]:
+    chips: dict[int, dict] = {}
+    for r in core_rows:
+        c = chips.setdefault(r["chip"], {"chip": r["chip"], "cores": 0, "neurons": 0, "spikes": 0,
+                                         "synaptic_operations": 0, "footprint_bits": {}})
+        c["cores"] += 1
+        c["neurons"] += r["neurons"] if not r["input"] else 0
+        c["spikes"] += r["spikes"]["total"] if not r["input"] else 0
+        if not r["input"]:
+            c["synaptic_operations"] += r["effective_acs"]["total"] + r["effective_macs"]["total"]
+        c["footprint_bits"] = _sum_dicts([c["footprint_bits"], r["footprint_bits"]])
+    out = []
+    for chip in sorted(chips):
+        c = chips[chip]
+        c["core_utilisation"] = c["cores"] / target.cores_per_chip
+        if target.name == "spinnaker":
+            from neurodeploy.compiler.targets import spinnaker as sp
+
+            entries = 2 * c["cores"]  # the mapper's estimate: one entry per slice sending to or through the chip, x2
+            c["footprint_bits"]["router"] = entries * _SPINN_ROUTER_ENTRY_BITS
+            c["router_entries_estimate"] = entries
+            c["router_utilisation"] = entries / sp.ROUTER_ENTRIES
+        out.append(c)
+    return out
+
+
+# ------------------------------------------------------------------ cost models
+
+def _source_core(cores: list[_Core], name: str) -> np.ndarray | None:
+    """Core index of every neuron of population ``name`` (None for an off-chip input)."""
+    owned = [c for c in cores if c.population == name]
+    if not owned:
+        return None
+    size = max(c.stop for c in owned)
+    out = np.full(size, -1, dtype=np.int64)
+    for c in owned:
+        out[c.start:c.stop] = c.index
+    return out
+
+
+def _loihi2_cost(program, target, cores, core_rows, activity, dest_cores, steps, batch) -> dict:
+    k = target.costs
+    per_tile = int(k["cores_per_tile"])
+    width = int(k["mesh_width_tiles"])
+
+    def tile_xy(core):
+        tile = np.asarray(core) // per_tile
+        return tile % width, tile // width
+
+    synops = np.zeros(batch)
+    active = np.zeros(batch)
+    idle = np.zeros(batch)
+    for r in core_rows:
+        if r["input"]:
+            continue
+        synops += np.asarray(r["effective_acs"]["per_sample"]) + np.asarray(r["effective_macs"]["per_sample"])
+        act = np.asarray(r["active_neuron_updates"]["per_sample"])
+        active += act
+        idle += np.asarray(r["neuron_updates"]["per_sample"]) - act
+    messages = np.zeros(batch)
+    from_cores = np.zeros(batch)
+    hop_sum = np.zeros(batch)
+    received = {r["core"]: np.zeros(batch) for r in core_rows}
+    for source, dests in dest_cores.items():
+        x = (activity[source] != 0).sum(axis=1)  # (batch, n): values sent per source neuron
+        src_core = _source_core(cores, source)
+        for core, reach in dests.items():
+            sent = x[:, reach].sum(axis=1)
+            messages += sent
+            received[core] += sent
+            if src_core is None:  # input from the host/IO: enters at the destination tile
+                continue
+            from_cores += sent
+            sx, sy = tile_xy(src_core[:reach.size][reach])
+            dx, dy = tile_xy(core)
+            hops = np.abs(sx - dx) + np.abs(sy - dy)
+            hop_sum += x[:, reach] @ hops
+    e_syn = synops * k["synaptic_op_pj"] * 1e-12
+    e_neuron = (active * k["neuron_update_active_pj"] + idle * k["neuron_update_idle_pj"]) * 1e-12
+    e_spike = (messages * k["spike_in_tile_pj"] + hop_sum * k["tile_hop_pj"]) * 1e-12
+    energy = e_syn + e_neuron + e_spike
+    tiles = len({c.index // per_tile for c in cores})
+    (b_lo, b_hi), (t_lo, t_hi) = k["barrier_sync_ns"], k["barrier_sync_tiles"]
+    t = min(max(tiles, t_lo), t_hi)
+    barrier_ns = b_lo + (b_hi - b_lo) * (t - t_lo) / (t_hi - t_lo)
+    latency = steps * barrier_ns * 1e-9
+    assumptions = [
+        "UNCALIBRATED for Loihi 2: per-operation energies are Loihi 1's (Davies et al. 2018, Table 2, "
+        "pre-silicon simulation at 0.75 V); Loihi 2 publishes none",
+        "dynamic energy only: static/leakage power is not included",
+        "synaptic ops: one per synapse with a non-zero weight per non-zero presynaptic value (graded values cost "
+        "the same as binary spikes)",
+        "neuron update is 'active' when the neuron's u or v is non-zero after the step or it spiked; 'inactive' otherwise",
+        f"spike energy: one message per (spike, destination core) = {k['spike_in_tile_pj']} pJ + "
+        f"{k['tile_hop_pj']} pJ x tile hops; {per_tile} cores per tile, tiles row-major in a mesh {width} tiles "
+        "wide (assumption); inputs enter at the destination tile (host/IO energy not modelled)",
+        f"latency: LOWER BOUND = steps x barrier sync only ({barrier_ns:.0f} ns for {tiles} tile(s), interpolated "
+        f"linearly in tiles between {b_lo} ns at {t_lo} and {b_hi} ns at {t_hi}); per-operation times not modelled",
+    ]
+    return {
+        "target": "loihi2", "model": "Loihi 1 per-operation energies (Davies et al. 2018)",
+        "calibrated": False, "label": "UNCALIBRATED estimate for Loihi 2 (Loihi 1 per-op figures)",
+        "constants": {key: k[key] for key in ("synaptic_op_pj", "neuron_update_active_pj", "neuron_update_idle_pj",
+                                             "spike_in_tile_pj", "tile_hop_pj", "barrier_sync_ns", "cores_per_tile",
+                                             "mesh_width_tiles")},
+        "sources": dict(k.get("sources", {})),
+        "assumptions": assumptions,
+        "counts_per_sample": {"synaptic_ops": synops.astype(np.int64), "active_neuron_updates": active.astype(np.int64),
+                              "inactive_neuron_updates": idle.astype(np.int64), "spike_messages": messages.astype(np.int64),
+                              "spike_messages_from_cores": from_cores.astype(np.int64),
+                              "tile_hops": hop_sum.astype(np.int64)},
+        "spike_messages_in_per_core": {str(k): _counts(v) for k, v in received.items()},
+        "energy_j": _summary(energy), "components_j": {"synaptic_ops": _summary(e_syn),
+                                                       "neuron_updates": _summary(e_neuron),
+                                                       "spikes": _summary(e_spike)},
+        "latency_s": _summary(np.full(batch, latency)), "latency_kind": "lower bound (barrier sync only)",
+        "barrier_sync_ns_per_step": barrier_ns, "tiles": tiles, "steps": steps,
+    }
+
+
+def _summary(per_sample: np.ndarray) -> dict:
+    per_sample = np.asarray(per_sample, dtype=np.float64)
+    return {"per_inference": float(per_sample.mean()) if per_sample.size else 0.0,
+            "per_sample": per_sample, "total": float(per_sample.sum())}
+
+
+def _spinnaker_packets(cores, activity, dest_cores, batch) -> tuple[np.ndarray, np.ndarray]:
+    """(multicast packets sent, router traversals) per sample: one packet per spike of a neuron with
+    synapses; one traversal at the source chip plus one per other chip holding a destination core."""
+    chip_of = {c.index: c.chip for c in cores}
+    packets = np.zeros(batch)
+    traversals = np.zeros(batch)
+    for source, dests in dest_cores.items():
+        x = np.clip(activity[source], 0, None).sum(axis=1)  # (batch, n): spikes (counts) per neuron
+        n = x.shape[1]
+        any_dest = np.zeros(n, dtype=bool)
+        for reach in dests.values():
+            any_dest |= reach
+        src_core = _source_core(cores, source)
+        src_chip = np.zeros(n, dtype=np.int64) if src_core is None else np.array(
+            [chip_of.get(int(c), 0) for c in src_core[:n]])
+        extra = np.zeros(n)
+        for chip in sorted({chip_of[c] for c in dests}):
+            reach_chip = np.zeros(n, dtype=bool)
+            for core, reach in dests.items():
+                if chip_of[core] == chip:
+                    reach_chip |= reach
+            extra += reach_chip & (src_chip != chip)
+        sent = x[:, any_dest].sum(axis=1)
+        packets += sent
+        traversals += sent + x @ extra
+    return packets, traversals
+
+
+def _spinnaker_cost(program, target, cores, activity, dest_cores, steps, batch, dt, tsf) -> dict:
+    k = target.costs
+    wall = steps * dt * tsf
+    chips_active = len({c.chip for c in cores})
+    n_cores = len(cores)
+    packets, traversals = _spinnaker_packets(cores, activity, dest_cores, batch)
+    e_packets = traversals * k["packet_nj"] * 1e-9
+    e_chips = np.full(batch, chips_active * k["idle_chip_w"] * wall)
+    e_cores = np.full(batch, n_cores * k["active_core_w"] * wall)
+    e_board = np.full(batch, k["spinn5_idle_w"] * wall)
+    e_box = np.full(batch, k["spinn5_box_w"] * wall)
+    energy_cores = e_chips + e_cores + e_packets
+    energy_board = e_board + e_cores + e_packets
+    assumptions = [
+        "sPyNNaker 7.4.1's energy model (SpiNNFrontEndCommon compute_energy_used + SpiNNMachine version constants); "
+        "the constants are measured board figures, the model itself is an estimate",
+        f"wall time per inference = steps x dt x time_scale_factor = {steps} x {dt * 1e3:g} ms x {tsf} = {wall * 1e3:g} ms",
+        "every placed core (inputs' spike sources included) counted active for the whole run "
+        "(sPyNNaker's assumption without energy-monitor cores)",
+        f"one multicast packet ({k['packet_bits']} bits x {k['router_bit_pj']} pJ = {k['packet_nj']} nJ) per spike of a "
+        "neuron with synapses (a count c is c spikes), counted at the source chip's router and once at every other chip "
+        "holding a destination core (a lower bound: intermediate routers are not counted)",
+        f"'active chips and cores' = chips x {k['idle_chip_w']} W + cores x {k['active_core_w']} W + packets "
+        "(sPyNNaker's exec_energy_cores_j); 'whole board' replaces the chips by a SpiNN-5 board's idle "
+        f"{k['spinn5_idle_w']} W (exec_energy_boards_j); a boxed board adds {k['spinn5_box_w']} W",
+        "loading, mapping and data extraction energy are not included",
+    ]
+    return {
+        "target": "spinnaker", "model": "sPyNNaker 7.4.1 energy model", "calibrated": bool(k.get("calibrated")),
+        "label": "estimate from sPyNNaker's energy model (measured SpiNN-5 constants)",
+        "constants": {key: k[key] for key in ("idle_chip_w", "active_core_w", "router_bit_pj", "packet_nj",
+                                             "packet_payload_nj", "spinn5_idle_w", "spinn5_box_w")},
+        "sources": dict(k.get("sources", {})),
+        "assumptions": assumptions,
+        "time_scale_factor": int(tsf), "wall_time_s": wall, "chips_active": chips_active, "cores_active": n_cores,
+        "counts_per_sample": {"multicast_packets": packets.astype(np.int64),
+                              "router_traversals": traversals.astype(np.int64)},
+        "energy_j": _summary(energy_cores),
+        "energy_whole_board_j": _summary(energy_board),
+        "energy_boxed_board_j": _summary(energy_board + e_box),
+        "components_j": {"chips_idle": _summary(e_chips), "cores_active": _summary(e_cores),
+                         "packets": _summary(e_packets)},
+        "latency_s": _summary(np.full(batch, wall)), "latency_kind": "wall time (real time x time_scale_factor)",
+        "steps": steps,
+    }
+
+
+def _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, activity) -> dict:
+    lo, hi = target.costs["events_per_ms_per_core"]
+    dt_ms = dt * 1e3
+    rows = []
+    peak_all = 0
+    for c in cores:
+        if c.population in program.inputs:
+            continue
+        ev = per_core_ops[c.index]["events"]
+        peak = int(ev.max()) if ev.size else 0
+        peak_all = max(peak_all, peak)
+        rows.append({"core": c.index, "population": c.population, "neurons": c.stop - c.start,
+                     "peak_events_per_step": peak, "peak_events_per_ms": peak / dt_ms,
+                     "mean_events_per_ms": float(ev.mean()) / dt_ms if ev.size else 0.0,
+                     "fits_conservative": peak / dt_ms <= lo, "fits_optimistic": peak / dt_ms <= hi})
+    need = {"conservative": max(1, math.ceil(peak_all / (dt_ms * lo))) if peak_all else 1,
+            "optimistic": max(1, math.ceil(peak_all / (dt_ms * hi))) if peak_all else 1}
+    return {
+        "budget_events_per_ms": [lo, hi], "dt_ms": dt_ms,
+        "source": target.costs.get("sources", {}).get("events_per_ms_per_core", "Rhodes et al. 2018"),
+        "peak_events_per_ms": peak_all / dt_ms, "cores": rows,
+        "fits_real_time": {"conservative": need["conservative"] == 1, "optimistic": need["optimistic"] == 1},
+        "min_time_scale_factor": need,
+        "max_neurons_per_core_real_time": _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, (lo, hi)),
+        "note": "peak = the busiest step of any sample; events are stored synaptic words processed "
+                "(sPyNNaker's Total_pre_synaptic_events); neuron-update time is not counted",
+    }
+
+
+def _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, budget) -> dict:
+    """Largest neurons-per-core (<= 256) whose busiest slice stays inside the budget at time_scale_factor 1."""
+    from neurodeploy.compiler.targets import spinnaker as sp
+
+    per_neuron: dict[str, np.ndarray] = {}  # (batch, steps, n) events per target neuron
+    for conn in program.connections:
+        _, stored = synapse_matrices(conn)
+        x = np.clip(activity[conn.source], 0, None)
+        b, t, n = x.shape
+        ev = np.asarray((stored @ x.reshape(b * t, n).T).T).reshape(b, t, -1)
+        per_neuron[conn.target] = per_neuron.get(conn.target, 0) + ev
+    cumulative = {pop: np.concatenate([np.zeros(ev.shape[:2] + (1,), dtype=np.int64), np.cumsum(ev, axis=2)], axis=2)
+                  for pop, ev in per_neuron.items()}
+
+    def peak(n: int) -> float:
+        worst = 0.0
+        for cs in cumulative.values():
+            size = cs.shape[2] - 1
+            starts = np.arange(0, size, n)
+            stops = np.minimum(starts + n, size)
+            worst = max(worst, float((cs[:, :, stops] - cs[:, :, starts]).max()))
+        return worst / dt_ms
+
+    out = {}
+    for label, limit in zip(("conservative", "optimistic"), budget):
+        best = None  # None: even one neuron per core is over budget (raise time_scale_factor)
+        for n in range(sp.MAX_NEURONS_PER_CORE, 0, -1):
+            if peak(n) <= limit:
+                best = n
+                break
+        out[label] = best
+    return out
+
+
+# ------------------------------------------------------------------ text output
+
+def format_profile(p: dict) -> list[str]:
+    """Human-readable summary with the cost assumptions printed next to the numbers."""
+    t = p["total"]
+    lines = [f"profile of {p['artifact']['source']} on {p['target']} ({p['samples']} sample(s) x {p['steps']} steps, "
+             f"dt {p['dt_s'] * 1e3:g} ms{', padded for latency' if p['padded'] else ''})"]
+    lines.append(f"  total per sample: {t['spikes']['mean_per_sample']:.1f} spikes, "
+                 f"{t['effective_acs']['mean_per_sample']:.0f} Effective_ACs, "
+                 f"{t['effective_macs']['mean_per_sample']:.0f} Effective_MACs, "
+                 f"{t['neuron_updates']['mean_per_sample']:.0f} neuron updates")
+    if t["rate_hz"] is not None:
+        lines.append(f"  spike rate {t['rate_per_neuron_step']:.4f} per neuron per step ({t['rate_hz']:.1f} Hz); "
+                     f"activation sparsity {t['activation_sparsity']:.4f}; connection sparsity {t['connection_sparsity']:.4f}")
+    fb = t["footprint_bits"]
+    lines.append(f"  footprint {sum(fb.values()) / 8 / 1024:.1f} KiB (" + ", ".join(
+        f"{k} {v / 8 / 1024:.1f} KiB" for k, v in fb.items()) + f") on {t['cores']} core(s), {t['chips']} chip(s)")
+    for name, e in p["populations"].items():
+        rate = f", {e['rate_hz']:.1f} Hz" if e["rate_hz"] is not None else ""
+        lines.append(f"  population {name}: {e['neurons']} neurons on core(s) {e['cores']}, "
+                     f"{e['spikes']['mean_per_sample']:.1f} spikes/sample{rate}, "
+                     f"{e['effective_acs']['mean_per_sample'] + e['effective_macs']['mean_per_sample']:.0f} synops in/sample")
+    for r in p["cores"]:
+        util = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["utilisation"].items())
+        lines.append(f"  core {r['core']} (chip {r['chip']}, {r['population']}[{r['start']}:{r['stop']}]): {util}")
+    c = p["cost"]
+    if c.get("model"):
+        lines.append(f"  cost model: {c['model']} -- {c['label']}")
+        lines.append(f"    energy per inference {c['energy_j']['per_inference'] * 1e6:.4g} uJ (" + ", ".join(
+            f"{k} {v['per_inference'] * 1e6:.4g} uJ" for k, v in c["components_j"].items()) + ")")
+        if "energy_whole_board_j" in c:
+            lines.append(f"    whole SpiNN-5 board {c['energy_whole_board_j']['per_inference'] * 1e3:.4g} mJ, "
+                         f"boxed {c['energy_boxed_board_j']['per_inference'] * 1e3:.4g} mJ")
+        lines.append(f"    latency per inference {c['latency_s']['per_inference'] * 1e6:.4g} us ({c['latency_kind']})")
+        lines += [f"    assumption: {a}" for a in c["assumptions"]]
+    else:
+        lines.append(f"  cost model: {c['label']}")
+    rt = p.get("realtime")
+    if rt:
+        lines.append(f"  real time: peak {rt['peak_events_per_ms']:.0f} synaptic events/ms/core against "
+                     f"{rt['budget_events_per_ms'][0]}-{rt['budget_events_per_ms'][1]}; smallest time_scale_factor "
+                     f"{rt['min_time_scale_factor']['conservative']} (conservative) / "
+                     f"{rt['min_time_scale_factor']['optimistic']} (optimistic); neurons per core at factor 1: "
+                     f"{rt['max_neurons_per_core_real_time']['conservative']} / "
+                     f"{rt['max_neurons_per_core_real_time']['optimistic']}")
+    for row in p.get("comparison", []):
+        ratio = "n/a" if row["ratio"] is None else f"{row['ratio']:.3g}"
+        measured = "n/a" if row["measured"] is None else f"{row['measured']:.4g}"
+        predicted = "n/a" if row["predicted"] is None else f"{row['predicted']:.4g}"
+        lines.append(f"  measured {row['quantity']} ({row['scope']}): {measured} vs predicted {predicted} "
+                     f"{row['unit']}, ratio {ratio} [{row['source']}]")
+    return lines
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
