@@ -272,6 +272,18 @@ def _expected_input(node: Node) -> tuple[int, ...] | int | None:
     return None
 
 
+def _takes_without_batch(node: Node, shape: tuple[int, ...]) -> bool:
+    """Does ``node`` take ``shape`` minus its leading axis as its natural input?"""
+    rest = tuple(shape[1:])
+    if node.kind in DENSE_KINDS:
+        return len(rest) == 1 and rest[0] == int(node.params["weight"].shape[1])
+    if node.kind in ("Conv1d", "Conv2d"):
+        w = node.params["weight"]
+        channels = int(w.shape[1] * node.params["groups"])
+        return len(rest) == w.ndim - 1 and rest[0] == channels
+    return False
+
+
 def _fits(shape: tuple[int, ...], expected: tuple[int, ...] | int | None) -> bool:
     if expected is None:
         return True
@@ -288,8 +300,15 @@ def _fix_input_shapes(graph: Graph, ctx: _Ctx) -> None:
     for name in graph.inputs:
         node = graph.nodes[name]
         shape = node.params["shape"]
-        needs = {s: _expected_input(graph.nodes[s]) for s in graph.successors(name)}
+        successors = [graph.nodes[s] for s in graph.successors(name)]
+        needs = {s.name: _expected_input(s) for s in successors}
         needs = {s: e for s, e in needs.items() if e is not None}
+        if len(shape) > 1 and shape[0] == 1 and successors and all(_takes_without_batch(s, shape) for s in successors):
+            # norse's to_nir keeps a batch axis of 1: Input [1, 3] before an Affine(3), or
+            # [1, C, H, W] before a Conv2d without input_shape.
+            ctx.warn(name, f"shape {list(shape)} has a leading batch axis; using {list(shape[1:])}")
+            node.params["shape"] = shape[1:]
+            continue
         if all(_fits(shape, e) for e in needs.values()):
             continue
         if len(shape) > 1 and all(_fits(shape[1:], e) for e in needs.values()):
