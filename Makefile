@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[train,test]"
+	$(PIP) install -q -c constraints.txt -e ".[train,test,spinnaker]"
 	# norse 1.1.0 asks for torchvision, whose PyPI build replaces the CPU torch; norse runs without it.
 	$(PIP) install -q -c constraints.txt --no-deps norse==1.1.0
 	# sinabs 2.0.3 asks for samna, whose PyPI package is a stub that downloads from another index

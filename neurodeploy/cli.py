@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_deploy, cli_profile
+from neurodeploy import cli_deploy, cli_export, cli_profile
 from neurodeploy.errors import NeurodeployError
 
 
@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_semantics(p)
     cli_deploy.add_parsers(sub, _add_semantics)
     cli_profile.add_parser(sub)
+    cli_export.add_parser(sub)
     return parser
 
 
@@ -140,7 +141,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS, **cli_profile.COMMANDS}
+COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS, **cli_profile.COMMANDS,
+            **cli_export.COMMANDS}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -58,9 +58,11 @@ def add_doctor(sub) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from neurodeploy.backends.lava import doctor
+    from neurodeploy.backends.lava import doctor as lava_doctor
+    from neurodeploy.backends.spinnaker import doctor as spinnaker_doctor
 
-    report = doctor()
+    report = lava_doctor()
+    report["spinnaker"] = spinnaker_doctor()
     for name, entry in report.items():
         print(f"{name:<10} {'available' if entry['available'] else 'unavailable':<12} {entry['detail']}")
     return 0

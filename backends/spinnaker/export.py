@@ -1,0 +1,263 @@
+"""``neurodeploy export --format pynn``: a standalone PyNN script for sPyNNaker 7.4.1.
+
+The script (``net.py``) and its data (``net.npz`` beside it) build the same network that the
+spinnaker backend builds (``network.plan``): the same parameters, synapse lists, delays,
+``max_expected_summed_weight``, neurons per core and combined cores. The user runs it on their
+machine (``~/.spynnaker.cfg`` configured for a board) with only numpy and sPyNNaker installed:
+``python net.py --input x.npz -o out.npz``.
+
+Parameters the same for every neuron are written into the script as literals (with their s16.15
+bits in a comment); per-neuron values and synapse lists go into the .npz, which is read with
+``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+import numpy as np
+
+from neurodeploy.backends.spinnaker import network
+from neurodeploy.errors import OptionError
+
+
+def write_pynn(art, output: str | os.PathLike) -> list[Path]:
+    """Write ``output`` (a .py script) and its ``.npz`` beside it; returns both paths."""
+    from neurodeploy.program import from_manifest
+
+    output = Path(output)
+    if output.suffix != ".py":
+        raise OptionError(f"{output}: the PyNN script must end in .py (its data goes beside it as "
+                          f"{output.with_suffix('.npz').name})")
+    if output.parent and not output.parent.is_dir():
+        raise OptionError(f"{output}: folder {output.parent} does not exist")
+    program = from_manifest(art.manifest["program"], art.arrays)
+    plan = network.plan(program, art.manifest.get("mapping"), art.manifest.get("semantics"))
+    data_path = output.with_suffix(".npz")
+    arrays: dict[str, np.ndarray] = {}
+    script = _script(plan, art, data_path.name, arrays)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    _atomic(data_path, buffer.getvalue())
+    _atomic(output, script.encode())
+    return [output, data_path]
+
+
+def _atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _literal(values: np.ndarray, bits: np.ndarray) -> tuple[str, str] | None:
+    """``repr`` of a uniform value (exact: repr round-trips float64) and its bits, else None."""
+    values = np.asarray(values)
+    if values.size and np.all(values == values.flat[0]):
+        return repr(float(values.flat[0])), str(int(bits.flat[0]))
+    return None
+
+
+def _script(plan: network.NetworkPlan, art, data_name: str, arrays: dict[str, np.ndarray]) -> str:
+    prov = art.manifest.get("provenance", {})
+    source = prov.get("source", "?")
+    lines: list[str] = []
+    add = lines.append
+    add("#!/usr/bin/env python3")
+    add('"""A spiking network for SpiNNaker (sPyNNaker 7.4.1), exported by neurodeploy.')
+    add("")
+    add(f"Model: {source}; artifact content hash {art.content_hash[:16]}.")
+    add(f"Data: {data_name} beside this script (synapse lists, per-neuron parameters).")
+    add("Run on a SpiNNaker machine configured in ~/.spynnaker.cfg ([Machine] machine_name / spalloc_server,")
+    add("version):")
+    add("    python THIS.py --input x.npz -o out.npz [--record v]")
+    add("x.npz holds array 'input' (batch, steps, *input_shape) of 0/1 spikes per tick (one array")
+    add("'input.<name>' per input when there are several); samples run one after another.")
+    add("out.npz gets 'spikes.<population>' (batch, steps, *shape) and, with --record v, 'v.<population>'")
+    add("as s16.15 bits (V of each tick before its update), like `neurodeploy run`.")
+    add("")
+    add("How the numbers were chosen (so that sPyNNaker writes the compiled integers):")
+    add("- parameters are s16.15 values (bits / 2**15; the host rounds them back to the same bits);")
+    add("- max_expected_summed_weight fixes each population's ring-buffer shift (exc, inh);")
+    add("- weights are 16-bit words / 2**(15 - shift) nA; signs are the projections' receptor types;")
+    add("- delays are whole time steps; n_synapse_cores = 0 keeps one neuron+synapse core per slice.")
+    add('"""')
+    add("import argparse")
+    add("from pathlib import Path")
+    add("")
+    add("import numpy as np")
+    add("import pyNN.spiNNaker as sim")
+    add("")
+    add(f"TIMESTEP_US = {plan.timestep_us}")
+    add("TIMESTEP_MS = TIMESTEP_US / 1000.0")
+    add(f"DATA = Path(__file__).resolve().with_name({data_name!r})")
+    add(f"INPUTS = {{{', '.join(f'{s.name!r}: {tuple(s.shape)!r}' for s in plan.sources)}}}")
+    spiking = [p.name for p in plan.populations if p.spiking]
+    add(f"POPULATIONS = {{{', '.join(f'{p.name!r}: {tuple(p.shape)!r}' for p in plan.populations)}}}")
+    add(f"SPIKING = {spiking!r}")
+    add("")
+    add("")
+    add(_HELPERS)
+    add("")
+    add("def build(data, spikes, record_v):")
+    add('    """Make the populations and projections (after sim.setup); ``spikes``: 0/1 per input (steps, *shape)."""')
+    add("    sources, pops = {}, {}")
+    for src in plan.sources:
+        add(f"    # input {src.name!r}: {src.size} spike sources, {src.atoms_per_core} per core")
+        add(f"    times = spike_times(spikes[{src.name!r}]) if spikes else []")
+        add(f"    sources[{src.name!r}] = sim.Population({src.size}, sim.SpikeSourceArray(spike_times=times), "
+            f"label={src.name!r})")
+        add(f"    sources[{src.name!r}].set_max_atoms_per_core({src.atoms_per_core})")
+    for i, p in enumerate(plan.populations):
+        add("")
+        add(f"    # population {p.name!r}: {p.model} x {p.size} (shape {tuple(p.shape)}), {p.atoms_per_core} neurons "
+            f"per core ({p.cores} core(s)); ring-buffer shifts exc/inh {p.shifts[0]}/{p.shifts[1]}")
+        params = []
+        for name, values in p.params.items():
+            lit = _literal(values, p.bits[name])
+            if lit:
+                params.append(f"{name}={lit[0]},  # bits {lit[1]}")
+            else:
+                key = f"{p.name}.{name}"
+                arrays[key] = np.asarray(values, dtype=np.float64)
+                params.append(f"{name}=data[{key!r}],  # per neuron")
+        add(f"    cell = sim.{p.model}(")
+        for line in params:
+            add(f"        {line}")
+        add("    )")
+        add(f"    pop = sim.Population({p.size}, cell, label={p.name!r}, additional_parameters={{")
+        add(f"        \"max_expected_summed_weight\": [{p.max_expected_summed_weight[0]!r}, "
+            f"{p.max_expected_summed_weight[1]!r}],  # -> shifts {p.shifts[0]}, {p.shifts[1]}")
+        add("        \"n_synapse_cores\": 0})")
+        initial = []
+        for name, values in p.initial.items():
+            lit = _literal(values, p.bits[name])
+            if lit:
+                initial.append(f"{name}={lit[0]}")
+            else:
+                key = f"{p.name}.{name}"
+                arrays[key] = np.asarray(values, dtype=np.float64)
+                initial.append(f"{name}=data[{key!r}]")
+        add(f"    pop.initialize({', '.join(initial)})")
+        add(f"    pop.set_max_atoms_per_core({p.atoms_per_core})")
+        record = '["spikes"] + (["v"] if record_v else [])' if p.spiking else '["v"] if record_v else []'
+        add(f"    variables = {record}")
+        add("    if variables:")
+        add("        pop.record(variables)")
+        add(f"    pops[{p.name!r}] = pop")
+    add("")
+    add("    cells = {**sources, **pops}")
+    for proj in plan.projections:
+        key = f"{proj.connection}.{'exc' if proj.receptor == 'excitatory' else 'inh'}"
+        arrays[key] = np.column_stack([proj.pre.astype(np.float64), proj.post.astype(np.float64), proj.weight,
+                                       proj.delay_steps.astype(np.float64) * plan.dt_ms])
+        delays = sorted(set(proj.delay_steps.tolist()))
+        delay_text = f"{delays[0]}" if len(delays) == 1 else f"{delays[0]}..{delays[-1]}"
+        add(f"    # connection {proj.connection!r}: {proj.source} -> {proj.target}, {proj.synapses} {proj.receptor} "
+            f"synapses, delay {delay_text} step(s), shift {proj.shift}")
+        add(f"    sim.Projection(cells[{proj.source!r}], cells[{proj.target!r}], sim.FromListConnector(data[{key!r}]),")
+        add(f"                   synapse_type=sim.StaticSynapse(), receptor_type={proj.receptor!r}, "
+            f"label={proj.label!r})")
+    add("    return sources, pops")
+    add("")
+    add("")
+    add(_MAIN)
+    return "\n".join(lines) + "\n"
+
+
+_HELPERS = '''def spike_times(counts):
+    """(steps, n) 0/1 spikes per tick -> SpikeSourceArray spike_times (ms per neuron).
+
+    sPyNNaker turns a time into a tick with ceil(floor(ms * 1000) / TIMESTEP_US); half a
+    microsecond past the tick keeps float error from flooring a whole microsecond away.
+    """
+    counts = np.asarray(counts).reshape(counts.shape[0], -1)
+    if np.any(counts > 1):
+        raise SystemExit("a SpikeSourceArray sends at most one spike per neuron and tick")
+    if not counts.any():
+        return []
+    return [((np.flatnonzero(counts[:, i]) * TIMESTEP_US + 0.5) / 1000.0).tolist() for i in range(counts.shape[1])]
+
+
+def read_inputs(path):
+    with np.load(path, allow_pickle=False) as f:
+        if len(INPUTS) == 1 and "input" in f.files:
+            arrays = {next(iter(INPUTS)): f["input"]}
+        else:
+            arrays = {name: f["input." + name] for name in INPUTS}
+    for name, arr in arrays.items():
+        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != int(np.prod(INPUTS[name])):
+            raise SystemExit(f"input {name!r}: shape {arr.shape} is not (batch, steps, {INPUTS[name]})")
+    return arrays
+
+
+def collect(pops, steps, record_v):
+    """One sample's recordings as arrays (steps, *shape), aligned like neurodeploy's emulator."""
+    out = {}
+    for name, pop in pops.items():
+        shape = POPULATIONS[name]
+        n = int(np.prod(shape))
+        variables = (["spikes"] if name in SPIKING else []) + (["v"] if record_v else [])
+        if not variables:
+            continue
+        segment = pop.get_data(variables).segments[-1]
+        if name in SPIKING:
+            s = np.zeros((steps, n), dtype=np.uint8)
+            for i, train in enumerate(segment.spiketrains):
+                i = int(train.annotations.get("source_index", i))
+                t = np.rint(np.asarray(train.rescale("ms").magnitude) * 1000.0 / TIMESTEP_US).astype(int)
+                s[t[(t >= 0) & (t < steps)], i] = 1
+            out["spikes." + name] = s.reshape((steps,) + shape)
+        if record_v:
+            v = np.zeros((steps, n), dtype=np.int64)
+            for signal in segment.analogsignals:
+                if signal.name == "v":
+                    values = np.asarray(signal.rescale("mV").magnitude)
+                    index = np.asarray(signal.array_annotations.get("channel_index", np.arange(values.shape[1])))
+                    k = min(steps, values.shape[0])
+                    v[:k, index] = np.rint(values[:k] * 2**15).astype(np.int64)  # s16.15 bits
+            out["v." + name] = v.reshape((steps,) + shape)
+    return out
+'''
+
+_MAIN = '''def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--input", help=".npz with array 'input' (batch, steps, *shape) of 0/1 spikes")
+    parser.add_argument("--steps", type=int, default=100, help="time steps to run without --input (default 100)")
+    parser.add_argument("--record", default="", help="'v' to record membrane voltages too")
+    parser.add_argument("--time-scale-factor", type=float, help="slow the machine down (real-time overload)")
+    parser.add_argument("-o", "--output", default="out.npz", help="where to write the recordings")
+    args = parser.parse_args(argv)
+    record_v = "v" in [r.strip() for r in args.record.split(",")]
+    inputs = read_inputs(args.input) if args.input else None
+    batch, steps = (next(iter(inputs.values())).shape[:2] if inputs else (1, args.steps))
+    with np.load(DATA, allow_pickle=False) as f:
+        data = {key: f[key] for key in f.files}
+    setup = {"timestep": TIMESTEP_MS}
+    if args.time_scale_factor:
+        setup["time_scale_factor"] = args.time_scale_factor
+    samples = []
+    for b in range(batch):
+        # one setup per sample: every neuron starts from its initial state, and sPyNNaker 7.4.1
+        # cannot change per-neuron spike times of a SpikeSourceArray after sim.reset()
+        sim.setup(**setup)
+        try:
+            _, pops = build(data, {name: x[b] for name, x in inputs.items()} if inputs else None, record_v)
+            sim.run(steps * TIMESTEP_MS)
+            samples.append(collect(pops, steps, record_v))
+        finally:
+            sim.end()
+    out = {key: np.stack([s[key] for s in samples]) for key in samples[0]}
+    np.savez(args.output, **out)
+    total = sum(int(v.sum()) for k, v in out.items() if k.startswith("spikes."))
+    print(f"wrote {args.output}: {total} spikes" + (" (none: a virtual board records nothing)" if not total else ""))
+
+
+if __name__ == "__main__":
+    main()'''
