@@ -5,7 +5,8 @@
 For each shipped model: simulate the test set with the float reference, compile it for
 loihi2, spinnaker and the generic emulator profile (artifacts written to DIR), emulate each
 artifact bit-accurately on the same inputs, and print one table of test accuracies (and, for
-the single-neuron paper model, spike steps).
+the single-neuron paper model, spike steps). Ends by writing the HTML report of digits_mlp on
+loihi2.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from neurodeploy.emulator.reference import simulate
 from neurodeploy.verify import emulate_like_reference
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
+REPORT_MODEL, REPORT_TARGET = "digits_mlp", "loihi2"  # the main job ends with this model's HTML report
 
 
 def _inputs(name: str, samples: int | None):
@@ -63,7 +65,12 @@ def run_model(name: str, out_dir: Path, samples: int | None) -> dict[str, str]:
         artifact.write(compiled.to_artifact(), out_dir / f"{name}.{target}.ndp")
         traces = emulate_like_reference(compiled.program, inputs)
         cores = len(compiled.mapping.cores)
-        row[target] = f"{_score(name, traces, labels)} ({cores} cores)"
+        row[target] = f"{_score(name, traces, labels)} ({cores} core{'s' if cores != 1 else ''})"
+        if name == REPORT_MODEL and target == REPORT_TARGET:
+            from neurodeploy.report import write_report
+
+            write_report(compiled, inputs[:16], out_dir / f"{name}.{target}.html",
+                         artifact_path=out_dir / f"{name}.{target}.ndp")
     row["time"] = f"{time.perf_counter() - start:.1f}s"
     return row
 
@@ -88,6 +95,7 @@ def main(argv=None) -> int:
     for r in rows:
         print("  ".join(r[c].ljust(widths[c]) for c in columns))
     print(f"\nartifacts in {out_dir}/; lif_paper shows spike steps on the float time grid")
+    print(f"report: {out_dir / f'{REPORT_MODEL}.{REPORT_TARGET}.html'} (open it in a browser)")
     return 0
 
 
