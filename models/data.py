@@ -110,12 +110,12 @@ def temporal_task(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def train_set(name: str, epoch: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Training inputs and labels; the digits encodings are redrawn per ``epoch``."""
+    """Training inputs and labels, redrawn per ``epoch`` (seed ``TRAIN_SEED + epoch``)."""
     if name in ("digits_mlp", "digits_conv"):
         x_tr, y_tr, _, _ = _digits()
         return encode(_digits_shape(name, x_tr), DIGITS_STEPS, TRAIN_SEED + epoch), np.array(y_tr)
     if name == "temporal_rnn":
-        return temporal_task(TEMPORAL_TRAIN_SIZE, seed=TRAIN_SEED)
+        return temporal_task(TEMPORAL_TRAIN_SIZE, seed=TRAIN_SEED + epoch)
     raise KeyError(f"no training set for model {name!r}")
 
 
@@ -138,7 +138,11 @@ def test_set(name: str) -> Tuple[np.ndarray, np.ndarray]:
 # The input spike train of the NIR paper's LIF experiment (paper/lif in neuromorphs/NIR):
 # 1000 steps of dt = 1e-4 s, amplitude-1 spikes at these (0-based) rows of lif_*.csv.
 LIF_PAPER_STEPS = 1000
-LIF_PAPER_SPIKE_STEPS: Tuple[int, ...] = ()  # filled in below from the shipped constant
+LIF_PAPER_SPIKE_STEPS: Tuple[int, ...] = (
+    60, 220, 270, 310, 320, 350, 370, 400, 410, 430, 440, 450,
+    460, 470, 480, 490, 500, 510, 520, 530, 670, 680, 690, 700,
+    710, 720, 730, 740, 750, 760, 770, 780, 840, 850,
+)
 
 
 def lif_paper_input() -> np.ndarray:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -69,9 +70,20 @@ __all__ = [
     "layer_names",
     "SUPPORTED_TYPES",
     "EXPORTER",
+    "InitialStateWarning",
 ]
 
 EXPORTER = "neurodeploy.export_norse"
+
+
+class InitialStateWarning(UserWarning):
+    """norse starts a neuron away from v = 0, which a NIR graph cannot state.
+
+    norse's LIF/LI cells start with ``v = v_leak`` and ``IAFCell`` with ``v = v_reset``;
+    NIR has no initial-state field and neurodeploy's float reference starts every neuron at
+    ``v = 0`` (and ``I = 0``), so with non-zero values the first steps differ until the
+    membrane has relaxed.
+    """
 
 # kind -> (classes, prefix used for auto-generated node names)
 _LEAF_KINDS: List[Tuple[str, Tuple[type, ...], str]] = [
@@ -143,8 +155,22 @@ def _collect(module: torch.nn.Module, path: str = "") -> List[_Layer]:
     if kind is not None:
         return [_Layer(path, module, kind)]
     if isinstance(module, _CONTAINERS):
+        if not isinstance(module, SequentialState):
+            for child_name, child in module._modules.items():
+                if child is not None and (
+                    _kind_of(child) in _NEURON or isinstance(child, SequentialState)
+                ):
+                    where = f"'{path}'" if path else "the root module"
+                    raise UnsupportedError(
+                        f"torch.nn.Sequential {where} holds the stateful module '{child_name}' "
+                        f"({_type_name(child)}); norse cells return (output, state), so wrap "
+                        "them in norse.torch.SequentialState instead"
+                    )
         out: List[_Layer] = []
-        for child_name, child in module.named_children():
+        # _modules, not named_children(): the latter hides a module that appears twice
+        for child_name, child in module._modules.items():
+            if child is None:
+                continue
             out.extend(_collect(child, f"{path}.{child_name}" if path else child_name))
         return out
     where = f"module '{path}'" if path else "the root module"
@@ -168,7 +194,7 @@ def _assign_names(layers: List[_Layer]) -> None:
         parts = [p for p in layer.path.split(".") if p] if layer.path else []
         if parts and not parts[-1].isdigit():
             base = "_".join(p for p in parts if not p.isdigit())
-            base = base.replace(".", "_")
+            base = "".join(c if (c.isalnum() or c in "_-") else "_" for c in base)
         else:
             prefix = next(pfx for kind, _, pfx in _LEAF_KINDS if kind == layer.kind)
             counts[prefix] = counts.get(prefix, 0) + 1
@@ -484,6 +510,24 @@ def _neuron_nodes(layer: _Layer, dt: float) -> Dict[str, nir.NIRNode]:
     return nodes
 
 
+def _warn_initial_state(layers: List[_Layer]) -> None:
+    offenders = []
+    for layer in layers:
+        if layer.kind not in _NEURON:
+            continue
+        field = "v_reset" if layer.kind == "iaf" else "v_leak"
+        if np.any(_np(getattr(layer.module.p, field)) != 0):
+            offenders.append(f"'{layer.path}' ({layer.name}, {field})")
+    if offenders:
+        warnings.warn(
+            "norse starts these neurons at v = " + ", ".join(offenders) + " != 0; NIR cannot "
+            "store an initial state and neurodeploy's reference starts at v = 0, so the first "
+            "steps will differ from norse (run_norse(..., initial_v='zero') matches the reference)",
+            InitialStateWarning,
+            stacklevel=3,
+        )
+
+
 def export_norse(
     module: torch.nn.Module, sample: Union[torch.Tensor, np.ndarray], *, dt: float = 1e-3
 ) -> nir.NIRGraph:
@@ -540,6 +584,7 @@ def export_norse(
         output_type={"output": np.array(layers[-1].out_shape, dtype=np.int64)}
     )
     edges.append((prev, "output"))
+    _warn_initial_state(layers)
     if len(resets) > 1:
         raise UnsupportedError(
             "the module mixes reset-to-value and reset-by-subtraction neurons; NIR graphs "
@@ -586,6 +631,7 @@ def run_norse(
     inputs: Union[np.ndarray, torch.Tensor],
     *,
     record: Sequence[str] = ("v", "spikes"),
+    initial_v: str = "norse",
 ) -> Dict[str, np.ndarray]:
     """Run the norse module step by step and record traces keyed like neurodeploy's
     float reference.
@@ -594,7 +640,13 @@ def run_norse(
     with ``inputs[:, t]`` and its own default initial state.  Returns ``"output"``
     ``(batch, T, *out_shape)`` and, per neuron layer, ``"v.<node>"`` (membrane after reset)
     and, for spiking layers, ``"spikes.<node>"`` — both ``(batch, T, *shape)`` float32.
+
+    ``initial_v="norse"`` keeps norse's own initial state (``v = v_leak``; IAF:
+    ``v = v_reset``); ``"zero"`` starts every membrane at 0 like neurodeploy's reference
+    (see :class:`InitialStateWarning`).  Synaptic currents start at 0 either way.
     """
+    if initial_v not in ("norse", "zero"):
+        raise NeurodeployError(f"initial_v must be 'norse' or 'zero', got {initial_v!r}")
     layers = _prepare(module)
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     x = x.detach().to(torch.float32)
@@ -622,6 +674,12 @@ def run_norse(
         for layer in layers
         if layer.kind in _NEURON
     ]
+    if initial_v == "zero":
+        handles += [
+            layer.module.register_forward_pre_hook(_zero_state_hook)
+            for layer in layers
+            if layer.kind in _NEURON
+        ]
     outputs = []
     was_training = module.training
     module.eval()
@@ -630,6 +688,8 @@ def run_norse(
             state = None
             for t in range(steps):
                 out, state = _step(module, x[:, t], state)
+                if isinstance(out, (list, tuple)):  # SequentialState(return_hidden=True)
+                    out = out[-1]
                 outputs.append(out.detach().numpy().copy())
     finally:
         for h in handles:
@@ -638,6 +698,22 @@ def run_norse(
     result = {k: np.stack(v, axis=1).astype(np.float32) for k, v in traces.items()}
     result["output"] = np.stack(outputs, axis=1).astype(np.float32)
     return result
+
+
+def _zero_state_hook(mod: torch.nn.Module, args: Tuple[Any, ...]) -> Optional[Tuple[Any, ...]]:
+    """Forward pre-hook: replace a missing (initial) state by norse's with v = 0."""
+    x = args[0]
+    if len(args) > 1 and args[1] is not None:
+        return None
+    if isinstance(mod, LILinearCell):
+        from norse.torch.functional.leaky_integrator import LIState
+
+        state = LIState(v=torch.zeros((x.shape[0], mod.hidden_size)),
+                        i=torch.zeros((x.shape[0], mod.hidden_size), dtype=x.dtype))
+    else:
+        state = mod.state_fallback(x)
+        state = state._replace(v=torch.zeros_like(torch.as_tensor(state.v), dtype=torch.float32))
+    return (x, state)
 
 
 # ---------------------------------------------------------------------------------------

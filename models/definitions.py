@@ -1,0 +1,131 @@
+"""norse module definitions of the zoo models.
+
+Each model is a ``norse.torch.SequentialState`` stepped once per time step with input of
+shape ``(batch, *input_shape)``.  Neuron parameters are fixed (not trained), so
+:func:`build` followed by :func:`load` (weights from the shipped ``.nir`` file) gives back
+exactly the trained network.
+"""
+from __future__ import annotations
+
+import pathlib
+from typing import Tuple, Union
+
+import nir
+import numpy as np
+import torch
+
+import norse.torch as snn
+from norse.torch.functional.leaky_integrator import LIParameters
+from norse.torch.functional.leaky_integrator_box import LIBoxParameters
+from norse.torch.functional.lif import LIFParameters
+from norse.torch.functional.lif_box import LIFBoxParameters
+
+DT = 1e-3  # every trained zoo model integrates with norse's default dt
+
+INPUT_SHAPES = {
+    "digits_mlp": (64,),
+    "digits_conv": (1, 8, 8),
+    "temporal_rnn": (4,),
+}
+
+DIGITS_HIDDEN = 128
+CONV_CHANNELS = 8
+RNN_HIDDEN = 64
+
+
+def build(name: str) -> torch.nn.Module:
+    """A fresh (randomly initialised, torch's global RNG) module of the named model."""
+    if name == "digits_mlp":
+        return snn.SequentialState(
+            torch.nn.Linear(64, DIGITS_HIDDEN),
+            snn.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(100.0),
+                                            v_th=torch.as_tensor(1.0)), dt=DT),
+            torch.nn.Linear(DIGITS_HIDDEN, 10),
+            snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
+        )
+    if name == "digits_conv":
+        return snn.SequentialState(
+            torch.nn.Conv2d(1, CONV_CHANNELS, 3, padding=1),
+            snn.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(100.0),
+                                            v_th=torch.as_tensor(1.0)), dt=DT),
+            torch.nn.AvgPool2d(2, divisor_override=1),  # sum pooling -> nir.SumPool2d
+            torch.nn.Flatten(),
+            torch.nn.Linear(CONV_CHANNELS * 4 * 4, 10),
+            snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
+        )
+    if name == "temporal_rnn":
+        return snn.SequentialState(
+            snn.LIFRecurrentCell(
+                4,
+                RNN_HIDDEN,
+                p=LIFParameters(tau_syn_inv=torch.as_tensor(200.0),
+                                tau_mem_inv=torch.as_tensor(100.0),
+                                v_th=torch.as_tensor(1.0)),
+                autapses=False,
+                dt=DT,
+            ),
+            torch.nn.Linear(RNN_HIDDEN, 4),
+            snn.LICell(LIParameters(tau_syn_inv=torch.as_tensor(200.0),
+                                    tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
+        )
+    raise KeyError(f"no norse definition for model {name!r}")
+
+
+def sample(name: str, batch: int = 1) -> torch.Tensor:
+    """A zero input of one time step, for shape inference."""
+    return torch.zeros((batch, *INPUT_SHAPES[name]))
+
+
+def load(name: str, source: Union[str, pathlib.Path, nir.NIRGraph, None] = None) -> torch.nn.Module:
+    """The trained norse module, its weights read back from the zoo's ``.nir`` file.
+
+    Raises ``NeurodeployError`` if the file does not match the definition (node names,
+    types, edges, or any neuron parameter).
+    """
+    from neurodeploy.norse_export import load_weights
+
+    if source is None:
+        source = pathlib.Path(__file__).parent / "zoo" / f"{name}.nir"
+    module = build(name)
+    load_weights(module, source, sample(name), dt=DT)
+    return module.eval()
+
+
+def lif_paper_graph() -> nir.NIRGraph:
+    """The NIR paper's single-LIF test (Affine w=1 -> LIF tau=2.5 ms, v_th=0.1), dt=1e-4.
+
+    Built directly with nir (same parameters as the paper's ``lif_norse.nir``), with
+    neurodeploy's semantics metadata added.
+    """
+    f32 = lambda v: np.array(v, dtype=np.float32)  # noqa: E731
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([1], dtype=np.int64)}),
+        "fc1": nir.Affine(weight=f32([[1.0]]), bias=f32([0.0])),
+        "lif1": nir.LIF(tau=f32([2.5e-3]), r=f32([1.0]), v_leak=f32([0.0]),
+                        v_threshold=f32([0.1]), v_reset=f32([0.0])),
+        "output": nir.Output(output_type={"output": np.array([1], dtype=np.int64)}),
+    }
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "output")]
+    metadata = {
+        "neurodeploy.dt": 1e-4,
+        "neurodeploy.integrator": "euler",
+        "neurodeploy.reset": "zero",
+        "neurodeploy.spike_amplitude": 1.0,
+        "neurodeploy.exporter": "nir (built directly; parameters of the NIR paper's lif_norse.nir)",
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
+
+
+def lif_paper_norse() -> Tuple[torch.nn.Module, float]:
+    """The same network in norse (Linear(1,1,w=1,b=0) -> LIFBoxCell), and its dt."""
+    dt = 1e-4
+    fc = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        fc.weight.fill_(1.0)
+        fc.bias.fill_(0.0)
+    cell = snn.LIFBoxCell(
+        LIFBoxParameters(tau_mem_inv=torch.as_tensor(1.0 / 2.5e-3), v_leak=torch.as_tensor(0.0),
+                         v_th=torch.as_tensor(0.1), v_reset=torch.as_tensor(0.0)),
+        dt=dt,
+    )
+    return snn.SequentialState(fc, cell), dt
