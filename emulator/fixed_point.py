@@ -104,7 +104,7 @@ def _wrap32(x: np.ndarray) -> np.ndarray:
 
 
 class _Neurons:
-    def __init__(self, pop: QPopulation, batch: int, fmt: dict):
+    def __init__(self, pop: QPopulation, batch: int, fmt: dict, reset: str = "zero"):
         p = {k: v.reshape(-1).astype(np.int64) for k, v in pop.params.items()}
         self.pop = pop
         self.decay_bits = int(fmt["decay_bits"])
@@ -116,6 +116,7 @@ class _Neurons:
         self.shift = int(fmt["activation_shift"])
         self.max = 2 ** (int(fmt["state_bits"]) - 1)
         self.loihi = fmt["target"] == "loihi2"
+        self.subtract = reset == "subtract"
         self.shr = trunc_shr if self.loihi else round_shr
         n = pop.size
         self.u = np.zeros((batch, n), dtype=np.int64)
@@ -133,7 +134,7 @@ class _Neurons:
         y = np.clip(y, -(self.max - 1), self.max - 1)
         s = y > self.threshold
         if self.pop.spiking:
-            self.v = np.where(s, 0, y)
+            self.v = np.where(s, y - self.threshold if self.subtract else 0, y)
         else:
             self.v = y
             s = np.zeros_like(s)
@@ -181,7 +182,8 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
     fmt = program.attrs["format"]
     hop = int(program.attrs["hop_latency"])
     batch, steps = next(iter(arrays.values())).shape[:2]
-    neurons = {p.name: _Neurons(p, batch, fmt) for p in program.populations}
+    reset = program.attrs.get("reset", "zero")
+    neurons = {p.name: _Neurons(p, batch, fmt, reset) for p in program.populations}
     synapses = [_Synapses(c, batch, hop, fmt) for c in program.connections]
     incoming = {p.name: [s for s in synapses if s.conn.target == p.name] for p in program.populations}
     outgoing: dict[str, list[_Synapses]] = {}

@@ -78,6 +78,7 @@ class Compiled:
         self.shift = int(fmt["activation_shift"])
         self.state_max = 2 ** (int(fmt["state_bits"]) - 1)
         self.loihi = fmt["target"] == "loihi2"
+        self.subtract = program.attrs.get("reset", "zero") == "subtract"
 
         # Connections: buffers, and synapses grouped by source (global source ids).
         pops = [p.name for p in program.populations]
@@ -151,7 +152,7 @@ class Compiled:
                 self.seg_stop, self.seg_conn, self.seg_delay, self.syn_target, self.syn_weight, self.conn_target,
                 self.conn_depth,
                 self.conn_off, self.conn_base, self.buffer_size, self.inc_ptr, self.inc_conn, self.conn_nout,
-                spikes, v_out, u_out, record_v, record_u)
+                spikes, v_out, u_out, record_v, record_u, self.subtract)
         return spikes, v_out, u_out
 
 
@@ -185,7 +186,7 @@ def _deliver(buf, source, value, t, src_ptr, seg_start, seg_stop, seg_conn, seg_
 def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_start, pop_stop, decay_bits,
             shift, state_max, loihi, n_inputs, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, syn_target,
             syn_weight, conn_target, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_nout,
-            spikes, v_out, u_out, record_v, record_u):
+            spikes, v_out, u_out, record_v, record_u, subtract):
     batch, steps, n_in = inputs.shape
     n = keep_u.shape[0]
     for b in numba.prange(batch):  # samples are independent: one thread each
@@ -225,7 +226,7 @@ def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_sta
                     y = _shr(v[j] * keep_v[j], decay_bits, loihi) + x + bias[j]
                     y = min(max(y, -(state_max - 1)), state_max - 1)
                     fired = spiking[j] and y > threshold[j]
-                    v[j] = 0 if fired else y
+                    v[j] = (y - threshold[j] if subtract else 0) if fired else y
                     if record_v:
                         v_out[b, t, j] = v[j]
                     if record_u:

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_deploy, cli_export, cli_profile
+from neurodeploy import cli_convert, cli_deploy, cli_export, cli_profile
 from neurodeploy.errors import NeurodeployError
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_deploy.add_parsers(sub, _add_semantics)
     cli_profile.add_parser(sub)
     cli_export.add_parser(sub)
+    cli_convert.add_parser(sub)
     return parser
 
 
@@ -142,7 +143,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS, **cli_profile.COMMANDS,
-            **cli_export.COMMANDS}
+            **cli_export.COMMANDS, **cli_convert.COMMANDS}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

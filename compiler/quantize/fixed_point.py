@@ -40,6 +40,7 @@ class FixedPointFormat:
     bias_exp_range: tuple[int, int] = (0, 7)
     delay_max: int = 62
     headroom_bits: int = 3  # v may reach 2**headroom_bits x threshold before saturating
+    reset_subtract: bool = False  # can the neuron reset by subtracting its threshold?
     zero_warn: float = 0.05  # fraction of weights lost to zero: warning / severe
     zero_severe: float = 0.5
 
@@ -85,7 +86,8 @@ def quantize(net: NetworkIR, fmt: FixedPointFormat, ranges: Ranges | None = None
         populations=populations,
         connections=qconns,
         outputs=dict(net.outputs),
-        attrs={"format": fmt.__dict__, "hop_latency": fmt.hop_latency, "per_neuron": per_neuron},
+        attrs={"format": fmt.__dict__, "hop_latency": fmt.hop_latency, "per_neuron": per_neuron,
+               "reset": net.semantics.reset},
     )
     return program, health
 
@@ -93,7 +95,8 @@ def quantize(net: NetworkIR, fmt: FixedPointFormat, ranges: Ranges | None = None
 # ------------------------------------------------------------------ expressibility
 
 def _check_expressible(net: NetworkIR, conns: list[Connection], fmt: FixedPointFormat) -> None:
-    if net.semantics.reset == "subtract" and any(p.spiking for p in net.populations.values()):
+    subtract = net.semantics.reset == "subtract"
+    if subtract and not fmt.reset_subtract and any(p.spiking for p in net.populations.values()):
         first = next(p.name for p in net.populations.values() if p.spiking)
         raise UnsupportedError(
             f"node '{first}': target {fmt.target} resets v to 0 after a spike and cannot reset by subtraction; "
@@ -160,11 +163,27 @@ def _choose_scale(pop: Population, dyn: Dynamics, conns: list[Connection], amp: 
     scale = np.full(n, np.inf)
     for cap in caps.values():
         scale = np.minimum(scale, cap)
+    if ranges is None and threshold is not None and incoming:
+        _warn_saturation_risk(pop, dyn, incoming, amp, scale, limit, health)
     if not np.all(np.isfinite(scale)):
         scale = np.where(np.isfinite(scale), scale, limit / 2**fmt.headroom_bits)
     if not per_neuron:
         scale = np.full(n, scale.min())
     return scale.reshape(pop.shape)
+
+
+def _warn_saturation_risk(pop: Population, dyn: Dynamics, incoming: list[Connection], amp: float,
+                          scale: np.ndarray, limit: float, health: HealthReport) -> None:
+    """Without calibration, flag layers whose worst-case drive exceeds the representable range."""
+    finite = np.where(np.isfinite(scale), scale, np.nan)
+    if np.all(np.isnan(finite)):
+        return
+    worst = _range_estimate(pop, dyn, incoming, amp)
+    reach = float(np.nanmax(worst * finite / limit))
+    if reach > 1:
+        health.add("warning", pop.name, "saturation_risk", reach,
+                   f"with every input active, |v| could reach {reach:.1f}x the representable range at this scale "
+                   f"(v saturates there); pass --calibrate IN.npz to size the range from real inputs")
 
 
 def _shifted_threshold(dyn: Dynamics) -> np.ndarray | None:
@@ -230,8 +249,11 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
     params["bias_mant"], params["bias_exp"] = mant, exp
     reset = dyn.v_reset if dyn.v_reset is not None else np.zeros(pop.shape)
     params["v_init"] = np.rint(-scale * reset).astype(np.int64)
+    # A linear readout (Sum) is read from u, which follows the input exactly (du clears it every
+    # step); with a bias, which Loihi adds to v only, it is read from v (dv = 4095 leaves 1/4096).
+    readout = "u" if pop.kind == "Sum" and not np.any(params["bias_mant"]) else "v"
     return QPopulation(pop.name, fmt.model, pop.kind, pop.shape, pop.spiking, scale, params,
-                       latency, readout="u" if pop.kind == "Sum" else "v")
+                       latency, readout=readout)
 
 
 def _check_decay(layer: str, which: str, wanted: np.ndarray, got: np.ndarray, health: HealthReport) -> None:

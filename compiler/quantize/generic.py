@@ -18,4 +18,5 @@ def profile_format(weight_bits: int | None = None, state_bits: int | None = None
         target="emulator", model="generic_lif", state_bits=state_bits, weight_bits=weight_bits,
         decay_bits=decay_bits, activation_shift=0, threshold_shift=0, du_offset=0, hop_latency=0,
         weight_exp_range=(0, 24), bias_mant_bits=state_bits, bias_exp_range=(0, 0), delay_max=1 << 16,
+        reset_subtract=True,
     )
