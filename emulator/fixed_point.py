@@ -15,8 +15,8 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse
 
+from neurodeploy.emulator.inputs import program_inputs
 from neurodeploy.emulator.ops import conv as conv_float
-from neurodeploy.errors import InputDataError
 from neurodeploy.program import Program, QConnection, QPopulation
 
 
@@ -148,7 +148,7 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
     ``fast`` uses the compiled event-driven path (emulator/fixed_point_fast.py) where it applies;
     both paths give the same integers.
     """
-    arrays = _integer_inputs(program, inputs)
+    arrays = program_inputs(program, inputs)
     record = tuple(record)
     if fast:
         from neurodeploy.emulator import fixed_point_fast
@@ -219,24 +219,3 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
                 for s in outgoing[p.name]:
                     s.send(t, x)
     return traces
-
-
-def _integer_inputs(program: Program, inputs) -> dict[str, np.ndarray]:
-    if not isinstance(inputs, dict):
-        if len(program.inputs) != 1:
-            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
-        inputs = {next(iter(program.inputs)): inputs}
-    out = {}
-    for name, shape in program.inputs.items():
-        if name not in inputs:
-            raise InputDataError(f"no data for input '{name}'")
-        arr = np.asarray(inputs[name])
-        size = int(np.prod(shape))
-        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
-            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match (batch, steps, {', '.join(map(str, shape))})")
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr)):
-                raise InputDataError(f"input '{name}': the deployed program takes integer spike counts; "
-                                     f"got non-integer values (encode graded inputs as spike counts)")
-        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
-    return out

@@ -23,9 +23,11 @@ from __future__ import annotations
 from typing import Iterable
 
 import numpy as np
+
+from neurodeploy.emulator.inputs import program_inputs
 import scipy.sparse
 
-from neurodeploy.errors import InputDataError, OptionError
+from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, QPopulation
 
 RECORDABLE = ("v", "i")  # i: I_syn[exc] - I_syn[inh] after the transfer (what gsyn records), raw bits
@@ -150,7 +152,7 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
     for item in record:
         if item not in RECORDABLE:
             raise OptionError(f"cannot record {item!r}; the spinnaker emulator records {', '.join(RECORDABLE)}")
-    arrays = _spike_inputs(program, inputs)
+    arrays = program_inputs(program, inputs, target_label="SpiNNaker", allow_negative=False)
     batch, steps = next(iter(arrays.values())).shape[:2] if arrays else (1, 0)
     synapses = [_Synapses(c) for c in program.connections]
     shifts = program.attrs["ring_buffer_shift"]
@@ -195,28 +197,3 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
                 for kind, d, m in s.groups:
                     core.rb[(t + d) % core.depth, kind] += np.asarray((m @ x.T).T)
     return traces
-
-
-def _spike_inputs(program: Program, inputs) -> dict[str, np.ndarray]:
-    if not isinstance(inputs, dict):
-        if len(program.inputs) != 1:
-            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
-        inputs = {next(iter(program.inputs)): inputs}
-    out = {}
-    for name, shape in program.inputs.items():
-        if name not in inputs:
-            raise InputDataError(f"no data for input '{name}'")
-        arr = np.asarray(inputs[name])
-        size = int(np.prod(shape))
-        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
-            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match "
-                                 f"(batch, steps, {', '.join(map(str, shape))})")
-        if arr.dtype.kind not in "biuf":
-            raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr))):
-            raise InputDataError(f"input '{name}': SpiNNaker takes spike counts per tick; got non-integer values "
-                                 f"(encode graded inputs as spikes)")
-        if np.any(arr < 0):
-            raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
-        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
-    return out

@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from neurodeploy.emulator.inputs import program_inputs
 import scipy.sparse
 
 from neurodeploy import artifact as artifact_format
-from neurodeploy.errors import InputDataError, OptionError
+from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, from_manifest
 
 SCHEMA = "neurodeploy-profile"
@@ -61,26 +63,6 @@ def load(artifact: Any) -> tuple[artifact_format.Artifact, Program]:
         raise OptionError(f"cannot profile a {type(artifact).__name__}; pass an .ndp path, an Artifact or a compiled model")
     return artifact, from_manifest(artifact.manifest["program"], artifact.arrays)
 
-
-def _input_arrays(program: Program, inputs: Any) -> dict[str, np.ndarray]:
-    if not isinstance(inputs, dict):
-        if len(program.inputs) != 1:
-            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
-        inputs = {next(iter(program.inputs)): inputs}
-    out = {}
-    for name, shape in program.inputs.items():
-        if name not in inputs:
-            raise InputDataError(f"no data for input '{name}'")
-        arr = np.asarray(inputs[name])
-        size = int(np.prod(shape))
-        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
-            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match (batch, steps, "
-                                 f"{', '.join(map(str, shape))})")
-        out[name] = arr
-    return out
-
-
-# ------------------------------------------------------------------ connectivity
 
 def conv_matrix(conn: QConnection) -> scipy.sparse.csr_matrix:
     """The conv connection as an explicit (n_out, n_in) matrix of its non-zero kernel taps.
@@ -192,7 +174,7 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
     manifest = art.manifest
     target = targets.get(program.target)
     dt = float(manifest.get("semantics", {}).get("dt", 1e-3))
-    arrays = _input_arrays(program, inputs)
+    arrays = program_inputs(program, inputs)
     if pad:
         arrays = pad_for_latency(program, arrays)
     loihi_like = program.target != "spinnaker"

@@ -1,0 +1,36 @@
+"""Check and shape the inputs of a quantized program: integer spike counts per step."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from neurodeploy.errors import InputDataError
+from neurodeploy.program import Program
+
+
+def program_inputs(program: Program, inputs: Any, *, target_label: str = "the deployed program",
+                   allow_negative: bool = True) -> dict[str, np.ndarray]:
+    """``{input: (batch, steps, size) int64}`` from one array or a dict per input name."""
+    if not isinstance(inputs, dict):
+        if len(program.inputs) != 1:
+            raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
+        inputs = {next(iter(program.inputs)): inputs}
+    out = {}
+    for name, shape in program.inputs.items():
+        if name not in inputs:
+            raise InputDataError(f"no data for input '{name}'")
+        arr = np.asarray(inputs[name])
+        size = int(np.prod(shape))
+        if arr.ndim < 2 or int(np.prod(arr.shape[2:])) != size:
+            raise InputDataError(f"input '{name}': shape {list(arr.shape)} does not match "
+                                 f"(batch, steps, {', '.join(map(str, shape))})")
+        if arr.dtype.kind not in "biuf":
+            raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
+        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr))):
+            raise InputDataError(f"input '{name}': {target_label} takes integer spike counts per step; got "
+                                 f"non-integer values (encode graded inputs as spike counts)")
+        if not allow_negative and np.any(arr < 0):
+            raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
+        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
+    return out
