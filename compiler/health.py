@@ -43,6 +43,32 @@ class HealthReport:
     def as_dict(self) -> dict:
         return {"findings": [asdict(f) for f in self.findings], "metrics": self.metrics}
 
+    def weight_loss(self, layer: str, values, effective, clipped: float, where: str, hint: str,
+                    warn_at: float, severe_at: float) -> None:
+        """Report what quantizing a connection's weights lost: zeroed, clipped, relative error.
+
+        ``values`` are the non-zero float weights (in target units), ``effective`` what the
+        target will hold for them; ``where`` says in what format (e.g. "at 8 bits").
+        """
+        import numpy as np
+
+        if len(values) == 0:
+            self.add("warning", layer, "no_weights", 0, "all weights are zero")
+            return
+        zeroed = float(np.mean(effective == 0))
+        err = float(np.linalg.norm(effective - values) / max(np.linalg.norm(values), 1e-300))
+        self.metric(layer, "weights_zeroed", zeroed)
+        self.metric(layer, "weight_error", err)
+        if zeroed >= severe_at:
+            self.add("severe", layer, "weights_zeroed", zeroed,
+                     f"{100 * zeroed:.0f}% of the weights round to zero {where}; the layer loses its input ({hint})")
+        elif zeroed >= warn_at:
+            self.add("warning", layer, "weights_zeroed", zeroed,
+                     f"{100 * zeroed:.1f}% of the weights round to zero {where}")
+        if clipped > 0:
+            self.add("severe", layer, "weights_saturated", clipped,
+                     f"{100 * clipped:.1f}% of the weights exceed the largest value {where} and were clipped")
+
     def lines(self) -> list[str]:
         return [f"{f.severity}: {f.layer}: {f.message}" for f in self.findings if f.severity != "info"]
 

@@ -357,23 +357,8 @@ def _connection(c: Connection, factor: np.ndarray, latency: dict[str, int], fmt:
 def _report_weights(name: str, values: np.ndarray, effective: np.ndarray, clipped: float,
                     fmt: FixedPointFormat, health: HealthReport) -> None:
     nonzero = values != 0
-    if not np.any(nonzero):
-        health.add("warning", name, "no_weights", 0, "all weights are zero")
-        return
-    zeroed = float(np.mean(effective[nonzero] == 0))
-    err = float(np.linalg.norm(effective - values) / max(np.linalg.norm(values), 1e-300))
-    health.metric(name, "weights_zeroed", zeroed)
-    health.metric(name, "weight_error", err)
-    if zeroed >= fmt.zero_severe:
-        health.add("severe", name, "weights_zeroed", zeroed,
-                   f"{100 * zeroed:.0f}% of the weights round to zero at {fmt.weight_bits} bits; the layer loses its "
-                   f"input (spread the weights, use --per-neuron scales, or --calibrate)")
-    elif zeroed >= fmt.zero_warn:
-        health.add("warning", name, "weights_zeroed", zeroed,
-                   f"{100 * zeroed:.1f}% of the weights round to zero at {fmt.weight_bits} bits")
-    if clipped > 0:
-        health.add("severe", name, "weights_saturated", clipped,
-                   f"{100 * clipped:.1f}% of the weights exceed the largest mantissa and were clipped")
+    health.weight_loss(name, values[nonzero], effective[nonzero], clipped, f"at {fmt.weight_bits} bits",
+                       "spread the weights, use --per-neuron scales, or --calibrate", fmt.zero_warn, fmt.zero_severe)
 
 
 # ------------------------------------------------------------------ timing

@@ -585,21 +585,8 @@ def _connection(c: Connection, signed: scipy.sparse.csr_matrix, shifts: tuple[in
 
 def _report_weights(name: str, values: np.ndarray, effective: np.ndarray, saturated: float,
                     fmt: SpinnakerFormat, health: HealthReport) -> None:
-    if values.size == 0:
-        health.add("warning", name, "no_weights", 0, "all weights are zero")
-        return
-    zeroed = float(np.mean(effective == 0))
-    err = float(np.linalg.norm(effective - values) / max(np.linalg.norm(values), 1e-300))
-    health.metric(name, "weights_zeroed", zeroed)
-    health.metric(name, "weight_error", err)
-    health.metric(name, "weights_excitatory", float(np.mean(values > 0)))
-    if zeroed >= fmt.zero_severe:
-        health.add("severe", name, "weights_zeroed", zeroed,
-                   f"{100 * zeroed:.0f}% of the weights round to zero in 16-bit ring-buffer words; the layer "
-                   f"loses its input (a few large weights set the shift: spread them, or use --per-neuron)")
-    elif zeroed >= fmt.zero_warn:
-        health.add("warning", name, "weights_zeroed", zeroed,
-                   f"{100 * zeroed:.1f}% of the weights round to zero in 16-bit ring-buffer words")
-    if saturated > 0:
-        health.add("severe", name, "weights_saturated", saturated,
-                   f"{100 * saturated:.1f}% of the weights exceed the 16-bit synaptic word and were clipped")
+    health.weight_loss(name, values, effective, saturated, "in 16-bit ring-buffer words",
+                       "a few large weights set the shift: spread them, or use --per-neuron", fmt.zero_warn,
+                       fmt.zero_severe)
+    if values.size:
+        health.metric(name, "weights_excitatory", float(np.mean(values > 0)))
