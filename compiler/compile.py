@@ -34,6 +34,7 @@ class Options:
     allow_degraded: bool = False
     neurons_per_core: int | None = None
     chips: int | None = None
+    high_precision: tuple[str, ...] = ()  # connections kept at 16-bit weights (generic profile)
     weight_bits: int | None = None  # generic emulator profile only
     state_bits: int | None = None
     decay_bits: int | None = None
@@ -94,16 +95,19 @@ def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
     if options.target == "loihi2":
         from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
 
-        return run(net, LOIHI2, ranges, options.per_neuron)
+        return run(net, LOIHI2, ranges, options.per_neuron, tuple(options.high_precision))
     if options.target == "emulator":
         from neurodeploy.compiler.quantize.fixed_point import quantize as run
         from neurodeploy.compiler.quantize.generic import profile_format
 
         fmt = profile_format(options.weight_bits, options.state_bits, options.decay_bits)
-        return run(net, fmt, ranges, options.per_neuron)
+        return run(net, fmt, ranges, options.per_neuron, tuple(options.high_precision))
     if options.target == "spinnaker":
         from neurodeploy.compiler.quantize.spinnaker import quantize as run
 
+        if options.high_precision:
+            raise OptionError("spinnaker weights are 16-bit words on every connection already; "
+                              "--high-precision applies to --target emulator")
         return run(net, ranges, options.per_neuron)
     raise OptionError(f"unknown target {options.target!r}; choose one of {', '.join(targets.NAMES)}")
 

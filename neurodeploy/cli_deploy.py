@@ -73,6 +73,8 @@ def _compile_options(p: argparse.ArgumentParser, add_semantics) -> None:
     add_semantics(p)
     p.add_argument("--calibrate", metavar="IN.npz", help="sample inputs: value ranges from float-reference traces")
     p.add_argument("--per-neuron", action="store_true", help="one voltage scale per neuron instead of per layer")
+    p.add_argument("--high-precision", default="", metavar="NODES",
+                   help="comma-separated connections (NIR node names) kept at 16-bit weights (--target emulator)")
     p.add_argument("--neurons-per-core", type=int, help="cap on neurons per core")
     p.add_argument("--chips", type=int, help="chips available (loihi2 default 1) or SpiNN-5 chips (default 48)")
     p.add_argument("--weight-bits", type=int, help="generic profile (--target emulator) weight width")
@@ -87,7 +89,8 @@ def _options(args: argparse.Namespace):
         target=args.target, dt=args.dt, integrator=args.integrator, reset=args.reset,
         spike_amplitude=args.spike_amplitude, per_neuron=args.per_neuron,
         allow_degraded=getattr(args, "allow_degraded", False), neurons_per_core=args.neurons_per_core,
-        chips=args.chips, weight_bits=args.weight_bits, state_bits=args.state_bits, decay_bits=args.decay_bits,
+        chips=args.chips, high_precision=tuple(n.strip() for n in args.high_precision.split(",") if n.strip()),
+        weight_bits=args.weight_bits, state_bits=args.state_bits, decay_bits=args.decay_bits,
     )
 
 

@@ -169,3 +169,16 @@ def test_cli_compile_check_inspect_run(tmp_path):
         assert int(out["spikes.1"].sum()) == 4 and "v.1" in out.files
     bad = _cli("check", str(tmp_path / "missing.nir"), "--target", "loihi2")
     assert bad.returncode == 2 and bad.stderr.startswith("error:") and "Traceback" not in bad.stderr
+
+
+def test_high_precision_layers_on_the_generic_profile_only():
+    path = paths()["digits_conv"]
+    plain = compile_model(path, Options(target="emulator"))
+    wide = compile_model(path, Options(target="emulator", high_precision=("fc1",)))
+    name = "pool1/flatten1/fc1"
+    assert wide.health.metrics[name]["weight_error"] < plain.health.metrics[name]["weight_error"] / 4
+    assert wide.health.metrics["conv1"] == plain.health.metrics["conv1"]  # other layers untouched
+    with pytest.raises(UnsupportedError, match="--target emulator"):
+        compile_model(path, Options(target="loihi2", high_precision=("fc1",)))
+    with pytest.raises(UnsupportedError, match="no connection; connections are conv1"):
+        compile_model(path, Options(target="emulator", high_precision=("nope",)))

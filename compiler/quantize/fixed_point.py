@@ -10,7 +10,7 @@ A float population maps onto it with a voltage scale ``s`` (integer = s * float)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse
@@ -64,10 +64,16 @@ class FixedPointFormat:
 LOIHI2 = FixedPointFormat(target="loihi2")
 
 
+HIGH_PRECISION_WEIGHT_BITS = 16
+
+
 def quantize(net: NetworkIR, fmt: FixedPointFormat, ranges: Ranges | None = None,
-             per_neuron: bool = False) -> tuple[Program, HealthReport]:
+             per_neuron: bool = False, high_precision: tuple[str, ...] = ()) -> tuple[Program, HealthReport]:
+    """``high_precision``: connections (by name or NIR node) quantized with 16-bit weights,
+    where the format allows it (the generic profile)."""
     health = HealthReport()
     conns = connections(net)
+    wide = _high_precision(conns, high_precision, fmt)
     amp = net.semantics.spike_amplitude
     _check_expressible(net, conns, fmt)
     dyn = {name: dynamics(pop, net.semantics) for name, pop in net.populations.items()}
@@ -76,7 +82,8 @@ def quantize(net: NetworkIR, fmt: FixedPointFormat, ranges: Ranges | None = None
     latency = _latencies(net, conns, fmt)
     populations = [_population(pop, dyn[pop.name], scales[pop.name], latency[pop.name], fmt, health)
                    for pop in net.populations.values()]
-    qconns = [_connection(c, scales[c.target] * dyn[c.target].spike_to_v * amp, latency, fmt, health)
+    qconns = [_connection(c, scales[c.target] * dyn[c.target].spike_to_v * amp, latency,
+                          replace(fmt, weight_bits=HIGH_PRECISION_WEIGHT_BITS) if c.name in wide else fmt, health)
               for c in conns]
     if ranges is not None:
         _check_activity(net, ranges, health)
@@ -93,6 +100,24 @@ def quantize(net: NetworkIR, fmt: FixedPointFormat, ranges: Ranges | None = None
 
 
 # ------------------------------------------------------------------ expressibility
+
+def _high_precision(conns: list[Connection], names: tuple[str, ...], fmt: FixedPointFormat) -> set[str]:
+    if not names:
+        return set()
+    if fmt.target != "emulator":
+        raise UnsupportedError(
+            f"target {fmt.target} holds {fmt.weight_bits}-bit weight mantissas on every connection; keeping "
+            f"layers at higher precision is possible with --target emulator"
+        )
+    chosen = {c.name for c in conns if c.name in names or any(part in names for part in c.name.split("/"))}
+    unknown = [n for n in names if not any(n == c.name or n in c.name.split("/") for c in conns)]
+    if unknown:
+        raise UnsupportedError(
+            f"--high-precision names {', '.join(unknown)}, which is no connection; connections are "
+            f"{', '.join(c.name for c in conns)}"
+        )
+    return chosen
+
 
 def _check_expressible(net: NetworkIR, conns: list[Connection], fmt: FixedPointFormat) -> None:
     subtract = net.semantics.reset == "subtract"
