@@ -119,8 +119,8 @@ class _Neurons:
         self.subtract = reset == "subtract"
         self.shr = trunc_shr if self.loihi else round_shr
         n = pop.size
-        self.u = np.zeros((batch, n), dtype=np.int64)
         self.v = np.broadcast_to(p["v_init"], (batch, n)).astype(np.int64)
+        self.u = np.broadcast_to(p.get("u_init", np.zeros(n, dtype=np.int64)), (batch, n)).astype(np.int64)
 
     def step(self, a: np.ndarray) -> np.ndarray:
         x = self.shr(self.u * self.keep_u, self.decay_bits) + (a << self.shift)

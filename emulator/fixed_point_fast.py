@@ -71,6 +71,8 @@ class Compiled:
         self.bias = cat("bias_mant") << cat("bias_exp")
         self.threshold = cat("vth") << int(fmt["threshold_shift"])
         self.v_init = cat("v_init")
+        self.u_init = np.concatenate([p.params.get("u_init", np.zeros(p.size, dtype=np.int64)).reshape(-1)
+                                      .astype(np.int64) for p in program.populations])
         self.spiking = np.concatenate([np.full(p.size, p.spiking) for p in program.populations])
         self.pop_start = np.array([neuron_offset[p.name] for p in program.populations], dtype=np.int64)
         self.pop_stop = self.pop_start + np.array([p.size for p in program.populations], dtype=np.int64)
@@ -147,7 +149,7 @@ class Compiled:
         u_out = np.zeros(shape_u, dtype=np.int64)
         kernel = _kernel_parallel if batch > 1 else _kernel_serial
         kernel(inputs.reshape(batch, steps, -1).astype(np.int64), self.keep_u, self.keep_v, self.bias,
-                self.threshold, self.v_init, self.spiking, self.pop_start, self.pop_stop, self.decay_bits,
+                self.threshold, self.v_init, self.u_init, self.spiking, self.pop_start, self.pop_stop, self.decay_bits,
                 self.shift, self.state_max, self.loihi, self.n_inputs, self.src_ptr, self.seg_start,
                 self.seg_stop, self.seg_conn, self.seg_delay, self.syn_target, self.syn_weight, self.conn_target,
                 self.conn_depth,
@@ -183,14 +185,14 @@ def _deliver(buf, source, value, t, src_ptr, seg_start, seg_stop, seg_conn, seg_
             buf[row + syn_target[k]] += syn_weight[k] * value
 
 
-def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, spiking, pop_start, pop_stop, decay_bits,
+def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, u_init, spiking, pop_start, pop_stop, decay_bits,
             shift, state_max, loihi, n_inputs, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, syn_target,
             syn_weight, conn_target, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_nout,
             spikes, v_out, u_out, record_v, record_u, subtract):
     batch, steps, n_in = inputs.shape
     n = keep_u.shape[0]
     for b in numba.prange(batch):  # samples are independent: one thread each
-        u = np.zeros(n, dtype=np.int64)
+        u = u_init.copy()
         v = v_init.copy()
         buf = np.zeros(buffer_size, dtype=np.int64)
         acc = np.zeros(n, dtype=np.int64)

@@ -106,6 +106,8 @@ def check_program(prog, label: str) -> None:
         _range(label, pop.name, "bias_mant", p["bias_mant"], -(2**15), 2**15 - 1)  # int16 in Lava
         _range(label, pop.name, "bias_exp", p["bias_exp"], 0, 15)
         _range(label, pop.name, "v_init", p["v_init"], -(2**23 - 1), 2**23 - 1)
+        if "u_init" in p:
+            _range(label, pop.name, "u_init", p["u_init"], -(2**23 - 1), 2**23 - 1)
     names = {p.name for p in prog.populations}
     spiking = {p.name for p in prog.populations if p.spiking}
     for conn in prog.connections:
@@ -294,13 +296,14 @@ class Network:
             else:
                 parts = [np.arange(pop.size)]
             groups = []
+            u_init = p.get("u_init", np.zeros(pop.size, dtype=np.int64))
             for g, idx in enumerate(parts):
                 du, dv, th = (_scalar_or_array(keys[idx, i]) for i in range(3))
                 lif = LIF(shape=(idx.size,), du=du, dv=dv, vth=th,
                           bias_mant=p["bias_mant"][idx].astype(np.int32), bias_exp=p["bias_exp"][idx].astype(np.int32),
-                          u=np.zeros(idx.size, dtype=np.int32), v=p["v_init"][idx].astype(np.int32),
+                          u=u_init[idx].astype(np.int32), v=p["v_init"][idx].astype(np.int32),
                           name=f"{pop.name}[{g}]")
-                groups.append((idx, lif, p["v_init"][idx]))
+                groups.append((idx, lif, p["v_init"][idx], u_init[idx]))
                 self.lifs.append(lif)
             self.groups[pop.name] = groups
         # Connections.
@@ -312,7 +315,7 @@ class Network:
         # Monitors.
         self.monitors = []  # (population, group index, 's_out' | 'u' | 'v', Monitor)
         for pop in prog.populations:
-            for g, (_, lif, _) in enumerate(self.groups[pop.name]):
+            for g, (_, lif, _, _) in enumerate(self.groups[pop.name]):
                 items = (["s_out"] if pop.spiking else []) + [r for r in record]
                 for item in items:
                     mon = Monitor()
@@ -342,7 +345,7 @@ class Network:
         if conn.source in self.sources:
             sources = [(np.arange(conn.n_in), self.sources[conn.source])]
         else:
-            sources = [(idx, lif) for idx, lif, _ in self.groups[conn.source]]
+            sources = [(idx, lif) for idx, lif, _, _ in self.groups[conn.source]]
         targets = self.groups[conn.target]
         if len(sources) > 1 and weight_exp < 0:
             raise RunnerError(f"{label}: connection '{conn.name}': its source '{conn.source}' is split into "
@@ -352,7 +355,7 @@ class Network:
             raise RunnerError(f"{label}: connection '{conn.name}' splits into {len(sources) * len(targets)} Lava "
                               f"connections (per-neuron du/dv/vth); at most {MAX_BLOCKS}")
         for s_idx, src in sources:
-            for t_idx, tgt, _ in targets:
+            for t_idx, tgt, _, _ in targets:
                 block = matrix[t_idx][:, s_idx]
                 if block.nnz == 0 and len(sources) * len(targets) > 1:
                     continue
@@ -412,10 +415,10 @@ class Network:
                 link(other, hub, name)
 
     def reset(self) -> None:
-        """u = 0, v = v_init, every connection buffer empty: the state before a new sample."""
+        """u = u_init, v = v_init, every connection buffer empty: the state before a new sample."""
         for groups in self.groups.values():
-            for idx, lif, v_init in groups:
-                lif.u.set(np.zeros(idx.size, dtype=np.int32))
+            for idx, lif, v_init, u_init in groups:
+                lif.u.set(u_init.astype(np.int32))
                 lif.v.set(v_init.astype(np.int32))
         for proc in self.conns:
             proc.a_buff.set(np.zeros(proc.a_buff.shape, dtype=np.int32))
@@ -461,7 +464,7 @@ class Network:
             for item in self.record:
                 traces[f"{item}.{pop.name}"] = np.zeros((self.batch, self.steps, pop.size), dtype=np.int64)
         for pop, g, item, mon in self.monitors:
-            idx, lif, _ = self.groups[pop.name][g]
+            idx, lif, _, _ = self.groups[pop.name][g]
             data = mon.get_data()[lif.name][item]  # (batch * steps, n) floats holding integers
             data = np.rint(np.asarray(data, dtype=np.float64)).astype(np.int64)
             data = data.reshape(self.batch, self.steps, idx.size)

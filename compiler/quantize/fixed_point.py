@@ -161,7 +161,7 @@ def _choose_scale(pop: Population, dyn: Dynamics, conns: list[Connection], amp: 
         caps["threshold"] = limit / 2**fmt.headroom_bits / thr
         caps["vth"] = fmt.vth_max * 2**fmt.threshold_shift / thr
     # Weights: the largest mantissa at the largest exponent.
-    w_cap = (2 ** fmt.weight_bits - 1) * 2 ** (fmt.weight_exp_range[1] + fmt.activation_shift)
+    w_cap = (2 ** fmt.weight_bits - 2) * 2 ** (fmt.weight_exp_range[1] + fmt.activation_shift)  # mixed sign: even mantissas
     gain = np.abs(dyn.spike_to_v).reshape(-1) * amp
     incoming = [c for c in conns if c.target == pop.name]
     for c in incoming:
@@ -227,6 +227,13 @@ def _constant_drive(pop: Population, dyn: Dynamics) -> np.ndarray:
     return dyn.mem_gain * steady_current + leak
 
 
+def _synaptic_drive(pop: Population, dyn: Dynamics) -> np.ndarray:
+    """The part of the constant drive that passes through the synaptic current (the bias)."""
+    bias = np.asarray(pop.bias, dtype=np.float64)
+    steady_current = np.where(dyn.syn_decay > 0, dyn.syn_gain * bias / np.maximum(dyn.syn_decay, 1e-300), 0.0)
+    return dyn.mem_gain * steady_current
+
+
 def _range_estimate(pop: Population, dyn: Dynamics, incoming: list[Connection], amp: float) -> np.ndarray:
     """Worst-case |v| of a non-spiking layer: every input active every step, at steady state."""
     total = np.zeros(pop.size)
@@ -274,6 +281,11 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
     params["bias_mant"], params["bias_exp"] = mant, exp
     reset = dyn.v_reset if dyn.v_reset is not None else np.zeros(pop.shape)
     params["v_init"] = np.rint(-scale * reset).astype(np.int64)
+    # The bias current of a CubaLIF reaches v through the synapse and rises over the first steps;
+    # Loihi adds its steady-state value to v from step 0. Starting u at minus that value makes u
+    # decay towards 0 exactly as the float current rises: v sees bias + u = the float drive.
+    params["u_init"] = np.where(np.ones(pop.shape) * dyn.syn_decay < 1,
+                                -np.rint(scale * _synaptic_drive(pop, dyn)), 0).astype(np.int64)
     # A linear readout (Sum) is read from u, which follows the input exactly (du clears it every
     # step); with a bias, which Loihi adds to v only, it is read from v (dv = 4095 leaves 1/4096).
     readout = "u" if pop.kind == "Sum" and not np.any(params["bias_mant"]) else "v"
