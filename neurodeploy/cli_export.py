@@ -1,9 +1,10 @@
 """`neurodeploy export`: write an artifact as a program for another tool to run.
 
 Formats (``EXPORTERS``): ``pynn`` -- a standalone PyNN script for sPyNNaker 7.4.1 plus an .npz
-of its synapse lists, for spinnaker artifacts. A format is one function
-``(artifact, output, args) -> [written paths]`` and one entry in ``EXPORTERS``, with the
-targets it accepts, so ``--format netx`` (loihi2 artifacts for Lava/NetX) adds one of each.
+of its synapse lists, for spinnaker artifacts; ``netx`` -- lava-dl's netx HDF5 network
+(``lava.lib.dl.netx.hdf5.Network``), for loihi2 artifacts that are a feed-forward chain
+(``backends/lava/netx.py``). A format is one function ``(artifact, output, args) -> [written
+paths]`` and one entry in ``EXPORTERS``, with the targets it accepts.
 """
 from __future__ import annotations
 
@@ -29,20 +30,30 @@ def _pynn(art, output: Path, args: argparse.Namespace) -> list[Path]:
     return write_pynn(art, output)
 
 
+def _netx(art, output: Path, args: argparse.Namespace) -> list[Path]:
+    from neurodeploy.backends.lava.netx import export_netx
+
+    return [export_netx(art, output, label=args.artifact)]
+
+
 EXPORTERS: dict[str, Exporter] = {
     "pynn": Exporter(("spinnaker",), ".py",
                      "a PyNN script for sPyNNaker 7.4.1 (pyNN.spiNNaker) and its .npz of synapse lists", _pynn),
+    "netx": Exporter(("loihi2",), ".net",
+                     "lava-dl's netx HDF5 network for lava.lib.dl.netx.hdf5.Network (a feed-forward chain of "
+                     "dense/conv layers of CUBA neurons)", _netx),
 }
 
 
 def add_parser(sub) -> None:
     formats = "; ".join(f"{name}: {e.description} (targets: {', '.join(e.targets)})" for name, e in EXPORTERS.items())
-    p = sub.add_parser("export", help="write an artifact as a program for another tool (a PyNN script for SpiNNaker)",
+    p = sub.add_parser("export", help="write an artifact as a program for another tool (a PyNN script for "
+                                      "SpiNNaker, a lava-dl netx file for Loihi)",
                        description=f"Formats: {formats}.")
     p.add_argument("artifact", help="an .ndp file")
     p.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
     p.add_argument("-o", "--output", required=True,
-                   help="the file to write (pynn: net.py; its data goes beside it as net.npz)")
+                   help="the file to write (pynn: net.py; its data goes beside it as net.npz; netx: net.net)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

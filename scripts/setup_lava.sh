@@ -55,6 +55,9 @@ fi
 [ -x "$VENV/bin/python" ] || $PY -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q -r "$REQ"
+# lava-dl (netx loader, for checking `export --format netx`) without its torch requirement:
+# PyPI has only CUDA builds of torch for Python 3.10, and the netx loader does not need it.
+"$VENV/bin/python" -m pip install -q --no-deps lava-dl==0.6.0
 "$VENV/bin/python" -c "import numpy, lava.proc.lif.process; from lava.magma.core.run_configs import Loihi2SimCfg; assert numpy.__version__ < '2'"
 cp "$REQ" "$STAMP"
 echo "Lava environment ready ($VENV, lava-nc 0.10.0, $(( $(date +%s) - start )) s)"
