@@ -73,8 +73,9 @@ def _fan_in(program: Program, name: str, size: int) -> _Fan:
             indptr = c.arrays["indptr"]
             counts = np.diff(indptr)
             nz = c.arrays["weight"] != 0
-            if not nz.all():
-                counts = np.add.reduceat(nz.astype(np.int64), indptr[:-1]) * (counts > 0)
+            if not nz.all():  # count only the non-zero weights of each row (rows may be empty)
+                rows = np.repeat(np.arange(counts.size), counts)
+                counts = np.bincount(rows[nz], minlength=counts.size)
             fan.synapses += counts
             matrix = scipy.sparse.csr_matrix((np.ones(len(c.arrays["indices"]), dtype=np.int8),
                                               c.arrays["indices"], indptr), shape=(c.n_out, c.n_in))

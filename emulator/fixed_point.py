@@ -59,6 +59,7 @@ class _Synapses:
                                               a["dilation"], int(a["groups"])).reshape(x.shape[0], -1)
         base = hop + int(conn.attrs.get("delay", 0)) + (1 if conn.recurrent and hop == 0 else 0)
         self.base = base
+        self.loihi = fmt["target"] == "loihi2"
         self.per_synapse = conn.arrays.get("delay")
         depth = base + (int(self.per_synapse.max()) if self.per_synapse is not None and self.per_synapse.size else 0) + 1
         self.depth = depth
@@ -95,7 +96,9 @@ class _Synapses:
         slot = t % self.depth
         out = self.buffer[slot].copy()
         self.buffer[slot] = 0
-        return ((out + 2**31) % 2**32) - 2**31  # the emitted value wraps to int32
+        if self.loihi:
+            return ((out + 2**31) % 2**32) - 2**31  # Lava's emitted value wraps to int32
+        return np.clip(out, -(2**31), 2**31 - 1)  # the generic profile saturates
 
 
 def _wrap32(x: np.ndarray) -> np.ndarray:

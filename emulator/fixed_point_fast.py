@@ -169,6 +169,11 @@ def _shr(x, bits, loihi):
 
 
 @numba.njit(cache=True, inline="always")
+def _sat32(x):
+    return min(max(x, -2147483648), 2147483647)
+
+
+@numba.njit(cache=True, inline="always")
 def _wrap32(x):
     if -2147483648 <= x <= 2147483647:
         return x
@@ -211,7 +216,7 @@ def _kernel_py(inputs, keep_u, keep_v, bias, threshold, v_init, u_init, spiking,
                     row = conn_off[c] + (t % conn_depth[c]) * conn_nout[c]
                     base = conn_target[c]
                     for j in range(conn_nout[c]):
-                        acc[base + j] += _wrap32(buf[row + j])
+                        acc[base + j] += _wrap32(buf[row + j]) if loihi else _sat32(buf[row + j])
                         buf[row + j] = 0
                 for j in range(lo, hi):
                     a = acc[j]

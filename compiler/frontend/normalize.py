@@ -77,9 +77,14 @@ def _numeric(ctx: _Ctx, node: str, field: str, value: Any, *, integer: bool = Fa
         arr = np.asarray(value)
         if arr.dtype.kind not in "biuf":
             raise TypeError
+        if arr.size > MAX_SIZE:  # before converting: a declared (e.g. broadcast) size must not allocate
+            raise ctx.fail(node, field, f"has shape {list(arr.shape)} ({arr.size} values), more than {MAX_SIZE}; "
+                                        f"not a network that fits in memory")
         arr = arr.astype(np.float64)
     except (TypeError, ValueError):
         raise ctx.fail(node, field, f"must be numeric, got {type(value).__name__} {str(value)[:40]!r}") from None
+    except MemoryError:
+        raise ctx.fail(node, field, f"has shape {list(np.shape(value))}: too large to load into memory") from None
     if not np.all(np.isfinite(arr)):
         bad = "NaN" if np.any(np.isnan(arr)) else "infinite"
         raise ctx.fail(node, field, f"contains {bad} values; every parameter must be finite")
