@@ -104,7 +104,14 @@ def _json_default(value: Any) -> Any:
 def write(artifact: Artifact, path: str | os.PathLike) -> Path:
     """Write atomically: a temp file in the same folder, then rename."""
     path = Path(path)
-    data = to_bytes(artifact)
+    write_bytes_atomic(path, to_bytes(artifact))
+    return path
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder and a rename, so a
+    failure never leaves a half-written file behind."""
+    path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
@@ -115,7 +122,6 @@ def write(artifact: Artifact, path: str | os.PathLike) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
 
 
 def from_bytes(data: bytes, label: str = "<bytes>") -> Artifact:

@@ -38,7 +38,7 @@ import scipy.sparse
 
 from neurodeploy import artifact as artifact_format
 from neurodeploy.errors import OptionError
-from neurodeploy.program import Program, QConnection, from_manifest
+from neurodeploy.program import Program, QConnection, from_manifest, plain
 
 SCHEMA = "neurodeploy-profile"
 SCHEMA_VERSION = 1
@@ -356,7 +356,7 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
         result["cost"] = {"target": program.target, "model": None,
                           "label": f"no cost model for target '{program.target}' (a generic integer profile)",
                           "assumptions": [], "constants": {}}
-    return _plain(result)
+    return plain(result)
 
 
 DEFINITIONS = {
@@ -773,15 +773,3 @@ def format_profile(p: dict) -> list[str]:
         lines.append(f"  measured {row['quantity']} ({row['scope']}): {measured} vs predicted {predicted} "
                      f"{row['unit']}, ratio {ratio} [{row['source']}]")
     return lines
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

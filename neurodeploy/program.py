@@ -83,10 +83,10 @@ def to_manifest(program: Program) -> tuple[dict[str, Any], dict[str, np.ndarray]
             arrays[f"c{j}.{key}"] = compact(np.asarray(value))
         conns.append({"name": conn.name, "source": conn.source, "target": conn.target, "kind": conn.kind,
                       "n_in": conn.n_in, "n_out": conn.n_out, "recurrent": conn.recurrent,
-                      "arrays": sorted(conn.arrays), "attrs": _plain(conn.attrs)})
+                      "arrays": sorted(conn.arrays), "attrs": plain(conn.attrs)})
     manifest = {"target": program.target, "inputs": {k: list(v) for k, v in program.inputs.items()},
                 "populations": pops, "connections": conns, "outputs": dict(program.outputs),
-                "attrs": _plain(program.attrs)}
+                "attrs": plain(program.attrs)}
     return manifest, arrays
 
 
@@ -119,12 +119,12 @@ def compact(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """JSON-ready copy: tuples become lists, numpy scalars and arrays become Python values."""
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):

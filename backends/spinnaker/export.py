@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 import numpy as np
+
+from neurodeploy.artifact import write_bytes_atomic
 
 from neurodeploy.backends.spinnaker import network
 from neurodeploy.errors import OptionError
@@ -39,21 +40,9 @@ def write_pynn(art, output: str | os.PathLike) -> list[Path]:
     script = _script(plan, art, data_path.name, arrays)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    _atomic(data_path, buffer.getvalue())
-    _atomic(output, script.encode())
+    write_bytes_atomic(data_path, buffer.getvalue())
+    write_bytes_atomic(output, script.encode())
     return [output, data_path]
-
-
-def _atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _literal(values: np.ndarray, bits: np.ndarray) -> tuple[str, str] | None:
