@@ -123,6 +123,22 @@ USAGE = {"loihi2": _loihi2_usage, "spinnaker": _spinnaker_usage, "emulator": Non
 
 def map_program(program: Program, target: Target, *, neurons_per_core: int | None = None,
                 chips: int | None = None) -> Mapping:
+    """Place every population; where a core sends more output axons than the target allows,
+    cap that population's slice size and place again (output axons depend on where the
+    targets landed, so they are checked after a placement)."""
+    caps: dict[str, int] = {}
+    for _ in range(8):
+        mapping = _place(program, target, neurons_per_core, chips, caps)
+        over = _fan_out_overflow(program, target, mapping)
+        if not over:
+            return mapping
+        for name, (largest, slice_size) in over.items():
+            caps[name] = max(1, int(slice_size * target.core_limits["fan_out_axons"].size // largest))
+    return mapping
+
+
+def _place(program: Program, target: Target, neurons_per_core: int | None, chips: int | None,
+           caps: dict[str, int]) -> Mapping:
     usage_of = USAGE[target.name]
     per_core = min(neurons_per_core or target.neurons_per_core, target.neurons_per_core)
     if per_core < 1:
@@ -139,7 +155,7 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
         fan = _fan_in(program, pop.name, pop.size)
         _check_whole_population(pop.name, fan, target)
         start = 0
-        size_hint = per_core  # slices of one population are alike: start from the last size that fit
+        size_hint = min(per_core, caps.get(pop.name, per_core))  # slices of one population are alike
         while start < pop.size:
             n = min(size_hint, pop.size - start)
             while True:
@@ -167,6 +183,51 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
     limits = _limit_table(cores, target, chips_used, chips_available)
     fits = all(l["margin"] >= 0 for l in limits)
     return Mapping(target.name, cores, chips_used, chips_available, target.cores_per_chip, limits, fits)
+
+
+def _fan_out_overflow(program: Program, target: Target, mapping: Mapping) -> dict[str, tuple[int, int]]:
+    """Output axons per core (one per source neuron and destination core it reaches); returns the
+    populations whose cores exceed the limit: {name: (largest count, that core's slice size)}."""
+    limit = target.core_limits.get("fan_out_axons")
+    if limit is None:
+        return {}
+    slices: dict[str, list[CoreSlice]] = {}
+    for core in mapping.cores:
+        slices.setdefault(core.population, []).append(core)
+    sizes = {p.name: p.size for p in program.populations}
+    per_neuron = {name: np.zeros(size, dtype=np.int64) for name, size in sizes.items()}
+    for c in program.connections:
+        if c.source not in per_neuron:
+            continue
+        core_of_row = np.empty(c.n_out, dtype=np.int64)
+        for core in slices[c.target]:
+            core_of_row[core.start:core.stop] = core.core
+        if c.kind == "sparse":
+            rows = np.repeat(np.arange(c.n_out), np.diff(c.arrays["indptr"]))
+            keys = np.unique(c.arrays["indices"] * (len(mapping.cores) + 1) + core_of_row[rows])
+            per_neuron[c.source] += np.bincount(keys // (len(mapping.cores) + 1), minlength=c.n_in)
+        else:  # dense and conv: every target core may hear every source neuron (an upper bound)
+            per_neuron[c.source] += len(slices[c.target])
+    over: dict[str, tuple[int, int]] = {}
+    for name, cores in slices.items():
+        if name not in per_neuron:
+            continue
+        for core in cores:
+            axons = int(per_neuron[name][core.start:core.stop].sum())
+            core.usage["fan_out_axons"] = axons
+            if axons > limit.size and axons > over.get(name, (0, 0))[0]:
+                over[name] = (axons, core.stop - core.start)
+    if over:  # a single neuron over the limit cannot be helped by smaller slices
+        for name, (axons, size) in over.items():
+            if size == 1:
+                raise MappingError(
+                    f"population '{name}': a single neuron needs fan_out_axons = {axons}, more than "
+                    f"{target.name}'s limit of {limit.size:.0f} per core ({limit.name}); reduce its fan-out"
+                )
+    else:
+        mapping.limits[:] = _limit_table(mapping.cores, target, mapping.chips_used, mapping.chips_available)
+        mapping.fits = all(l["margin"] >= 0 for l in mapping.limits)
+    return over
 
 
 def _check_whole_population(name: str, fan: _Fan, target: Target) -> None:

@@ -123,6 +123,9 @@ def bounds(compiled, ref: dict[str, np.ndarray], steps: int) -> dict[str, dict[s
             rho = 1.0 + 1.0 + 1.0 + (2.0 / max(a_s, 1e-9) if qpop.model == "IF_curr_exp" else 0.0)
             parts["rounding"] = lsb * rho / a_m
             parts["v_init"] = _metric(health, qpop.name, "v_init_residual") * lsb
+            if any(f.check == "bias_transient" and f.layer == qpop.name for f in health.findings):
+                # warned: the initial isyn that reproduces the bias's start-up transient was clipped
+                parts["bias_transient"] = gain * float(np.max(bias))
             if kind in ("IF", "I"):  # the chip's smallest leak: V loses floor(V / 2^14) per tick
                 parts["integrator_leak"] = (steps + 1) * (span + gain * i_max) / 2**14
         else:
@@ -143,8 +146,9 @@ def bounds(compiled, ref: dict[str, np.ndarray], steps: int) -> dict[str, dict[s
                 # docs/targets.md: the fixed-point neuron adds a constant bias to v directly, where the
                 # float model passes it through the synaptic filter (differs in the first tau_syn steps)
                 parts["bias_in_v"] = r * w_in * float(np.max(bias))
-        # v added per step by the bias and the leak towards v_leak (v measured from v_reset)
-        drive = float(np.max(np.abs(dyn.mem_const.reshape(-1) - dyn.mem_decay.reshape(-1) * v_reset)
+        # v added in the first step from v = 0 by the bias and the leak towards v_leak (it only shrinks
+        # as v approaches v_leak + r b, so `latency` such steps bound the offset)
+        drive = float(np.max(np.abs(dyn.mem_const.reshape(-1))
                              + np.abs(dyn.mem_gain * dyn.syn_gain).reshape(-1) * bias
                              / np.maximum(dyn.syn_decay.reshape(-1), 1e-12))) if qpop.size else 0.0
         warned = any(f.check == "prestart_spikes" and f.layer == qpop.name for f in health.findings)

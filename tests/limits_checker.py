@@ -261,13 +261,13 @@ def _check_fixed_point(program, errors: list[str], *, weight_bits: int, exp_rang
         if d is not None:
             _range(errors, f"{where} synaptic delays", d.delays, delay_range[0], delay_range[1])
         # Dynamic range: the summed input (every source firing) is an int32 in the kernels (Lava's
-        # Dense output, then << activation shift); beyond it the value wraps around. Allowed only
-        # where the health report warns that this population's range can be exceeded.
+        # Dense output, then << activation shift); beyond it Lava wraps around (the generic profile
+        # saturates). Allowed only where the health report warns that this range can be exceeded.
         if d is not None and w.size and c.target not in warned:
             worst = int(_worst_row_sum(c, w, d).max()) * 2 ** (max(int(exp or 0), 0) + activation_shift)
             if worst > INT32[1]:
-                errors.append(f"{where}: worst-case summed input {worst} exceeds int32 (it would wrap) and the "
-                              f"health report gives '{c.target}' no saturation_risk warning")
+                errors.append(f"{where}: worst-case summed input {worst} exceeds int32 and the health report "
+                              f"gives '{c.target}' no saturation_risk warning")
     state_max = 2 ** (state_bits - 1) - 1
     bias_max = 2 ** (bias_bits - 1)
     for pop in program.populations:

@@ -614,12 +614,11 @@ def _break_structure(src: Source, rng: np.random.Generator, spec: Spec) -> Inval
         spec.edges.append((src.choice([n for n in spec.nodes if n != "input"]), "input"))
     elif which == "out_of_output":
         spec.edges.append(("output", src.choice([n for n in spec.nodes if n not in ("output", "input")])))
-    elif which == "no_output":
-        spec.nodes.pop("output")
-        spec.edges = [e for e in spec.edges if "output" not in e]
-    elif which == "no_input":
-        spec.nodes.pop("input")
-        spec.edges = [e for e in spec.edges if "input" not in e]
+    elif which in ("no_output", "no_input"):  # every node of that type goes (there may be two)
+        kind = "Output" if which == "no_output" else "Input"
+        gone = {n for n, f in spec.nodes.items() if f["type"] == kind}
+        spec.nodes = {n: f for n, f in spec.nodes.items() if n not in gone}
+        spec.edges = [e for e in spec.edges if not gone & set(e)]
     elif which == "isolated":
         spec.nodes["lonely"] = {"type": "LIF", "tau": np.full(2, 0.01), "r": np.ones(2), "v_leak": np.zeros(2),
                                 "v_threshold": np.ones(2), "v_reset": np.zeros(2)}

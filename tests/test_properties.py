@@ -291,7 +291,7 @@ def test_loihi2_constant_drive_before_first_input():
     np.testing.assert_allclose(emu, ref, rtol=1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="the mapper never checks Loihi 2's output axons per core")
+
 def test_loihi2_output_axons_per_core_are_respected():
     """compiler/targets/loihi2.py declares fan_out_axons = 4096 per core, but compiler/mapping.py
     ::_loihi2_usage computes only neurons, memory, fan-in axons and synapses, so the limit is
@@ -318,13 +318,13 @@ def test_loihi2_output_axons_per_core_are_respected():
 
 
 def test_emulator_profile_saturates_instead_of_wrapping():
-    """docs/targets.md: the generic emulator profile's state "saturates instead of wrapping". But
-    emulator/fixed_point.py::_Synapses.receive wraps every summed input to int32 (Lava's rule) for
-    every target. Graph: Input(3000) -> Linear(1x3000, all 1.0) -> LIF(tau=10 ms, v_th=0.1), all
-    inputs spiking at step 0: the float model spikes at step 0. The emulator target (weight
-    mantissa 128 << 13 per synapse, 3000 of them: 3.1e9 > 2^31) wraps to a negative input: v = -0.8
-    and no spike; the health report only warns that v "saturates" (saturation_risk). On loihi2 the
-    same wrap is what Lava does (so it is faithful there; the warning's "saturates" is inexact)."""
+    """docs/targets.md: the generic emulator profile's state "saturates instead of wrapping".
+    Was: emulator/fixed_point.py::_Synapses.receive (and fixed_point_fast's kernel) wrapped every
+    summed input to int32 (Lava's rule) for every target. Graph: Input(3000) -> Linear(1x3000, all
+    1.0) -> LIF(tau=10 ms, v_th=0.1), all inputs spiking at step 0: the float model spikes at step
+    0; the emulator target (mantissa 128 << 13 per synapse, 3000 of them: 3.1e9 > 2^31) wrapped to a
+    negative input, v = -0.8 and no spike (fixed: the generic profile now saturates). On loihi2 the
+    wrap is what Lava does; there the saturation_risk warning's "v saturates" is inexact."""
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.verify import emulate_like_reference
 
