@@ -12,8 +12,9 @@
   structure errors, values out of range, valid NIR a chip cannot express) give only
   NeurodeployErrors, in bounded time, and `neurodeploy compile` leaves no file behind.
 
-Known issues found by these generators are pinned at the end as strict xfails: each names the
-file and function, the graph, and what is expected versus what happens.
+Issues these generators found are pinned at the end (fixed ones as regressions, the open one as
+a strict xfail): each names the file and function, the graph, and what is expected versus what
+happens (or happened).
 
 Every test is deterministic (hypothesis ``derandomize=True``); the long run with the same
 generators is benchmarks/fuzz_long.py.
@@ -73,7 +74,8 @@ def test_valid_graphs_compile_within_every_target_limit(spec, cap, per_neuron):
 @settings(max_examples=5, **FAST)
 @given(spec=valid_specs(wide=True))
 def test_wide_fan_in_is_split_within_core_memory(spec):
-    """Fan-ins of thousands: Loihi's 192 KB per core forces several cores per layer."""
+    """Fan-ins of thousands (up to 4000 inputs into up to 120 neurons): Loihi's 192 KB per core
+    then holds only some of a layer's neurons, and the checker recomputes every core's memory."""
     out = run_valid(spec, accuracy=False)
     assert not out.failures, _explain(spec, out.failures)
 
@@ -263,7 +265,7 @@ def test_sparse_weights_rounding_to_zero_before_empty_rows_map():
             assert compiled.mapping.cores[-1].usage["synapses"] == 1
 
 
-# ---------------------------------------------------------------- known issues (strict xfails)
+# ---------------------------------------------------------------- issues found (regressions; one strict xfail)
 
 
 @pytest.mark.xfail(strict=True, reason="Loihi 2 quantizer does not undo bias/leak drive during the latency ticks")
@@ -293,12 +295,12 @@ def test_loihi2_constant_drive_before_first_input():
 
 
 def test_loihi2_output_axons_per_core_are_respected():
-    """compiler/targets/loihi2.py declares fan_out_axons = 4096 per core, but compiler/mapping.py
-    ::_loihi2_usage computes only neurons, memory, fan-in axons and synapses, so the limit is
-    never enforced. Graph: Input(4) -> Linear(5000x4) -> LIF(5000) -> LIF(5000) (one-to-one edge).
-    The first LIF fits one core (80 KB), and each of its 5000 neurons needs an output axon to a
-    core of the second layer: 5000 > 4096. Expected: the mapper splits the layer (or refuses);
-    actual: one core with 5000 output axons."""
+    """compiler/targets/loihi2.py declares fan_out_axons = 4096 per core. Was: compiler/mapping.py
+    ::_loihi2_usage computed only neurons, memory, fan-in axons and synapses, so the limit was never
+    enforced (fixed: map_program now places again with capped slices). Graph: Input(4) ->
+    Linear(5000x4) -> LIF(5000) -> LIF(5000) (one-to-one edge). The first LIF fits one core (80 KB)
+    by memory, but each of its 5000 neurons needs an output axon to a core of the second layer:
+    5000 > 4096. Expected: the mapper splits the layer (or refuses); was: one core, 5000 axons."""
     n = 5000
 
     def lif(k):
