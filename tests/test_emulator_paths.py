@@ -1,0 +1,57 @@
+"""The event-driven (numba) and the readable numpy fixed-point kernels give the same integers."""
+from __future__ import annotations
+
+import warnings
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.compiler.compile import Options, compile_model
+from neurodeploy.emulator.fixed_point import run
+from neurodeploy.models import data, paths
+
+warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def same(program, x) -> None:
+    fast = run(program, x, record=("v", "u"), fast=True)
+    slow = run(program, x, record=("v", "u"), fast=False)
+    assert set(fast) == set(slow)
+    assert any(v.any() for k, v in slow.items() if k.startswith("spikes.")), "a comparison without spikes"
+    for key in slow:
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+
+
+@pytest.mark.parametrize("target", ["loihi2", "emulator"])
+@pytest.mark.parametrize("model", ["digits_mlp", "digits_conv", "temporal_rnn"])
+def test_zoo_models(model, target):
+    x, _ = data.test_set(model)
+    same(compile_model(paths()[model], Options(target=target)).program, x[:8])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("target,reset", [("loihi2", "zero"), ("emulator", "zero"), ("emulator", "subtract")])
+def test_random_recurrent_networks_with_delays_and_biases(seed, target, reset):
+    rng = np.random.default_rng(seed)
+    n_in, n = int(rng.integers(2, 12)), int(rng.integers(3, 20))
+    dt = 1e-3
+    lif = nir.CubaLIF(tau_syn=rng.uniform(2e-3, 2e-2, n), tau_mem=rng.uniform(2e-3, 5e-2, n), r=np.ones(n),
+                      v_leak=np.zeros(n), v_threshold=rng.uniform(0.5, 1.5, n), v_reset=np.zeros(n),
+                      w_in=np.full(n, 5.0))
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc": nir.Affine(weight=rng.normal(0, 1.0, (n, n_in)), bias=rng.normal(0, 0.05, n)),
+        "delay": nir.Delay(delay=np.full(n, dt * int(rng.integers(0, 3)))),
+        "lif": lif,
+        "rec": nir.Linear(weight=rng.normal(0, 0.4, (n, n))),
+        "out": nir.Linear(weight=rng.normal(0, 1.0, (3, n))),
+        "li": nir.LI(tau=np.full(3, 0.01), r=np.ones(3), v_leak=np.zeros(3)),
+        "output": nir.Output(output_type=np.array([3])),
+    }
+    edges = [("input", "fc"), ("fc", "delay"), ("delay", "lif"), ("lif", "rec"), ("rec", "lif"),
+             ("lif", "out"), ("out", "li"), ("li", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": dt}, type_check=False)
+    program = compile_model(graph, Options(target=target, reset=reset, allow_degraded=True)).program
+    x = rng.integers(0, 3, size=(3, 40, n_in)) * (rng.random((3, 40, n_in)) < 0.3)
+    same(program, x)
