@@ -134,7 +134,11 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
             return mapping
         for name, (largest, slice_size) in over.items():
             caps[name] = max(1, int(slice_size * target.core_limits["fan_out_axons"].size // largest))
-    return mapping
+    name, (largest, _) = next(iter(over.items()))
+    raise MappingError(
+        f"population '{name}': its cores still send {largest} output axons after 8 placements, more than "
+        f"{target.name}'s limit of {target.core_limits['fan_out_axons'].size:.0f} per core; reduce its fan-out"
+    )
 
 
 def _place(program: Program, target: Target, neurons_per_core: int | None, chips: int | None,
