@@ -165,7 +165,8 @@ def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, fa
     compiled = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
     if compiled is None:
         compiled = program.__dict__["_fast_kernel"] = fast_module.Compiled(program)
-    stacked = np.concatenate([arrays[name] for name in program.inputs], axis=2)
+    parts = [arrays[name] for name in program.inputs]
+    stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
     spikes, v, u = compiled.run(stacked, "v" in record, "u" in record)
     batch, steps = stacked.shape[:2]
     traces: dict[str, np.ndarray] = {}

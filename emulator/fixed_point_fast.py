@@ -148,7 +148,7 @@ class Compiled:
         v_out = np.zeros(shape_v, dtype=np.int64)
         u_out = np.zeros(shape_u, dtype=np.int64)
         kernel = _kernel_parallel if batch > 1 else _kernel_serial
-        kernel(inputs.reshape(batch, steps, -1).astype(np.int64), self.keep_u, self.keep_v, self.bias,
+        kernel(np.ascontiguousarray(inputs.reshape(batch, steps, -1), dtype=np.int64), self.keep_u, self.keep_v, self.bias,
                 self.threshold, self.v_init, self.u_init, self.spiking, self.pop_start, self.pop_stop, self.decay_bits,
                 self.shift, self.state_max, self.loihi, self.n_inputs, self.src_ptr, self.seg_start,
                 self.seg_stop, self.seg_conn, self.seg_delay, self.syn_target, self.syn_weight, self.conn_target,

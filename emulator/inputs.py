@@ -32,5 +32,5 @@ def program_inputs(program: Program, inputs: Any, *, target_label: str = "the de
                                  f"non-integer values (encode graded inputs as spike counts)")
         if not allow_negative and np.any(arr < 0):
             raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
-        out[name] = arr.reshape(arr.shape[:2] + (size,)).astype(np.int64)
+        out[name] = np.asarray(arr.reshape(arr.shape[:2] + (size,)), dtype=np.int64)  # no copy if int64
     return out
