@@ -15,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.emulator.inputs import program_inputs
+from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.emulator.ops import conv as conv_float
 from neurodeploy.program import Program, QConnection, QPopulation
 
@@ -193,18 +193,8 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
     outgoing: dict[str, list[_Synapses]] = {}
     for s in synapses:
         outgoing.setdefault(s.conn.source, []).append(s)
-    traces: dict[str, np.ndarray] = {}
-    for p in program.populations:
-        if p.spiking:
-            traces[f"spikes.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.uint8)
-        for item in record:
-            traces[f"{item}.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.int64)
-    iterator = range(steps)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="emulate", unit="step")
-    for t in iterator:
+    traces = empty_traces(program, batch, steps, record)
+    for t in step_range(steps, progress, "step"):
         for name, arr in arrays.items():
             for s in outgoing.get(name, []):
                 s.send(t, arr[:, t])

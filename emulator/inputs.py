@@ -1,7 +1,7 @@
-"""Check and shape the inputs of a quantized program: integer spike counts per step."""
+"""What every integer kernel shares: checked inputs, empty trace arrays, the step loop."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -34,3 +34,23 @@ def program_inputs(program: Program, inputs: Any, *, target_label: str = "the de
             raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
         out[name] = np.asarray(arr.reshape(arr.shape[:2] + (size,)), dtype=np.int64)  # no copy if int64
     return out
+
+
+def empty_traces(program: Program, batch: int, steps: int, record: Iterable[str]) -> dict[str, np.ndarray]:
+    """``spikes.<pop>`` (uint8) for spiking populations and ``<state>.<pop>`` (int64) per recorded state."""
+    traces: dict[str, np.ndarray] = {}
+    for p in program.populations:
+        if p.spiking:
+            traces[f"spikes.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.uint8)
+        for item in record:
+            traces[f"{item}.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.int64)
+    return traces
+
+
+def step_range(steps: int, progress: bool, unit: str) -> Iterable[int]:
+    """``range(steps)``, with a progress bar on long runs when asked."""
+    if not progress:
+        return range(steps)
+    from tqdm import tqdm
+
+    return tqdm(range(steps), desc="emulate", unit=unit)

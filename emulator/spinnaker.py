@@ -24,7 +24,7 @@ from typing import Iterable
 
 import numpy as np
 
-from neurodeploy.emulator.inputs import program_inputs
+from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 import scipy.sparse
 
 from neurodeploy.errors import OptionError
@@ -162,18 +162,8 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
     outgoing: dict[str, list[_Synapses]] = {}
     for s in synapses:
         outgoing.setdefault(s.conn.source, []).append(s)
-    traces: dict[str, np.ndarray] = {}
-    for p in program.populations:
-        if p.spiking:
-            traces[f"spikes.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.uint8)
-        for item in record:
-            traces[f"{item}.{p.name}"] = np.zeros((batch, steps) + p.shape, dtype=np.int64)
-    iterator = range(steps)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, desc="emulate", unit="tick")
-    for t in iterator:
+    traces = empty_traces(program, batch, steps, record)
+    for t in step_range(steps, progress, "tick"):
         sent: dict[str, np.ndarray] = {name: arr[:, t] for name, arr in arrays.items()}
         for p in program.populations:
             core = cores[p.name]
