@@ -91,11 +91,12 @@ def _source_hash(source: Any, net: NetworkIR) -> str:
     return digest.hexdigest()
 
 
-def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
+def quantize(net: NetworkIR, options: Options, ranges: Ranges | None, loihi2_format=None):
+    """``loihi2_format``: a variant of the Loihi 2 number format (e.g. what lava-dl's netx holds)."""
     if options.target == "loihi2":
         from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
 
-        return run(net, LOIHI2, ranges, options.per_neuron, tuple(options.high_precision))
+        return run(net, loihi2_format or LOIHI2, ranges, options.per_neuron, tuple(options.high_precision))
     if options.target == "emulator":
         from neurodeploy.compiler.quantize.fixed_point import quantize as run
         from neurodeploy.compiler.quantize.generic import profile_format
@@ -112,7 +113,8 @@ def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
     raise OptionError(f"unknown target {options.target!r}; choose one of {', '.join(targets.NAMES)}")
 
 
-def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None) -> Compiled:
+def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None,
+            loihi2_format=None) -> Compiled:
     """Everything `compile` does except the degraded/fit checks and writing."""
     from neurodeploy.api import build
 
@@ -126,7 +128,7 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
         net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
                     spike_amplitude=options.spike_amplitude)
     ranges = calibrate(net, calibration_inputs) if calibration_inputs is not None else None
-    program, health = quantize(net, options, ranges)
+    program, health = quantize(net, options, ranges, loihi2_format)
     for warning in net.warnings:
         health.add("info", "graph", "frontend", 0, warning)
     mapping = map_program(program, target, neurons_per_core=options.neurons_per_core, chips=options.chips)
@@ -137,8 +139,8 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
 
 
 def compile_model(source: Any, options: Options, calibration_inputs=None,
-                  calibration_label: str | None = None) -> Compiled:
-    compiled = analyse(source, options, calibration_inputs, calibration_label)
+                  calibration_label: str | None = None, loihi2_format=None) -> Compiled:
+    compiled = analyse(source, options, calibration_inputs, calibration_label, loihi2_format)
     severe = compiled.health.severe
     if severe and not options.allow_degraded:
         details = "; ".join(f"{f.layer}: {f.message}" for f in severe)

@@ -99,47 +99,14 @@ def compile_for_netx(source: Any, options: Any = None, calibration_inputs: Any =
     """
     from dataclasses import replace
 
-    from neurodeploy.api import build
-    from neurodeploy.compiler import compile as pipeline
-    from neurodeploy.compiler import targets
-    from neurodeploy.compiler.ir import NetworkIR
-    from neurodeploy.compiler.mapping import MappingError, map_program
-    from neurodeploy.compiler.quantize.calibration import calibrate
-    from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize
+    from neurodeploy.compiler.compile import Options, compile_model
+    from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 
-    options = options if options is not None else pipeline.Options(target="loihi2")
+    options = options if options is not None else Options(target="loihi2")
     if options.target != "loihi2":
         raise OptionError(f"compile_for_netx compiles for target loihi2, not {options.target!r}")
-    if any(v is not None for v in (options.weight_bits, options.state_bits, options.decay_bits)):
-        raise OptionError("--weight-bits/--state-bits/--decay-bits configure the generic profile; "
-                          "use --target emulator")
-    fmt = replace(LOIHI2, **NETX_FORMAT_OVERRIDES)
-    if isinstance(source, NetworkIR):
-        net = source
-    else:
-        net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
-                    spike_amplitude=options.spike_amplitude)
-    ranges = calibrate(net, calibration_inputs) if calibration_inputs is not None else None
-    program, health = quantize(net, fmt, ranges, options.per_neuron)
-    for warning in net.warnings:
-        health.add("info", "graph", "frontend", 0, warning)
-    mapping = map_program(program, targets.get("loihi2"), neurons_per_core=options.neurons_per_core,
-                          chips=options.chips)
-    calibration = None
-    if ranges is not None:
-        calibration = {"input": calibration_label, "samples": ranges.samples, "steps": ranges.steps}
-    compiled = pipeline.Compiled(net, program, health, mapping, options, pipeline._source_hash(source, net),
-                                 calibration)
-    severe = compiled.health.severe
-    if severe and not options.allow_degraded:
-        details = "; ".join(f"{f.layer}: {f.message}" for f in severe)
-        raise pipeline.DegradedError(f"quantization for loihi2 (netx) is degraded: {details} "
-                                     f"(pass allow_degraded=True to compile anyway)")
-    if not compiled.mapping.fits:
-        over = [lim for lim in compiled.mapping.limits if lim["margin"] < 0]
-        details = "; ".join(f"{lim['limit']}: {lim['value']:.0f} > {lim['size']:.0f}" for lim in over)
-        raise MappingError(f"the program does not fit loihi2: {details}")
-    return compiled
+    return compile_model(source, options, calibration_inputs, calibration_label,
+                         loihi2_format=replace(LOIHI2, **NETX_FORMAT_OVERRIDES))
 
 
 # ----------------------------------------------------------------------------- planning
