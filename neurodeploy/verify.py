@@ -16,8 +16,8 @@ def to_float(pop: QPopulation, program: Program, values: np.ndarray, state: str 
         return values / 2.0**15 / scale
     if state == "u":
         return values / scale
-    v_init = pop.params.get("v_init", np.zeros(pop.shape)).reshape(pop.shape)
-    return (values - v_init) / scale
+    zero = pop.params.get("v_zero", pop.params.get("v_init", np.zeros(pop.shape))).reshape(pop.shape)
+    return (values - zero) / scale
 
 
 def _readout_state(pop: QPopulation) -> str:

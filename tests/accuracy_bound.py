@@ -25,9 +25,9 @@ with ``K = 2`` for second-order effects, and
 * target terms, each a documented behaviour: the fixed-point neuron adds a Cuba* bias to v at once
   (docs/targets.md; ``r w_in |b|``); SpiNNaker's IF leaks ``V / 2^14`` per tick (``(T + 1) V / 2^14``)
   and starts V within ``v_init_residual`` of 0; a constant drive (bias, leak towards v_leak) acts
-  during the ``latency`` ticks before a population's first input where nothing undoes it (Loihi 2:
-  a known issue, pinned by tests/test_properties.py::test_loihi2_constant_drive_before_first_input;
-  SpiNNaker: only for neurons its health report lists under ``prestart_spikes``).
+  during the ``latency`` ticks before a population's first input only where the start state
+  cannot undo it (neurons the health report lists under ``prestart_spikes`` on SpiNNaker or
+  ``prestart_drift`` on Loihi 2).
 
 The checked property (``check``): before the first step at which any population's spikes differ,
 every population's v stays within ``E_p`` of the reference (steps at which either side spiked are
@@ -151,13 +151,13 @@ def bounds(compiled, ref: dict[str, np.ndarray], steps: int) -> dict[str, dict[s
         drive = float(np.max(np.abs(dyn.mem_const.reshape(-1))
                              + np.abs(dyn.mem_gain * dyn.syn_gain).reshape(-1) * bias
                              / np.maximum(dyn.syn_decay.reshape(-1), 1e-12))) if qpop.size else 0.0
-        warned = any(f.check == "prestart_spikes" and f.layer == qpop.name for f in health.findings)
-        if qpop.latency > 0 and drive > 0 and (target != "spinnaker" or warned):
-            # The target runs a population from tick 0, its input arrives at tick `latency`. SpiNNaker
-            # moves V_init to undo what bias and leak do in those ticks, except for neurons that would
-            # spike on the way (health warning prestart_spikes: their V starts at 0 instead).
-            # KNOWN ISSUE on Loihi 2 (and the emulator profile, where latency is 0 anyway): nothing is
-            # undone (tests/test_properties.py::test_loihi2_constant_drive_before_first_input).
+        warned = any(f.check in ("prestart_spikes", "prestart_drift") and f.layer == qpop.name
+                     for f in health.findings)
+        if qpop.latency > 0 and drive > 0 and warned:
+            # The target runs a population from tick 0, its input arrives at tick `latency`. Both
+            # targets choose the start state that undoes what bias and leak do in those ticks, except
+            # for neurons where none exists (health warnings prestart_spikes on SpiNNaker,
+            # prestart_drift on Loihi 2: they start from the step-0 state instead).
             steady = drive / max(float(np.min(dyn.mem_decay)), 1e-12) if kind not in ("IF", "I") else np.inf
             parts["prestart"] = min(qpop.latency * drive, steady)
         bound = K * sum(parts.values()) + 1e-9

@@ -12,8 +12,7 @@
   structure errors, values out of range, valid NIR a chip cannot express) give only
   NeurodeployErrors, in bounded time, and `neurodeploy compile` leaves no file behind.
 
-Issues these generators found are pinned at the end (fixed ones as regressions, the open one as
-a strict xfail): each names the file and function, the graph, and what is expected versus what
+Issues these generators found are pinned at the end as regressions: each names the file and function, the graph, and what is expected versus what
 happens (or happened).
 
 Every test is deterministic (hypothesis ``derandomize=True``); the long run with the same
@@ -268,15 +267,14 @@ def test_sparse_weights_rounding_to_zero_before_empty_rows_map():
 # ---------------------------------------------------------------- issues found (regressions; one strict xfail)
 
 
-@pytest.mark.xfail(strict=True, reason="Loihi 2 quantizer does not undo bias/leak drive during the latency ticks")
 def test_loihi2_constant_drive_before_first_input():
-    """compiler/quantize/fixed_point.py::_population sets v_init = -s * v_reset only. On Loihi every
+    """compiler/quantize/fixed_point.py::_population set v_init = -s * v_reset only. On Loihi every
     population runs from tick 0 but its input (and the float model's step 0) arrives at tick
-    `latency`; a bias (or a leak towards v_leak != v_reset) integrates during those ticks. Graph:
+    `latency`; a bias (or a leak towards v_leak != v_reset) integrated during those ticks. Graph:
     Input(1) -> Affine(w=0, b=0.3) -> IF(r=1, v_th=10), dt=1e-3: float v(t) = 3e-4 (t+1); Loihi
-    (aligned by verify) gives 3e-4 (t+2), one extra step of drive (10% at t=9; an IF keeps it for
-    ever, a LIF spikes up to `latency` steps early). SpiNNaker compensates (quantize/spinnaker.py
-    ::_prestart); the generic emulator profile has latency 0."""
+    (aligned by verify) gave 3e-4 (t+2), one extra step of drive (10% at t=9; an IF keeps it for
+    ever, a LIF spikes up to `latency` steps early). Fixed: compiler/quantize/prestart.py picks
+    the start state that the latency ticks bring to the step-0 state (as SpiNNaker's _prestart)."""
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.verify import emulate_like_reference
 
@@ -287,11 +285,15 @@ def test_loihi2_constant_drive_before_first_input():
                "output": nir.Output(output_type={"output": np.array([1])})},
         edges=[("input", "fc"), ("fc", "if"), ("if", "output")], type_check=False)
     compiled = compile_model(graph, Options(target="loihi2", dt=1e-3))
+    pop = compiled.program.populations[0]
+    assert pop.latency == 1
     x = np.zeros((1, 10, 1), dtype=np.float32)
     ref = simulate(compiled.net, x, record=("v",), dtype="float64")["v.if"]
     emu = emulate_like_reference(compiled.program, x)["v.if"]
-    np.testing.assert_allclose(emu, ref, rtol=1e-3)
-
+    bias = int(pop.params["bias_mant"][0]) << int(pop.params["bias_exp"][0])
+    drive_steps = np.rint(emu[0, :, 0] * float(pop.scale[0]) / bias)
+    np.testing.assert_array_equal(drive_steps, np.arange(1, 11))  # t + 1 steps of bias at step t
+    np.testing.assert_allclose(emu, ref, rtol=0.5 / bias)  # only the bias's rounding remains
 
 
 def test_loihi2_output_axons_per_core_are_respected():

@@ -51,7 +51,10 @@ READOUT_VTH = 2**17  # as the Lava backend: vth << 6 = 2**23 > any saturated v, 
 WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
 _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixed-sign"}
 # The part of the loihi2 number format a netx file can hold (see compile_for_netx).
-NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP)}
+# netx's LIF starts every layer at u = v = 0, so the start state cannot cancel the drive of the
+# ticks before a layer's first input (compiler/quantize/prestart.py): a netx network drifts there.
+NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP),
+                         "prestart": False}
 _RECOMPILE = ("recompile the model with neurodeploy.backends.lava.netx.compile_for_netx "
               "(loihi2 with weight exponent 0 and bias exponent 6, the part of the format netx holds)")
 

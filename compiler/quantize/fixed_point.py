@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse
 
 from neurodeploy.compiler.dynamics import Dynamics, dynamics
+from neurodeploy.compiler.quantize.prestart import prestart_state
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.program import Program, QConnection, QPopulation
@@ -43,6 +44,7 @@ class FixedPointFormat:
     reset_subtract: bool = False  # can the neuron reset by subtracting its threshold?
     zero_warn: float = 0.05  # fraction of weights lost to zero: warning / severe
     zero_severe: float = 0.5
+    prestart: bool = True  # cancel bias/decay drive before a population's first input (quantize/prestart.py)
 
     @property
     def state_max(self) -> int:
@@ -281,6 +283,7 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
     params["bias_mant"], params["bias_exp"] = mant, exp
     reset = dyn.v_reset if dyn.v_reset is not None else np.zeros(pop.shape)
     params["v_init"] = np.rint(-scale * reset).astype(np.int64)
+    params["v_zero"] = params["v_init"].copy()  # the integer v that stands for float v = 0 (reset shifted to 0)
     # The bias current of a CubaLIF reaches v through the synapse and rises over the first steps;
     # Loihi adds its steady-state value to v from step 0. Starting u at minus that value makes u
     # decay towards 0 exactly as the float current rises: v sees bias + u = the float drive.
@@ -289,6 +292,8 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
     # A linear readout (Sum) is read from u, which follows the input exactly (du clears it every
     # step); with a bias, which Loihi adds to v only, it is read from v (dv = 4095 leaves 1/4096).
     readout = "u" if pop.kind == "Sum" and not np.any(params["bias_mant"]) else "v"
+    if fmt.prestart and fmt.hop_latency and latency:
+        params["u_init"], params["v_init"] = prestart_state(pop.name, params, fmt, latency, pop.spiking, health)
     return QPopulation(pop.name, fmt.model, pop.kind, pop.shape, pop.spiking, scale, params,
                        latency, readout=readout)
 
