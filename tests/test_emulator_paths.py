@@ -55,3 +55,27 @@ def test_random_recurrent_networks_with_delays_and_biases(seed, target, reset):
     program = compile_model(graph, Options(target=target, reset=reset, allow_degraded=True)).program
     x = rng.integers(0, 3, size=(3, 40, n_in)) * (rng.random((3, 40, n_in)) < 0.3)
     same(program, x)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("density", [0.1, 1.0])
+def test_per_neuron_delays_and_sparse_weights_take_the_synapse_path(seed, density):
+    """Per-synapse delays and sparse matrices are delivered synapse by synapse, dense matrices as
+    whole rows (emulator/fixed_point_fast.py): both must give the numpy kernel's integers."""
+    rng = np.random.default_rng(100 + seed)
+    n_in, n, dt = 16, 24, 1e-3
+    mask = rng.random((n, n_in)) < density
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc": nir.Linear(weight=rng.normal(0, 2.0, (n, n_in)) * mask),
+        "delay": nir.Delay(delay=dt * rng.integers(0, 4, n)),
+        "lif": nir.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
+                       v_reset=np.zeros(n)),
+        "rec": nir.Linear(weight=rng.normal(0, 0.5, (n, n)) * (rng.random((n, n)) < density)),
+        "output": nir.Output(output_type=np.array([n])),
+    }
+    edges = [("input", "fc"), ("fc", "delay"), ("delay", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": dt}, type_check=False)
+    program = compile_model(graph, Options(target="loihi2", allow_degraded=True)).program
+    x = (rng.random((4, 60, n_in)) < 0.3).astype(np.int64)
+    same(program, x)
