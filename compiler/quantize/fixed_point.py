@@ -191,7 +191,7 @@ def _choose_scale(pop: Population, dyn: Dynamics, conns: list[Connection], amp: 
     for cap in caps.values():
         scale = np.minimum(scale, cap)
     if ranges is None and threshold is not None and incoming:
-        _warn_saturation_risk(pop, dyn, incoming, amp, scale, limit, health)
+        _warn_saturation_risk(pop, dyn, incoming, amp, scale, limit, fmt, health)
     if not np.all(np.isfinite(scale)):
         scale = np.where(np.isfinite(scale), scale, limit / 2**fmt.headroom_bits)
     if not per_neuron:
@@ -200,17 +200,19 @@ def _choose_scale(pop: Population, dyn: Dynamics, conns: list[Connection], amp: 
 
 
 def _warn_saturation_risk(pop: Population, dyn: Dynamics, incoming: list[Connection], amp: float,
-                          scale: np.ndarray, limit: float, health: HealthReport) -> None:
+                          scale: np.ndarray, limit: float, fmt: FixedPointFormat, health: HealthReport) -> None:
     """Without calibration, flag layers whose worst-case drive exceeds the representable range."""
     finite = np.where(np.isfinite(scale), scale, np.nan)
     if np.all(np.isnan(finite)):
         return
     worst = _range_estimate(pop, dyn, incoming, amp)
     reach = float(np.nanmax(worst * finite / limit))
+    # Lava's fixed-point LIF wraps the summed input and u (two's complement) and clamps only v
+    overflow = "summed input and u wrap around, v saturates" if fmt.target == "loihi2" else "v saturates there"
     if reach > 1:
         health.add("warning", pop.name, "saturation_risk", reach,
                    f"with every input active, |v| could reach {reach:.1f}x the representable range at this scale "
-                   f"(v saturates there); pass --calibrate IN.npz to size the range from real inputs")
+                   f"({overflow}); pass --calibrate IN.npz to size the range from real inputs")
 
 
 def _shifted_threshold(dyn: Dynamics) -> np.ndarray | None:
