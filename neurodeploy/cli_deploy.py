@@ -21,6 +21,9 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("--report", metavar="R.html", help="also write the HTML report (rasters from --report-input, "
                                                       "else the calibration inputs)")
     p.add_argument("--report-input", metavar="IN.npz", help="inputs for the report's rasters and profile")
+    p.add_argument("--netx-format", action="store_true",
+                   help="--target loihi2 only: quantize into what lava-dl's netx file holds (weight exponent 0, "
+                        "bias exponent 6, start state 0), so that `neurodeploy export --format netx` takes it")
 
     p = sub.add_parser("check", help="does a model fit a target? (exit 0: fits, 1: does not, 2: bad input)")
     p.add_argument("model", help="a .nir file")
@@ -130,8 +133,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         raise OptionError(f"{output}: the artifact must end in .ndp")
     if args.report and not (args.report_input or args.calibrate):
         raise OptionError("--report needs inputs for its rasters: pass --report-input IN.npz (or --calibrate IN.npz)")
+    if args.netx_format and args.target != "loihi2":
+        raise OptionError(f"--netx-format describes Loihi networks: use it with --target loihi2, not {args.target}")
     calibration = _calibration(args)
-    compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
+    if args.netx_format:
+        from neurodeploy.backends.lava.netx import compile_for_netx
+
+        compiled = compile_for_netx(args.model, _options(args), calibration, args.calibrate)
+    else:
+        compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
     artifact.write(compiled.to_artifact(), output)
     print("\n".join(summary(compiled)))
     print(f"wrote {output}")

@@ -516,3 +516,18 @@ def test_lava_dl_loads_the_file_and_runs_it_bit_exactly(built, tmp_path):
         if exact_in_lava:
             np.testing.assert_array_equal(mine[0], loaded[f"{key}.w"], err_msg=key)
             assert mine[1] == int(loaded[f"{key}.exp"]), key
+
+
+def test_cli_compile_netx_format_then_export(tmp_path, capsys):
+    plain, netx_ready = tmp_path / "plain.ndp", tmp_path / "netx.ndp"
+    model = str(ZOO / "digits_mlp.nir")
+    assert main(["compile", model, "--target", "loihi2", "-o", str(plain)]) == 0
+    assert main(["export", str(plain), "--format", "netx", "-o", str(tmp_path / "plain.net")]) == 2
+    assert "--netx-format" in capsys.readouterr().err  # the refusal names the way out
+    assert main(["compile", model, "--target", "loihi2", "--netx-format", "-o", str(netx_ready)]) == 0
+    assert main(["export", str(netx_ready), "--format", "netx", "-o", str(tmp_path / "m.net")]) == 0
+    program = _program(artifact.read(netx_ready))
+    assert all(int(c.attrs["weight_exp"]) == 0 for c in program.connections)
+    assert main(["compile", model, "--target", "spinnaker", "--netx-format", "-o", str(tmp_path / "s.ndp")]) == 2
+    assert "--target loihi2" in capsys.readouterr().err
+    assert not (tmp_path / "s.ndp").exists()

@@ -55,8 +55,9 @@ _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixe
 # ticks before a layer's first input (compiler/quantize/prestart.py): a netx network drifts there.
 NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP),
                          "prestart": False}
-_RECOMPILE = ("recompile the model with neurodeploy.backends.lava.netx.compile_for_netx "
-              "(loihi2 with weight exponent 0 and bias exponent 6, the part of the format netx holds)")
+_RECOMPILE = ("recompile the model with `neurodeploy compile --target loihi2 --netx-format` (Python: "
+              "neurodeploy.backends.lava.netx.compile_for_netx): weight exponent 0 and bias exponent 6, the part "
+              "of the format netx holds")
 
 
 class NetxExportError(UnsupportedError):
