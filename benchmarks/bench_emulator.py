@@ -106,6 +106,21 @@ def main() -> None:
     print(f"  dense (numpy):        {n / t_batch_numpy:12,.0f} sample-steps/s")
     print(f"  norse float (torch):  {n / t_norse_batch:12,.0f} sample-steps/s   ratio emulator/norse "
           f"{t_norse_batch / min(t_batch_fast, t_batch_numpy):.1f}x")
+    activity_sweep(program)
+
+
+def activity_sweep(program, batch: int = 32, steps: int = 200) -> None:
+    """Both kernels across input rates: is the event-driven one still faster when most inputs fire?"""
+    print(f"activity sweep, batch {batch} x {steps} steps (sample-steps/s):")
+    print("  input rate  hidden rate  event-driven       dense (numpy)  ratio")
+    rng = np.random.default_rng(2)
+    for rate in (0.02, 0.1, 0.3, 0.6, 1.0):
+        x = (rng.random((batch, steps, 64)) < rate).astype(np.int64)
+        t_fast = timed(lambda: run(program, x, record=()))
+        t_numpy = timed(lambda: run(program, x, record=(), fast=False), 1)
+        hidden = float(run(program, x, record=())["spikes.hidden"].mean())
+        n = batch * steps
+        print(f"  {rate:10.2f}  {hidden:11.2f}  {n / t_fast:12,.0f}  {n / t_numpy:18,.0f}  {t_numpy / t_fast:5.0f}x")
 
 
 if __name__ == "__main__":
