@@ -157,17 +157,18 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         from neurodeploy.emulator import fixed_point_fast
 
         if fixed_point_fast.eligible(program):
-            return _run_fast(program, arrays, record, fixed_point_fast)
+            return _run_fast(program, arrays, record, progress, fixed_point_fast)
     return _run_numpy(program, arrays, record, progress)
 
 
-def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, fast_module) -> dict[str, np.ndarray]:
+def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
+              fast_module) -> dict[str, np.ndarray]:
     compiled = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
     if compiled is None:
         compiled = program.__dict__["_fast_kernel"] = fast_module.Compiled(program)
     parts = [arrays[name] for name in program.inputs]
     stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-    spikes, v, u = compiled.run(stacked, "v" in record, "u" in record)
+    spikes, v, u = compiled.run(stacked, "v" in record, "u" in record, progress)
     batch, steps = stacked.shape[:2]
     traces: dict[str, np.ndarray] = {}
     start = 0

@@ -54,3 +54,10 @@ def step_range(steps: int, progress: bool, unit: str) -> Iterable[int]:
     from tqdm import tqdm
 
     return tqdm(range(steps), desc="emulate", unit=unit)
+
+
+def progress_bar(total: int, unit: str):
+    """A progress bar over ``total`` units of work (tqdm, to stderr)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="emulate", unit=unit, unit_scale=True)

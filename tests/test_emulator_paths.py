@@ -79,3 +79,21 @@ def test_per_neuron_delays_and_sparse_weights_take_the_synapse_path(seed, densit
     program = compile_model(graph, Options(target="loihi2", allow_degraded=True)).program
     x = (rng.random((4, 60, n_in)) < 0.3).astype(np.int64)
     same(program, x)
+
+
+def test_groups_of_samples_and_chunks_of_steps_continue_exactly(monkeypatch, capsys):
+    """With a progress bar the kernel runs a few steps per call and small groups of samples,
+    carrying u, v and the delay buffers over: the traces must not change."""
+    from neurodeploy.emulator import fixed_point_fast
+
+    program = compile_model(paths()["temporal_rnn"], Options(target="loihi2")).program
+    x, _ = data.test_set("temporal_rnn")
+    x = x[:5]
+    whole = run(program, x, record=("v", "u"))
+    monkeypatch.setattr(fixed_point_fast, "PROGRESS_STEPS", 7)  # steps do not divide evenly
+    monkeypatch.setattr(fixed_point_fast, "STATE_BUDGET", 1)  # one sample per group
+    chunked = run(program, x, record=("v", "u"), progress=True)
+    assert "sample-step" in capsys.readouterr().err  # the bar was shown
+    assert set(whole) == set(chunked)
+    for key in whole:
+        np.testing.assert_array_equal(chunked[key], whole[key], err_msg=key)
