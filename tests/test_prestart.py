@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import nir
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,12 +93,21 @@ def test_drift_that_no_start_state_can_cancel_is_reported():
     np.testing.assert_array_equal(deep.params["v_init"], deep.params["v_zero"])  # falls back to step-0 state
 
 
-def test_netx_format_keeps_the_zero_start_state():
-    from neurodeploy.backends.lava.netx import compile_for_netx
+def test_netx_format_starts_at_zero_and_says_what_that_loses(tmp_path):
+    from neurodeploy.backends.lava.netx import NetxExportError, compile_for_netx, export_netx
 
-    compiled = compile_for_netx(_chain(_cuba, depth=2, bias=0.3), Options(target="loihi2", dt=1e-3))
+    graph = _chain(_cuba, depth=2, bias=0.3)
+    compiled = compile_for_netx(graph, Options(target="loihi2", dt=1e-3))
     for pop in compiled.program.populations:
         np.testing.assert_array_equal(pop.params["v_init"], 0)
+        np.testing.assert_array_equal(pop.params["u_init"], 0)
+    lost = {f.layer: f.message for f in compiled.health.findings if f.check == "no_start_state"}
+    assert set(lost) == {"cell0", "cell1"}
+    assert "rising through the synapse" in lost["cell0"] and "before their first input" in lost["cell1"]
+    plain = compile_model(graph, Options(target="loihi2", dt=1e-3))  # start state in u_init: netx refuses it
+    with pytest.raises(NetxExportError, match="starts at u = .*--netx-format"):
+        export_netx(plain.to_artifact(), tmp_path / "plain.net")
+    assert not (tmp_path / "plain.net").exists()
 
 
 @settings(max_examples=150, deadline=None, derandomize=True)

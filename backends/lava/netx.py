@@ -51,10 +51,11 @@ READOUT_VTH = 2**17  # as the Lava backend: vth << 6 = 2**23 > any saturated v, 
 WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
 _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixed-sign"}
 # The part of the loihi2 number format a netx file can hold (see compile_for_netx).
-# netx's LIF starts every layer at u = v = 0, so the start state cannot cancel the drive of the
-# ticks before a layer's first input (compiler/quantize/prestart.py): a netx network drifts there.
+# netx's LIF starts every layer at u = v = 0: no start state can shape a CubaLIF bias's rise or
+# cancel the drive of the ticks before a layer's first input (compiler/quantize/prestart.py); the
+# health report warns `no_start_state` where that changes the network.
 NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP),
-                         "prestart": False}
+                         "start_state": False}
 _RECOMPILE = ("recompile the model with `neurodeploy compile --target loihi2 --netx-format` (Python: "
               "neurodeploy.backends.lava.netx.compile_for_netx): weight exponent 0 and bias exponent 6, the part "
               "of the format netx holds")
@@ -455,6 +456,12 @@ def _neuron(pop: Any, label: str, bias_max: int) -> tuple[dict[str, Any], np.nda
             f"{label}: population '{pop.name}' starts at v = {int(v_init[v_init != 0][0])} (v_init, from a reset "
             f"potential other than 0); netx's LIF starts at v = 0 and resets to 0 (compile a model whose "
             f"v_reset is 0)")
+    u_init = np.asarray(pop.params.get("u_init", np.zeros(1))).reshape(-1)
+    if np.any(u_init != 0):
+        raise NetxExportError(
+            f"{label}: population '{pop.name}' starts at u = {int(u_init[u_init != 0][0])} (u_init: the start state "
+            f"that shapes a bias's synaptic rise or cancels the ticks before the first input); netx's LIF starts "
+            f"at u = 0; {_RECOMPILE}")
     bias = (np.asarray(pop.params["bias_mant"]).astype(np.int64)
             << np.asarray(pop.params["bias_exp"]).astype(np.int64)).reshape(pop.shape)
     step = 1 << NETX_BIAS_EXP

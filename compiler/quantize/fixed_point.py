@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse
 
 from neurodeploy.compiler.dynamics import Dynamics, dynamics
-from neurodeploy.compiler.quantize.prestart import prestart_state
+from neurodeploy.compiler.quantize.prestart import prestart_state, report_lost_start_state
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.program import Program, QConnection, QPopulation
@@ -44,7 +44,7 @@ class FixedPointFormat:
     reset_subtract: bool = False  # can the neuron reset by subtracting its threshold?
     zero_warn: float = 0.05  # fraction of weights lost to zero: warning / severe
     zero_severe: float = 0.5
-    prestart: bool = True  # cancel bias/decay drive before a population's first input (quantize/prestart.py)
+    start_state: bool = True  # the target loads u_init/v_init per neuron (netx: no, every layer starts at 0)
 
     @property
     def state_max(self) -> int:
@@ -294,7 +294,10 @@ def _population(pop: Population, dyn: Dynamics, scale: np.ndarray, latency: int,
     # A linear readout (Sum) is read from u, which follows the input exactly (du clears it every
     # step); with a bias, which Loihi adds to v only, it is read from v (dv = 4095 leaves 1/4096).
     readout = "u" if pop.kind == "Sum" and not np.any(params["bias_mant"]) else "v"
-    if fmt.prestart and fmt.hop_latency and latency:
+    if not fmt.start_state:
+        report_lost_start_state(pop.name, params, fmt, latency, health)
+        params["u_init"] = np.zeros(pop.shape, dtype=np.int64)
+    elif fmt.hop_latency and latency:
         params["u_init"], params["v_init"] = prestart_state(pop.name, params, fmt, latency, pop.spiking, health)
     return QPopulation(pop.name, fmt.model, pop.kind, pop.shape, pop.spiking, scale, params,
                        latency, readout=readout)

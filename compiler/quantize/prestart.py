@@ -26,6 +26,30 @@ def _preimage(r: np.ndarray, keep: np.ndarray, bits: int) -> tuple[np.ndarray, n
     return x, (keep > 0) | (r == 0)
 
 
+def _moving(p: dict[str, np.ndarray], fmt) -> np.ndarray:
+    """Neurons whose state changes without input: a bias, a decaying u_init, or a leaking v_init."""
+    bias = p["bias_mant"] << p["bias_exp"]
+    u_want = p.get("u_init", np.zeros_like(p["v_init"]))
+    return (bias != 0) | (u_want != 0) | ((p["v_init"] != 0) & (p["dv"] != 0))
+
+
+def report_lost_start_state(name: str, params: dict[str, np.ndarray], fmt, latency: int,
+                            health: HealthReport) -> None:
+    """For formats that start every neuron at u = 0 (netx): say what the float model does that
+    such a start cannot: a CubaLIF bias's synaptic rise, the drift of the latency ticks."""
+    p = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in params.items()}
+    lost = []
+    if np.any(p.get("u_init", 0) != 0):
+        lost.append("the bias reaches v at once instead of rising through the synapse")
+    moving = _moving(p, fmt)
+    if latency and fmt.hop_latency and np.any(moving):
+        lost.append(f"{100 * np.mean(moving):.0f}% of the neurons drift (bias and decay alone) in the {latency} "
+                    f"tick(s) before their first input")
+    if lost:
+        health.add("warning", name, "no_start_state", float(np.mean(moving)),
+                   f"this format starts every neuron at u = 0 and v = 0, so {'; '.join(lost)}")
+
+
 def replay(u: np.ndarray, v: np.ndarray, params: dict[str, np.ndarray], fmt, ticks: int,
            spiking: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``ticks`` free Loihi updates (no input) from (u, v): final u, v, whether any neuron fired,
@@ -80,8 +104,7 @@ def prestart_state(name: str, params: dict[str, np.ndarray], fmt, latency: int, 
     u_end, v_end, fired, clipped = replay(u0, v, p, fmt, latency, spiking)
     ok &= (u_end == u_want) & (v_end == v_want) & ~fired & ~clipped
     ok &= (np.abs(u0) <= fmt.state_max) & (np.abs(v) <= fmt.state_max)
-    moving = (bias != 0) | (u_want != 0) | ((v_want != 0) & (keep_v != one))
-    failed = moving & ~ok
+    failed = _moving(p, fmt) & ~ok
     if np.any(failed):
         health.add("warning", name, "prestart_drift", float(np.mean(failed)),
                    f"{100 * np.mean(failed):.0f}% of the neurons drift in the {latency} tick(s) before their first "
