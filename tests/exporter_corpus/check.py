@@ -128,7 +128,25 @@ def result_of(entry: dict[str, Any], out: Path) -> dict[str, Any]:
     if "nominal" in entry:
         res["nominal"] = compare(entry, simulate(entry, out, semantics=entry["nominal"]["semantics"]), out)
     res["compile"] = {t: compile_target(entry, out, t) for t in entry["compile"]}
+    res["deployed"] = {t: deployed_agreement(entry, out, t) for t, outcome in res["compile"].items() if outcome == "ok"}
     return res
 
 
-__all__ = ["compare", "compile_target", "load", "patched_graph", "result_of", "semantics_of", "simulate"]
+__all__ = ["compare", "compile_target", "deployed_agreement", "load", "patched_graph", "result_of", "semantics_of", "simulate"]
+
+
+def deployed_agreement(entry: dict[str, Any], out: Path, target: str) -> float:
+    """Lowest spike agreement, over the spiking populations, between the float reference and the
+    program compiled for ``target`` and emulated bit-accurately, on the case's stored input
+    (``neurodeploy verify``'s measure: the fraction of equal (sample, step, neuron) spike values,
+    aligned for the target's latency)."""
+    from neurodeploy.compiler.compile import Options, compile_model
+    from neurodeploy.verify import compare as verify
+
+    x = read_npz(Path(out) / entry["reference"])["input"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = compile_model(Path(out) / entry["file"], Options(target=target, **entry["semantics"]))
+        report = verify(compiled.net, compiled.program, x)
+    return min((p["spike_agreement"] for p in report["populations"].values() if "spike_agreement" in p),
+               default=1.0)

@@ -86,7 +86,7 @@ def _compile(entry: dict[str, Any], res: dict[str, Any] | None) -> str:
     cells = []
     for target, outcome in res["compile"].items():
         if outcome == "ok":
-            cells.append("ok")
+            cells.append(f"ok, {100 * res['deployed'][target]:.1f}%")
         elif SUBTRACT_UNSUPPORTED in outcome:
             cells.append("no (subtract reset)")
         else:
@@ -131,7 +131,8 @@ def render(manifest: dict[str, Any], out: Path, res: dict[str, dict[str, Any]] |
                 cells.append("; ".join(f"{e['case'].split('__', 1)[1]}: {_short(e, res.get(e['case']))}"
                                        for e in covering))
         lines.append(f"| {name} {version} | " + " | ".join(cells) + " |")
-    lines += ["", "| case | model | semantics | tolerance | result | loihi2 / spinnaker / emulator |",
+    lines += ["", "| case | model | semantics | tolerance | result | loihi2 / spinnaker / emulator: compiles, "
+                  "spike agreement emulated vs float |",
               "|---|---|---|---|---|---|"]
     for e in entries:
         if e["status"] == "not_expressible":
