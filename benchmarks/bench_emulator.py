@@ -5,7 +5,8 @@
 Network: 64 inputs -> 128 recurrent LIF -> 8 LIF (seeded random weights, 10% input rate),
 compiled for loihi2. Reports steps/s for one sample, sample-steps/s for a batch, for the
 event-driven (numba) and the dense (numpy) kernel, and the ratio against norse's float
-forward pass of the same network.
+forward pass of the same network. Then the same network compiled for spinnaker: the
+event-driven (numba) and the readable numpy kernel of emulator/spinnaker.py, on the same inputs.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import nir
 import numpy as np
 
 from neurodeploy.compiler.compile import Options, compile_model
+from neurodeploy.emulator import spinnaker
 from neurodeploy.emulator.fixed_point import run
 
 
@@ -107,6 +109,30 @@ def main() -> None:
     print(f"  norse float (torch):  {n / t_norse_batch:12,.0f} sample-steps/s   ratio emulator/norse "
           f"{t_norse_batch / min(t_batch_fast, t_batch_numpy):.1f}x")
     activity_sweep(program)
+    spinnaker_speed(graph, one, many)
+
+
+def spinnaker_speed(graph: nir.NIRGraph, one: np.ndarray, many: np.ndarray) -> None:
+    """The spinnaker kernel's compiled and numpy paths on the same network and inputs."""
+    program = compile_model(graph, Options(target="spinnaker")).program
+    sp_run = spinnaker.run
+    sp_run(program, one[:, :10], record=())  # compile (or load from numba's cache) the kernel once
+    same = all(np.array_equal(a, b) for a, b in zip(
+        sp_run(program, one[:, :2000], record=("v", "i")).values(),
+        sp_run(program, one[:, :2000], record=("v", "i"), fast=False).values()))
+    t_fast = timed(lambda: sp_run(program, one, record=()))
+    t_numpy = timed(lambda: sp_run(program, one, record=(), fast=False), 1)
+    t_batch_fast = timed(lambda: sp_run(program, many, record=()), 1)
+    t_batch_numpy = timed(lambda: sp_run(program, many, record=(), fast=False), 1)
+    steps = one.shape[1]
+    spikes = int(sp_run(program, one, record=())["spikes.hidden"].sum())
+    print(f"spinnaker program (IF_curr_delta, 16-bit words): {spikes} hidden spikes in {steps} ticks")
+    print(f"fast and numpy kernels identical on 2000 ticks (spikes, v, i): {same}")
+    print(f"  one sample, {steps} ticks:  event-driven (numba) {steps / t_fast:12,.0f} steps/s   "
+          f"numpy {steps / t_numpy:10,.0f} steps/s   {t_numpy / t_fast:5.0f}x")
+    n = many.shape[0] * many.shape[1]
+    print(f"  batch {many.shape[0]} x {many.shape[1]} ticks: event-driven (numba) {n / t_batch_fast:12,.0f} "
+          f"sample-steps/s   numpy {n / t_batch_numpy:10,.0f} sample-steps/s   {t_batch_numpy / t_batch_fast:5.0f}x")
 
 
 def activity_sweep(program, batch: int = 32, steps: int = 200) -> None:

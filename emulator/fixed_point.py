@@ -10,7 +10,9 @@ fired (Loihi: hop = 1 for every connection; generic: hop = 0, recurrent edges on
 """
 from __future__ import annotations
 
-from typing import Iterable
+import dataclasses
+import zlib
+from typing import Any, Iterable
 
 import numpy as np
 import scipy.sparse
@@ -157,18 +159,22 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         from neurodeploy.emulator import fixed_point_fast
 
         if fixed_point_fast.eligible(program):
-            return _run_fast(program, arrays, record, progress, fixed_point_fast)
+            return run_fast(program, arrays, record, progress, fixed_point_fast)
     return _run_numpy(program, arrays, record, progress)
 
 
-def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
-              fast_module) -> dict[str, np.ndarray]:
-    compiled = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
-    if compiled is None:
-        compiled = program.__dict__["_fast_kernel"] = fast_module.Compiled(program)
+def run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
+             fast_module, states: tuple[str, ...] = ("v", "u")) -> dict[str, np.ndarray]:
+    """Run ``fast_module.Compiled(program)``, whose ``run(inputs, *record_flags, progress)`` returns
+    spikes and one trace per item of ``states``, each (batch, steps, all neurons); split per population."""
+    key = _contents(program)
+    cached = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
+    if cached is None or cached[0] != key:  # first run, or the program (or a deep copy of it) was edited
+        cached = program.__dict__["_fast_kernel"] = (key, fast_module.Compiled(program))
+    compiled = cached[1]
     parts = [arrays[name] for name in program.inputs]
     stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-    spikes, v, u = compiled.run(stacked, "v" in record, "u" in record, progress)
+    spikes, *values = compiled.run(stacked, *(item in record for item in states), progress)
     batch, steps = stacked.shape[:2]
     traces: dict[str, np.ndarray] = {}
     start = 0
@@ -176,11 +182,25 @@ def _run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, pr
         stop = start + p.size
         if p.spiking:
             traces[f"spikes.{p.name}"] = spikes[:, :, start:stop].reshape((batch, steps) + p.shape)
-        for item, values in (("v", v), ("u", u)):
+        for item, trace in zip(states, values):
             if item in record:
-                traces[f"{item}.{p.name}"] = values[:, :, start:stop].reshape((batch, steps) + p.shape)
+                traces[f"{item}.{p.name}"] = trace[:, :, start:stop].reshape((batch, steps) + p.shape)
         start = stop
     return traces
+
+
+def _contents(value: Any) -> Any:
+    """A comparable summary of a program's contents: arrays by dtype, shape and CRC-32 (which
+    catches any edit of up to 32 bits for certain), dataclasses by their fields, the rest by repr."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, zlib.crc32(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return tuple((k, _contents(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_contents(v) for v in value)
+    if dataclasses.is_dataclass(value):
+        return type(value).__name__, tuple(_contents(getattr(value, f.name)) for f in dataclasses.fields(value))
+    return repr(value)
 
 
 def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool) -> dict[str, np.ndarray]:

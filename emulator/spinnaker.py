@@ -49,6 +49,23 @@ def _decay(x: np.ndarray, d: np.ndarray) -> np.ndarray:
     return (x * d) >> 32
 
 
+def total_delays(conn: QConnection) -> np.ndarray:
+    """Ticks from send to ring-buffer slot, per stored synapse: attrs.delay + arrays.delay (>= 1)."""
+    delay = conn.arrays.get("delay")
+    total = int(conn.attrs.get("delay", 0)) + (delay.astype(np.int64) if delay is not None else 0)
+    total = np.broadcast_to(np.asarray(total, dtype=np.int64), conn.arrays["weight"].shape)
+    if total.size and total.min() < 1:
+        raise OptionError(f"connection '{conn.name}': a delay of {int(total.min())} ticks; sPyNNaker needs >= 1")
+    return total
+
+
+def is_exp(pop: QPopulation) -> bool:
+    """True for IF_curr_exp, False for IF_curr_delta; other models are refused."""
+    if pop.model not in ("IF_curr_exp", "IF_curr_delta"):
+        raise OptionError(f"population '{pop.name}': unknown SpiNNaker model {pop.model!r}")
+    return pop.model == "IF_curr_exp"
+
+
 class _Synapses:
     """One connection's words, grouped by (synapse type, delay) into sparse matrices."""
 
@@ -57,11 +74,7 @@ class _Synapses:
         words = conn.arrays["weight"].astype(np.int64)
         types = conn.arrays["synapse_type"].astype(np.int64)
         indptr, indices = conn.arrays["indptr"], conn.arrays["indices"]
-        delay = conn.arrays.get("delay")
-        total = int(conn.attrs.get("delay", 0)) + (delay.astype(np.int64) if delay is not None else 0)
-        total = np.broadcast_to(np.asarray(total, dtype=np.int64), words.shape)
-        if total.size and total.min() < 1:
-            raise OptionError(f"connection '{conn.name}': a delay of {int(total.min())} ticks; sPyNNaker needs >= 1")
+        total = total_delays(conn)
         self.groups: list[tuple[int, int, scipy.sparse.csr_matrix]] = []
         for kind in (0, 1):
             for d in np.unique(total[types == kind]) if words.size else []:
@@ -79,9 +92,7 @@ class _Core:
     def __init__(self, pop: QPopulation, shifts: tuple[int, int], batch: int, depth: int):
         p = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in pop.params.items()}
         self.pop = pop
-        self.exp = pop.model == "IF_curr_exp"
-        if pop.model not in ("IF_curr_exp", "IF_curr_delta"):
-            raise OptionError(f"population '{pop.name}': unknown SpiNNaker model {pop.model!r}")
+        self.exp = is_exp(pop)
         self.shift = (int(shifts[0]), int(shifts[1]))
         n = pop.size
         self.v = np.broadcast_to(p["v_init"], (batch, n)).copy()
@@ -140,11 +151,12 @@ class _Core:
 
 
 def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
-        progress: bool = False) -> dict[str, np.ndarray]:
+        progress: bool = False, fast: bool = True) -> dict[str, np.ndarray]:
     """Emulate a spinnaker ``program``; returns ``spikes.<pop>`` (0/1) and raw s1615 ``v.<pop>``/``i.<pop>``.
 
     ``v.<pop>`` of tick t is V before tick t's update (sPyNNaker's recording), so it lags the
-    float reference's v by ``latency + 1`` ticks; spikes lag by ``latency``.
+    float reference's v by ``latency + 1`` ticks; spikes lag by ``latency``. ``fast`` uses the
+    compiled event-driven path (emulator/spinnaker_fast.py); both paths give the same integers.
     """
     if program.target != "spinnaker":
         raise OptionError(f"this kernel runs spinnaker programs, not {program.target!r}")
@@ -153,6 +165,15 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         if item not in RECORDABLE:
             raise OptionError(f"cannot record {item!r}; the spinnaker emulator records {', '.join(RECORDABLE)}")
     arrays = program_inputs(program, inputs, target_label="SpiNNaker", allow_negative=False)
+    if fast and arrays:
+        from neurodeploy.emulator import spinnaker_fast
+        from neurodeploy.emulator.fixed_point import run_fast
+
+        return run_fast(program, arrays, record, progress, spinnaker_fast, states=RECORDABLE)
+    return _run_numpy(program, arrays, record, progress)
+
+
+def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool) -> dict[str, np.ndarray]:
     batch, steps = next(iter(arrays.values())).shape[:2] if arrays else (1, 0)
     synapses = [_Synapses(c) for c in program.connections]
     shifts = program.attrs["ring_buffer_shift"]

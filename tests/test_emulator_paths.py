@@ -1,6 +1,7 @@
 """The event-driven (numba) and the readable numpy fixed-point kernels give the same integers."""
 from __future__ import annotations
 
+import copy
 import warnings
 
 import nir
@@ -97,3 +98,16 @@ def test_groups_of_samples_and_chunks_of_steps_continue_exactly(monkeypatch, cap
     assert set(whole) == set(chunked)
     for key in whole:
         np.testing.assert_array_equal(chunked[key], whole[key], err_msg=key)
+
+
+def test_an_edited_program_is_compiled_again():
+    """The compiled kernel is cached on the program; a deep copy of a program that already ran,
+    then edited, must not run the copied kernel's old arrays."""
+    program = compile_model(paths()["digits_mlp"], Options(target="loihi2")).program
+    x, _ = data.test_set("digits_mlp")
+    before = run(program, x[:4])
+    edited = copy.deepcopy(program)
+    edited.populations[0].params["vth"] = edited.populations[0].params["vth"] * 3
+    after = run(edited, x[:4])
+    np.testing.assert_array_equal(after["spikes.lif1"], run(edited, x[:4], fast=False)["spikes.lif1"])
+    assert after["spikes.lif1"].sum() < before["spikes.lif1"].sum()
