@@ -1,26 +1,23 @@
-"""Compiled, event-driven path of the SpiNNaker kernel (numba), bit-identical to spinnaker.py.
+"""Compiled, event-driven path of the SpiNNaker kernel, bit-identical to spinnaker.py (the numba
+code is in numba_kernels.py).
 
 The tick is spinnaker.py's, per sample and neuron: ring-buffer transfer, V recorded, the membrane
 update (refractory neurons hold V), threshold and reset, synaptic decay. Spikes are delivered from
-each source that fired, as in fixed_point_fast.py (whose synapse layout and ``deliver`` this
-reuses): the ring buffer of a population is two rings (excitatory, inhibitory) of ``depth`` rows
-of int64 sums, and every (connection, synapse type) is a channel into one of them. A source's
+each source that fired, as in fixed_point_fast.py (the same synapse layout and ``deliver``): the
+ring buffer of a population is two rings (excitatory, inhibitory) of ``depth`` rows of int64
+sums, and every (connection, synapse type) is a channel into one of them. A source's
 word lands in row (t + delay) % depth; the sum is clipped to 0xFFFF when its tick transfers it,
 which equals saturating each add because words are >= 0. Delivering a population's spikes right
 after its update rather than after every population's is the same: delays are >= 1 tick, so no
 population reads a row written in the same tick.
-
-The kernel compiles in numba functions of fixed_point_fast.py, and numba's on-disk cache only
-checks this file's source: after editing those, delete __pycache__/spinnaker_fast.*.nb[ci].
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from neurodeploy.emulator.fixed_point_fast import (SynapseLayout, deliver_inputs, schedule, send_spikes,
-                                                   source_offsets, wrap32)
-from neurodeploy.emulator.spinnaker import RING_BUFFER_MAX, is_exp, total_delays
+from neurodeploy.emulator.event_layout import SynapseLayout, schedule, source_offsets
+from neurodeploy.emulator.numba_kernels import spinnaker_kernel
+from neurodeploy.emulator.spinnaker import is_exp, total_delays
 from neurodeploy.program import Program
 
 STATE_BUDGET = 256 * 2**20
@@ -104,91 +101,6 @@ class Compiled:
                 state = tuple(np.repeat(x[None, :], b1 - b0, axis=0) for x in self.start)
                 state += (np.zeros((b1 - b0, n), dtype=np.int64),)  # refractory timers
                 buf = np.zeros((b1 - b0, self.buffer_size), dtype=np.int64)
-            _kernel(inputs, b0, t0, t1, state, buf, self.params, self.pops, self.synapses, self.channels,
+            spinnaker_kernel(inputs, b0, t0, t1, state, buf, self.params, self.pops, self.synapses, self.channels,
                     spikes, v_out, i_out, record_v, record_i)
         return spikes, v_out, i_out
-
-
-@numba.njit(cache=True, inline="always")
-def _mul(a, b):
-    """s1615 x s1615: floor(a*b / 2**15), wrapped to int32."""
-    return wrap32((a * b) >> 15)
-
-
-@numba.njit(cache=True, inline="always")
-def _tick(ring_e, ring_i, v, i_exc, i_inh, refract, current, fired, params, lo, hi, shift_e, shift_i, spiking, exp):
-    """One tick of neurons lo:hi after the transfer from ``ring_e``/``ring_i`` (which it clears);
-    ``current`` gets I_syn[exc] - I_syn[inh] after the transfer. A branch-free body on slices
-    indexed from 0, so it vectorizes; ``exp`` is a literal (IF_curr_exp or IF_curr_delta)."""
-    v_rest, v_reset, v_thresh, i_offset, r_membrane, exp_tc, t_refract, init_e, init_i, decay_e, decay_i, \
-        input_scale = params
-    vv, syn_e, syn_i, rr, cc, ff = v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refract[lo:hi], current[lo:hi], fired[lo:hi]
-    rest, reset, thresh, offset = v_rest[lo:hi], v_reset[lo:hi], v_thresh[lo:hi], i_offset[lo:hi]
-    r_m, tc, t_ref, scale = r_membrane[lo:hi], exp_tc[lo:hi], t_refract[lo:hi], input_scale[lo:hi]
-    in_e, in_i, de, di = init_e[lo:hi], init_i[lo:hi], decay_e[lo:hi], decay_i[lo:hi]
-    for j in range(hi - lo):
-        add_e = wrap32(min(ring_e[j], RING_BUFFER_MAX) << shift_e)
-        add_i = wrap32(min(ring_i[j], RING_BUFFER_MAX) << shift_i)
-        ring_e[j] = 0
-        ring_i[j] = 0
-        if exp:
-            add_e = (add_e * in_e[j]) >> 32  # decay_s1615: s1615 x u032
-            add_i = (add_i * in_i[j]) >> 32
-        e = wrap32(syn_e[j] + add_e)
-        i = wrap32(syn_i[j] + add_i)
-        cc[j] = wrap32(e - i)
-        if exp:
-            drive = wrap32(e - i)
-        else:
-            drive = wrap32(_mul(e, scale[j]) - _mul(i, scale[j]))
-        alpha = wrap32(_mul(wrap32(drive + offset[j]), r_m[j]) + rest[j])
-        v0 = vv[j]
-        v_new = wrap32(alpha - _mul(tc[j], wrap32(alpha - v0)))
-        r0 = rr[j]
-        active = r0 <= 0
-        v1 = v_new if active else v0
-        r1 = r0 if active else r0 - 1
-        spike = v1 >= thresh[j]
-        vv[j] = reset[j] if spike else v1
-        rr[j] = t_ref[j] if spike else r1
-        ff[j] = spike & spiking
-        if exp:
-            syn_e[j] = (e * de[j]) >> 32
-            syn_i[j] = (i * di[j]) >> 32
-        else:
-            syn_e[j] = 0
-            syn_i[j] = 0
-
-
-@numba.njit(cache=True, parallel=True)
-def _kernel(inputs, b0, t0, t1, state, buf, params, pops, synapses, channels, spikes, v_out, i_out, record_v,
-            record_i):
-    """Ticks t0..t1 of samples b0..b0 + len(buf), continuing from (and updating) their state and buf."""
-    pop_start, pop_stop, pop_exp, pop_spiking, shift_e, shift_i, ring_at, depth = pops
-    v, i_exc, i_inh, refract = state
-    n = v.shape[1]
-    for k in numba.prange(v.shape[0]):  # samples are independent: one thread each
-        b = b0 + k
-        bb = buf[k]
-        current = np.zeros(n, dtype=np.int64)
-        fired = np.zeros(n, dtype=np.bool_)
-        for t in range(t0, t1):
-            deliver_inputs(bb, inputs, b, t, synapses, channels)
-            for p in range(pop_start.shape[0]):
-                lo, hi = pop_start[p], pop_stop[p]
-                size = hi - lo
-                row_e = ring_at[p] + (t % depth[p]) * size
-                row_i = row_e + depth[p] * size
-                ring_e, ring_i = bb[row_e:row_e + size], bb[row_i:row_i + size]
-                if record_v:
-                    v_out[b, t, lo:hi] = v[k, lo:hi]  # V before the update
-                if pop_exp[p]:
-                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
-                          shift_e[p], shift_i[p], pop_spiking[p], True)
-                else:
-                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
-                          shift_e[p], shift_i[p], pop_spiking[p], False)
-                if record_i:
-                    i_out[b, t, lo:hi] = current[lo:hi]
-                send_spikes(bb, fired, spikes[b, t], lo, hi, t, synapses, channels)
-    return 0

@@ -1,0 +1,234 @@
+"""Every numba function of the compiled kernels (fixed_point_fast.py, spinnaker_fast.py), in one file.
+
+numba's on-disk cache (``cache=True``) decides whether a compiled kernel is stale from the
+source file that defines it, not from the files of the functions it inlines: keeping every
+kernel and every helper here means that any edit recompiles them all.
+
+Each kernel is compiled once with ``parallel=True`` (one sample per thread) and used for every
+batch size; it also runs one sample faster than a serial compile of the same code. Loops work on
+slices indexed from 0 (``buf[row:row + n]``), which lets LLVM vectorize them, and neuron updates
+have branch-free bodies; loop-invariant flags are passed as literals into inlined helpers.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+RING_BUFFER_MAX = 0xFFFF  # SpiNNaker's uint16 ring-buffer words (emulator/spinnaker.py)
+
+
+@numba.njit(cache=True, inline="always")
+def deliver(buf, source, value, t, synapses, channels):
+    """Add what ``source`` sends (``value`` spikes) to the buffer rows its channels deliver into;
+    ``synapses`` is ``SynapseLayout.arrays()``, ``channels`` the channels' (nout, depth, off, base)."""
+    n_inputs, row_ptr, row_conn, row_at, row_weight, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, \
+        syn_target, syn_weight = synapses
+    conn_nout, conn_depth, conn_off, conn_base = channels
+    for g in range(row_ptr[source], row_ptr[source + 1]):
+        c = row_conn[g]
+        n = conn_nout[c]
+        row = conn_off[c] + ((t + conn_base[c]) % conn_depth[c]) * n
+        dst = buf[row:row + n]  # slices: indices from 0 let the loop vectorize
+        weights = row_weight[row_at[g]:row_at[g] + n]
+        for k in range(n):
+            dst[k] += weights[k] * value
+    for g in range(src_ptr[source], src_ptr[source + 1]):
+        c = seg_conn[g]
+        row = conn_off[c] + ((t + conn_base[c] + seg_delay[g]) % conn_depth[c]) * conn_nout[c]
+        for k in range(seg_start[g], seg_stop[g]):
+            buf[row + syn_target[k]] += syn_weight[k] * value
+
+
+@numba.njit(cache=True, inline="always")
+def deliver_inputs(buf, inputs, b, t, synapses, channels):
+    """Deliver what every input entry sends at step t of sample b (a spike count each)."""
+    for i in range(inputs.shape[2]):
+        x = inputs[b, t, i]
+        if x != 0:
+            deliver(buf, i, x, t, synapses, channels)
+
+
+@numba.njit(cache=True, inline="always")
+def send_spikes(buf, fired, step_spikes, lo, hi, t, synapses, channels):
+    """Mark in ``step_spikes`` and deliver the spikes of the neurons lo:hi that fired at step t."""
+    n_inputs = synapses[0]
+    for j in range(lo, hi):
+        if fired[j]:
+            step_spikes[j] = 1
+            deliver(buf, n_inputs + j, 1, t, synapses, channels)
+
+
+@numba.njit(cache=True, inline="always")
+def _shr(x, bits, loihi):
+    """Shift right: toward zero (Loihi's decay) or to nearest, half away from zero (generic)."""
+    if loihi:
+        return x >> bits if x >= 0 else -((-x) >> bits)
+    half = (1 << bits) >> 1
+    return (x + half) >> bits if x >= 0 else -((-x + half) >> bits)
+
+
+@numba.njit(cache=True, inline="always")
+def wrap32(x):
+    """Two's-complement int32 wrap of an int64 (branch-free, so loops over it vectorize)."""
+    return ((x + 2147483648) & 4294967295) - 2147483648
+
+
+@numba.njit(cache=True, inline="always")
+def _gather(buf, acc, t, p, loihi, buffers):
+    """Sum what every incoming connection of population p delivers at t into acc; clear those slots."""
+    conn_target, conn_nout, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn = buffers
+    for q in range(inc_ptr[p], inc_ptr[p + 1]):
+        c = inc_conn[q]
+        n = conn_nout[c]
+        row = conn_off[c] + (t % conn_depth[c]) * n
+        src = buf[row:row + n]
+        dst = acc[conn_target[c]:conn_target[c] + n]
+        for j in range(n):
+            # Loihi wraps the emitted value to int32; the generic profile saturates it
+            dst[j] += wrap32(src[j]) if loihi else min(max(src[j], -2147483648), 2147483647)
+            src[j] = 0
+
+
+@numba.njit(cache=True, inline="always")
+def _update(acc, u, v, fired, lo, hi, neurons, loihi, subtract):
+    """One step of the CUBA LIF for neurons lo:hi (branch-free body on slices, so it vectorizes)."""
+    keep_u, keep_v, bias, threshold, v_init, u_init, spiking, pop_start, pop_stop, decay_bits, shift, \
+        state_max, _, _ = neurons
+    a, uu, vv, ku, kv = acc[lo:hi], u[lo:hi], v[lo:hi], keep_u[lo:hi], keep_v[lo:hi]
+    bb, th, sp, ff = bias[lo:hi], threshold[lo:hi], spiking[lo:hi], fired[lo:hi]
+    for j in range(hi - lo):
+        x = _shr(uu[j] * ku[j], decay_bits, loihi) + (a[j] << shift)
+        if loihi:  # int32 sum, then u wraps once by 2^24
+            x = wrap32(x)
+            x = x - 2 * state_max if x > state_max else (x + 2 * state_max if x <= -state_max else x)
+        else:
+            x = min(max(x, -(state_max - 1)), state_max - 1)
+        uu[j] = x
+        y = _shr(vv[j] * kv[j], decay_bits, loihi) + x + bb[j]
+        y = min(max(y, -(state_max - 1)), state_max - 1)
+        f = sp[j] & (y > th[j])
+        vv[j] = ((y - th[j]) if subtract else 0) if f else y
+        ff[j] = f
+        a[j] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, buffers, spikes, v_out, u_out, record_v, record_u):
+    """Steps t0..t1 of samples b0..b0 + len(u), continuing from (and updating) their state u, v, buf."""
+    pop_start, pop_stop, loihi, subtract = neurons[7], neurons[8], neurons[12], neurons[13]
+    channels = (buffers[1], buffers[2], buffers[3], buffers[4])  # (nout, depth, off, base) of each connection
+    n = u.shape[1]
+    for k in numba.prange(u.shape[0]):  # samples are independent: one thread each
+        b = b0 + k
+        uu, vv, bb = u[k], v[k], buf[k]
+        acc = np.zeros(n, dtype=np.int64)
+        fired = np.zeros(n, dtype=np.bool_)
+        for t in range(t0, t1):
+            deliver_inputs(bb, inputs, b, t, synapses, channels)
+            for p in range(pop_start.shape[0]):
+                lo, hi = pop_start[p], pop_stop[p]
+                if loihi:
+                    _gather(bb, acc, t, p, True, buffers)
+                    if subtract:
+                        _update(acc, uu, vv, fired, lo, hi, neurons, True, True)
+                    else:
+                        _update(acc, uu, vv, fired, lo, hi, neurons, True, False)
+                else:
+                    _gather(bb, acc, t, p, False, buffers)
+                    if subtract:
+                        _update(acc, uu, vv, fired, lo, hi, neurons, False, True)
+                    else:
+                        _update(acc, uu, vv, fired, lo, hi, neurons, False, False)
+                if record_v:
+                    v_out[b, t, lo:hi] = vv[lo:hi]
+                if record_u:
+                    u_out[b, t, lo:hi] = uu[lo:hi]
+                send_spikes(bb, fired, spikes[b, t], lo, hi, t, synapses, channels)
+    return 0
+
+
+# ----------------------------------------------------------------------------- SpiNNaker
+
+@numba.njit(cache=True, inline="always")
+def _mul(a, b):
+    """s1615 x s1615: floor(a*b / 2**15), wrapped to int32."""
+    return wrap32((a * b) >> 15)
+
+
+@numba.njit(cache=True, inline="always")
+def _tick(ring_e, ring_i, v, i_exc, i_inh, refract, current, fired, params, lo, hi, shift_e, shift_i, spiking, exp):
+    """One tick of neurons lo:hi after the transfer from ``ring_e``/``ring_i`` (which it clears);
+    ``current`` gets I_syn[exc] - I_syn[inh] after the transfer. A branch-free body on slices
+    indexed from 0, so it vectorizes; ``exp`` is a literal (IF_curr_exp or IF_curr_delta)."""
+    v_rest, v_reset, v_thresh, i_offset, r_membrane, exp_tc, t_refract, init_e, init_i, decay_e, decay_i, \
+        input_scale = params
+    vv, syn_e, syn_i, rr, cc, ff = v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refract[lo:hi], current[lo:hi], fired[lo:hi]
+    rest, reset, thresh, offset = v_rest[lo:hi], v_reset[lo:hi], v_thresh[lo:hi], i_offset[lo:hi]
+    r_m, tc, t_ref, scale = r_membrane[lo:hi], exp_tc[lo:hi], t_refract[lo:hi], input_scale[lo:hi]
+    in_e, in_i, de, di = init_e[lo:hi], init_i[lo:hi], decay_e[lo:hi], decay_i[lo:hi]
+    for j in range(hi - lo):
+        add_e = wrap32(min(ring_e[j], RING_BUFFER_MAX) << shift_e)
+        add_i = wrap32(min(ring_i[j], RING_BUFFER_MAX) << shift_i)
+        ring_e[j] = 0
+        ring_i[j] = 0
+        if exp:
+            add_e = (add_e * in_e[j]) >> 32  # decay_s1615: s1615 x u032
+            add_i = (add_i * in_i[j]) >> 32
+        e = wrap32(syn_e[j] + add_e)
+        i = wrap32(syn_i[j] + add_i)
+        cc[j] = wrap32(e - i)
+        if exp:
+            drive = wrap32(e - i)
+        else:
+            drive = wrap32(_mul(e, scale[j]) - _mul(i, scale[j]))
+        alpha = wrap32(_mul(wrap32(drive + offset[j]), r_m[j]) + rest[j])
+        v0 = vv[j]
+        v_new = wrap32(alpha - _mul(tc[j], wrap32(alpha - v0)))
+        r0 = rr[j]
+        active = r0 <= 0
+        v1 = v_new if active else v0
+        r1 = r0 if active else r0 - 1
+        spike = v1 >= thresh[j]
+        vv[j] = reset[j] if spike else v1
+        rr[j] = t_ref[j] if spike else r1
+        ff[j] = spike & spiking
+        if exp:
+            syn_e[j] = (e * de[j]) >> 32
+            syn_i[j] = (i * di[j]) >> 32
+        else:
+            syn_e[j] = 0
+            syn_i[j] = 0
+
+
+@numba.njit(cache=True, parallel=True)
+def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, synapses, channels, spikes, v_out, i_out, record_v,
+            record_i):
+    """Ticks t0..t1 of samples b0..b0 + len(buf), continuing from (and updating) their state and buf."""
+    pop_start, pop_stop, pop_exp, pop_spiking, shift_e, shift_i, ring_at, depth = pops
+    v, i_exc, i_inh, refract = state
+    n = v.shape[1]
+    for k in numba.prange(v.shape[0]):  # samples are independent: one thread each
+        b = b0 + k
+        bb = buf[k]
+        current = np.zeros(n, dtype=np.int64)
+        fired = np.zeros(n, dtype=np.bool_)
+        for t in range(t0, t1):
+            deliver_inputs(bb, inputs, b, t, synapses, channels)
+            for p in range(pop_start.shape[0]):
+                lo, hi = pop_start[p], pop_stop[p]
+                size = hi - lo
+                row_e = ring_at[p] + (t % depth[p]) * size
+                row_i = row_e + depth[p] * size
+                ring_e, ring_i = bb[row_e:row_e + size], bb[row_i:row_i + size]
+                if record_v:
+                    v_out[b, t, lo:hi] = v[k, lo:hi]  # V before the update
+                if pop_exp[p]:
+                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
+                          shift_e[p], shift_i[p], pop_spiking[p], True)
+                else:
+                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
+                          shift_e[p], shift_i[p], pop_spiking[p], False)
+                if record_i:
+                    i_out[b, t, lo:hi] = current[lo:hi]
+                send_spikes(bb, fired, spikes[b, t], lo, hi, t, synapses, channels)
+    return 0
