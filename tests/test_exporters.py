@@ -158,22 +158,12 @@ def _snn_export(snn_mod, net, sample):
 
 
 def _snn_run(snn_mod, net, x, dtype=torch.float64):
-    """Step the Sequential by hand; record spikes and mem of every spiking layer (by index)."""
-    for m in net.modules():
-        if hasattr(m, "reset_mem"):
-            m.reset_mem()
-    rec: dict[str, list] = {}
-    with torch.no_grad():
-        for t in range(x.shape[1]):
-            h = torch.as_tensor(x[:, t], dtype=dtype)
-            for idx, m in enumerate(net):
-                h = m(h)
-                if isinstance(m, snn_mod.SpikingNeuron):
-                    h = h[0] if isinstance(h, tuple) else h
-                    h = h.to(dtype)
-                    rec.setdefault(f"spikes.{idx}", []).append(h.numpy().copy())
-                    rec.setdefault(f"v.{idx}", []).append(m.mem.numpy().copy())
-    return {k: np.stack(v, 1) for k, v in rec.items()}
+    """Step the Sequential by hand; spikes and mem of every spiking layer, keyed by its index
+    (the corpus's runner, tests/exporter_corpus/snntorch_cases.py)."""
+    from exporter_corpus import snntorch_cases
+
+    layers = [str(i) for i, m in enumerate(net) if isinstance(m, snn_mod.SpikingNeuron)]
+    return snntorch_cases.runner({i: i for i in layers}, str(dtype).removeprefix("torch."))(net, x)
 
 
 def test_snntorch_scalar_leaky_export_fails_upstream(snn):
@@ -291,22 +281,11 @@ def sinabs():
 
 
 def _sinabs_run(sinabs_mod, net, x, layers):
-    """Run a float64 copy sample by sample ((T, ...) per sample, squeeze layers with batch_size=1);
-    record the output spikes and v_mem of the given layer indices."""
-    net = copy.deepcopy(net).double()
-    out = {f"spikes.{i}": [] for i in layers} | {f"v.{i}": [] for i in layers}
-    for b in range(x.shape[0]):
-        sinabs_mod.reset_states(net)
-        for i in layers:
-            net[i].record_states = True
-        with torch.no_grad():
-            h = torch.as_tensor(x[b], dtype=torch.float64)
-            for i, m in enumerate(net):
-                h = m(h).to(torch.float64)  # sinabs' spikes are float32 whatever the layer dtype
-                if i in layers:
-                    out[f"spikes.{i}"].append(h.numpy().copy())
-                    out[f"v.{i}"].append(m.recordings["v_mem"].reshape(h.shape).numpy().copy())
-    return {k: np.stack(v, 0) for k, v in out.items()}
+    """A float64 copy run sample by sample; spikes and v_mem of the given layer indices (the
+    corpus's runner, tests/exporter_corpus/sinabs_cases.py)."""
+    from exporter_corpus import sinabs_cases
+
+    return sinabs_cases.runner({str(i): str(i) for i in layers})(net, x)
 
 
 def test_sinabs_iaf_export_fails_upstream(sinabs):
