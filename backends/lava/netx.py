@@ -442,6 +442,15 @@ def _uniform(pop: Any, key: str, label: str) -> int:
     return int(values[0]) if values.size else 0
 
 
+def _start_hint(pop: Any) -> str:
+    """Why an artifact has a start state, and what to do: a reset potential other than 0 shifts v
+    (``v_zero``; older artifacts: ``v_init``), otherwise it is the loihi2 start state."""
+    zero = np.asarray(pop.params.get("v_zero", pop.params.get("v_init", np.zeros(1))))
+    if np.any(zero != 0):
+        return "its v_reset is not 0, and netx resets to 0 (compile a model whose v_reset is 0)"
+    return _RECOMPILE
+
+
 def _neuron(pop: Any, label: str, bias_max: int) -> tuple[dict[str, Any], np.ndarray | None]:
     du = _uniform(pop, "du", label)
     dv = _uniform(pop, "dv", label)
@@ -450,18 +459,11 @@ def _neuron(pop: Any, label: str, bias_max: int) -> tuple[dict[str, Any], np.nda
         if not lo <= value <= hi:
             raise NetxExportError(f"{label}: population '{pop.name}' parameter {key} = {value}; "
                                   f"Lava's LIF holds {lo}..{hi}")
-    v_init = np.asarray(pop.params.get("v_init", np.zeros(1))).reshape(-1)
-    if np.any(v_init != 0):
-        raise NetxExportError(
-            f"{label}: population '{pop.name}' starts at v = {int(v_init[v_init != 0][0])} (v_init, from a reset "
-            f"potential other than 0); netx's LIF starts at v = 0 and resets to 0 (compile a model whose "
-            f"v_reset is 0)")
-    u_init = np.asarray(pop.params.get("u_init", np.zeros(1))).reshape(-1)
-    if np.any(u_init != 0):
-        raise NetxExportError(
-            f"{label}: population '{pop.name}' starts at u = {int(u_init[u_init != 0][0])} (u_init: the start state "
-            f"that shapes a bias's synaptic rise or cancels the ticks before the first input); netx's LIF starts "
-            f"at u = 0; {_RECOMPILE}")
+    for state in ("v", "u"):
+        start = np.asarray(pop.params.get(f"{state}_init", np.zeros(1))).reshape(-1)
+        if np.any(start != 0):
+            raise NetxExportError(f"{label}: population '{pop.name}' starts at {state} = {int(start[start != 0][0])} "
+                                  f"({state}_init); netx's LIF starts every neuron at u = v = 0; {_start_hint(pop)}")
     bias = (np.asarray(pop.params["bias_mant"]).astype(np.int64)
             << np.asarray(pop.params["bias_exp"]).astype(np.int64)).reshape(pop.shape)
     step = 1 << NETX_BIAS_EXP
