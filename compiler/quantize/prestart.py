@@ -26,7 +26,7 @@ def _preimage(r: np.ndarray, keep: np.ndarray, bits: int) -> tuple[np.ndarray, n
     return x, (keep > 0) | (r == 0)
 
 
-def _moving(p: dict[str, np.ndarray], fmt) -> np.ndarray:
+def _moving(p: dict[str, np.ndarray]) -> np.ndarray:
     """Neurons whose state changes without input: a bias, a decaying u_init, or a leaking v_init."""
     bias = p["bias_mant"] << p["bias_exp"]
     u_want = p.get("u_init", np.zeros_like(p["v_init"]))
@@ -41,7 +41,7 @@ def report_lost_start_state(name: str, params: dict[str, np.ndarray], fmt, laten
     lost = []
     if np.any(p.get("u_init", 0) != 0):
         lost.append("the bias reaches v at once instead of rising through the synapse")
-    moving = _moving(p, fmt)
+    moving = _moving(p)
     if latency and fmt.hop_latency and np.any(moving):
         lost.append(f"{100 * np.mean(moving):.0f}% of the neurons drift (bias and decay alone) in the {latency} "
                     f"tick(s) before their first input")
@@ -104,7 +104,7 @@ def prestart_state(name: str, params: dict[str, np.ndarray], fmt, latency: int, 
     u_end, v_end, fired, clipped = replay(u0, v, p, fmt, latency, spiking)
     ok &= (u_end == u_want) & (v_end == v_want) & ~fired & ~clipped
     ok &= (np.abs(u0) <= fmt.state_max) & (np.abs(v) <= fmt.state_max)
-    failed = _moving(p, fmt) & ~ok
+    failed = _moving(p) & ~ok
     if np.any(failed):
         health.add("warning", name, "prestart_drift", float(np.mean(failed)),
                    f"{100 * np.mean(failed):.0f}% of the neurons drift in the {latency} tick(s) before their first "
