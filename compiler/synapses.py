@@ -1,9 +1,11 @@
 """Turn each NetworkIR projection into one hardware-shaped connection.
 
 A projection is a chain of linear operators; hardware holds one synaptic map per connection.
-A chain that is a single dense, sparse or conv operator keeps its form (conv stays conv).
-Any other chain (pooling, scale, conv followed by pooling, ...) is composed exactly into one
-sparse matrix by applying it to unit vectors. Delay operators become synaptic delays in steps:
+A chain that is a single dense, sparse or conv operator keeps its form (conv stays conv); a
+chain of convolutions and poolings is folded into one convolution where that is exact
+(compiler/conv_fold.py). Any other chain (pooling then a dense layer, a scale, ...) is the
+product of its operators' sparse matrices, each built by index arithmetic in O(synapses).
+Delay operators become synaptic delays in steps:
 a uniform delay anywhere, or per-element delays on the source or target side of the chain.
 """
 from __future__ import annotations
@@ -14,13 +16,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
+from neurodeploy import convolution
+from neurodeploy.compiler.conv_fold import fold
 from neurodeploy.compiler.ir import NetworkIR, Op, Projection
-from neurodeploy.emulator.ops import apply
 from neurodeploy.errors import UnsupportedError
 
 LINEAR_KINDS = ("dense", "sparse", "conv", "sumpool", "avgpool", "scale")
 SPARSE_DENSITY = 0.1
-_BASIS_CHUNK = 2048
 
 
 @dataclass
@@ -46,8 +48,7 @@ class Connection:
             return int(np.count_nonzero(self.weight))
         if self.kind == "sparse":
             return int(self.weight.nnz)
-        kernel = self.weight
-        return int(np.prod(self.conv["out_shape"][1:]) * kernel.shape[0] * np.prod(kernel.shape[1:]))
+        return convolution.synapse_count(self.weight, convolution.ConvGeometry.of(self.conv))
 
     def max_delay(self) -> int:
         extra = 0
@@ -63,9 +64,7 @@ class Connection:
             return scipy.sparse.csr_matrix(self.weight)
         if self.kind == "sparse":
             return self.weight.tocsr()
-        op = Op("conv", self.name, self.conv["in_shape"], self.conv["out_shape"],
-                {"weight": self.weight, **{k: self.conv[k] for k in ("stride", "padding", "dilation", "groups")}})
-        return _compose([op], self.n_in)
+        return convolution.as_csr(np.asarray(self.weight, dtype=np.float64), convolution.ConvGeometry.of(self.conv))
 
 
 def connections(net: NetworkIR) -> list[Connection]:
@@ -89,6 +88,9 @@ def _connection(net: NetworkIR, proj: Projection) -> Connection:
         geometry = {k: op.params[k] for k in ("stride", "padding", "dilation", "groups")}
         geometry.update(in_shape=op.in_shape, out_shape=op.out_shape)
         return Connection(kind="conv", weight=op.params["weight"], conv=geometry, **base)
+    folded = fold(linear)
+    if folded is not None:
+        return Connection(kind="conv", weight=folded.weight, conv=folded.geometry(), **base)
     if not linear:  # identity (a direct edge, or only reshapes/delays)
         matrix = scipy.sparse.identity(n_in, format="csr")
     else:
@@ -105,17 +107,34 @@ def _size_of(net: NetworkIR, name: str) -> int:
 
 
 def _compose(ops: list[Op], n_in: int) -> scipy.sparse.csr_matrix:
-    """The exact matrix of a chain of linear operators, built column block by column block."""
-    blocks = []
-    for start in range(0, n_in, _BASIS_CHUNK):
-        stop = min(n_in, start + _BASIS_CHUNK)
-        basis = np.zeros((stop - start, n_in))
-        basis[np.arange(stop - start), np.arange(start, stop)] = 1.0
-        x = basis
-        for op in ops:
-            x = apply(op, x)
-        blocks.append(scipy.sparse.csr_matrix(x.reshape(stop - start, -1)))
-    return scipy.sparse.vstack(blocks).T.tocsr()
+    """The exact matrix of a chain of linear operators: the product of each operator's matrix."""
+    matrix = scipy.sparse.identity(n_in, format="csr", dtype=np.float64)
+    for op in ops:
+        matrix = (_op_matrix(op) @ matrix).tocsr()
+    matrix.sum_duplicates()
+    matrix.eliminate_zeros()
+    matrix.sort_indices()
+    return matrix
+
+
+def _op_matrix(op: Op) -> scipy.sparse.csr_matrix:
+    """One linear operator as an (n_out, n_in) sparse matrix, by index arithmetic."""
+    p = op.params
+    if op.kind == "dense":
+        return scipy.sparse.csr_matrix(np.asarray(p["weight"], dtype=np.float64))
+    if op.kind == "sparse":
+        return p["matrix"].astype(np.float64).tocsr()
+    if op.kind == "scale":
+        scale = np.broadcast_to(np.asarray(p["scale"], dtype=np.float64), op.in_shape).reshape(-1)
+        return scipy.sparse.diags(scale, format="csr")
+    as_conv = fold([op])
+    if as_conv is not None:
+        return convolution.as_csr(as_conv.weight, convolution.ConvGeometry.of(as_conv.geometry()))
+    if op.kind == "conv":  # 1-D
+        geometry = {k: p[k] for k in ("stride", "padding", "dilation", "groups")}
+        geometry.update(in_shape=op.in_shape, out_shape=op.out_shape)
+        return convolution.as_csr(np.asarray(p["weight"], dtype=np.float64), convolution.ConvGeometry.of(geometry))
+    raise UnsupportedError(f"node '{op.node}': operator {op.kind} over shape {list(op.in_shape)} has no synaptic form")
 
 
 def _delays(proj: Projection, ops: list[Op]) -> tuple[int, np.ndarray | None, np.ndarray | None]:

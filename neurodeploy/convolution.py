@@ -152,3 +152,19 @@ def as_csr(weight: np.ndarray, geom: ConvGeometry, values: np.ndarray | None = N
     matrix.sum_duplicates()
     matrix.sort_indices()
     return matrix
+
+
+def sparse_arrays(arrays: Mapping[str, np.ndarray], attrs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """A conv connection's arrays in the sparse (CSR) form: every kernel-shaped array (weights,
+    synapse types) taken per synapse, plus ``indices`` and ``indptr``; zero weights are kept as
+    synapses (they are stored words on the targets that keep them). O(synapses)."""
+    geom = ConvGeometry.of(attrs)
+    kernel = np.asarray(arrays["weight"])
+    rows, cols, taps = synapses(kernel, geom, keep_zero=True)
+    order = np.lexsort((cols, rows))
+    rows, cols, taps = rows[order], cols[order], taps[order]
+    out = {key: np.asarray(value).reshape(-1)[taps] for key, value in arrays.items()
+           if np.shape(value) == kernel.shape}
+    out["indices"] = cols
+    out["indptr"] = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=geom.n_out))]).astype(np.int64)
+    return out

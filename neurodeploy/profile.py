@@ -37,6 +37,7 @@ from neurodeploy.emulator.inputs import program_inputs
 import scipy.sparse
 
 from neurodeploy import artifact as artifact_format
+from neurodeploy import convolution
 from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, from_manifest, plain
 
@@ -71,40 +72,7 @@ def conv_matrix(conn: QConnection) -> scipy.sparse.csr_matrix:
     and whose input position falls inside the (unpadded) input; borders are therefore exact.
     """
     w = np.asarray(conn.arrays["weight"])
-    a = conn.attrs
-    in_shape, out_shape = tuple(a["in_shape"]), tuple(a["out_shape"])
-    dims = w.ndim - 2
-    stride = [int(s) for s in a["stride"]]
-    padding = [int(p) for p in a["padding"]]
-    dilation = [int(d) for d in a["dilation"]]
-    groups = int(a["groups"])
-    c_out, cg = w.shape[0], w.shape[1]
-    og = c_out // groups
-    in_sp, out_sp = in_shape[1:], out_shape[1:]
-    grid = np.indices(out_sp).reshape(dims, -1)  # every output position
-    n_pos = grid.shape[1]
-    rows, cols = [], []
-    for tap in np.ndindex(*w.shape[1:]):  # (ci_local, *k)
-        ci_l, k = tap[0], tap[1:]
-        co = np.nonzero(w[(slice(None),) + tap])[0]
-        if co.size == 0:
-            continue
-        pos = [grid[d] * stride[d] - padding[d] + k[d] * dilation[d] for d in range(dims)]
-        ok = np.ones(n_pos, dtype=bool)
-        for d in range(dims):
-            ok &= (pos[d] >= 0) & (pos[d] < in_sp[d])
-        if not ok.any():
-            continue
-        in_flat = np.ravel_multi_index(tuple(p[ok] for p in pos), in_sp)
-        out_flat = np.nonzero(ok)[0]
-        ci = (co // og) * cg + ci_l  # input channel of each output channel's group
-        rows.append((co[:, None] * n_pos + out_flat[None, :]).ravel())
-        cols.append((ci[:, None] * int(np.prod(in_sp)) + in_flat[None, :]).ravel())
-    if rows:
-        r, c = np.concatenate(rows), np.concatenate(cols)
-    else:
-        r = c = np.zeros(0, dtype=np.int64)
-    return scipy.sparse.csr_matrix((np.ones(r.size, dtype=np.int64), (r, c)), shape=(conn.n_out, conn.n_in))
+    return convolution.as_csr((w != 0).astype(np.int64), convolution.ConvGeometry.of(conn.attrs))
 
 
 _MATRIX_CACHE: dict[int, tuple] = {}

@@ -181,49 +181,22 @@ def full_matrix(conn):
 
 
 def conv_matrix(conn):
-    """Expand a conv kernel (O, C/groups, *k) over (C, *spatial) into a CSR matrix (C-order flattening),
-    the same cross-correlation as neurodeploy.emulator.ops.conv."""
-    import scipy.sparse as sp
+    """A conv kernel (O, C/groups, *k) over (C, *spatial) as a CSR matrix (C-order flattening), the same
+    cross-correlation as the emulator; built synapse by synapse (neurodeploy/convolution.py)."""
+    from neurodeploy import convolution
 
-    a = conn.attrs
     w = np.asarray(conn.arrays["weight"]).astype(np.int64)
-    in_shape = tuple(int(s) for s in a["in_shape"])
-    dims = w.ndim - 2
-    if dims not in (1, 2) or len(in_shape) != dims + 1:
-        raise RunnerError(f"connection '{conn.name}': conv of {dims} spatial dimensions over input {list(in_shape)}")
-    stride = [int(s) for s in a["stride"]]
-    pad = [int(p) for p in a["padding"]]
-    dil = [int(d) for d in a["dilation"]]
-    groups = int(a["groups"])
-    n_o, cg = w.shape[:2]
-    og = n_o // groups
-    kernel = w.shape[2:]
-    spatial = in_shape[1:]
-    out_sp = tuple((spatial[i] + 2 * pad[i] - dil[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(dims))
-    out_shape = (n_o,) + out_sp
-    if int(np.prod(out_shape)) != conn.n_out or int(np.prod(in_shape)) != conn.n_in:
-        raise RunnerError(f"connection '{conn.name}': conv geometry {list(in_shape)} -> {list(out_shape)} does not "
-                          f"match n_in {conn.n_in}, n_out {conn.n_out}")
-    # One entry per (o, c, *k, *out): broadcast index grids.
-    grids = np.meshgrid(np.arange(n_o), np.arange(cg), *[np.arange(k) for k in kernel],
-                        *[np.arange(s) for s in out_sp], indexing="ij")
-    o, c = grids[0], grids[1]
-    ks, outs = grids[2:2 + dims], grids[2 + dims:]
-    valid = np.ones(o.shape, dtype=bool)
-    in_pos = []
-    for i in range(dims):
-        pos = outs[i] * stride[i] - pad[i] + ks[i] * dil[i]
-        valid &= (pos >= 0) & (pos < spatial[i])
-        in_pos.append(pos)
-    cin = (o // og) * cg + c
-    values = w[(o, c) + tuple(ks)]
-    keep = valid & (values != 0)
-    rows = np.ravel_multi_index((o[keep],) + tuple(p[keep] for p in outs), out_shape)
-    cols = np.ravel_multi_index((cin[keep],) + tuple(p[keep] for p in in_pos), in_shape)
-    m = sp.csr_matrix((values[keep], (rows, cols)), shape=(conn.n_out, conn.n_in))
-    m.sum_duplicates()
-    m.sort_indices()
-    return m
+    try:
+        geom = convolution.ConvGeometry.of(conn.attrs)
+    except ValueError as exc:
+        raise RunnerError(f"connection '{conn.name}': {exc}") from None
+    kernel = geom.kernel_2d(w).shape[2:]
+    expected = tuple(convolution.out_size(geom.in_shape[d + 1], kernel[d], geom.stride[d], geom.padding[d],
+                                          geom.dilation[d]) for d in range(2))
+    if expected != tuple(geom.out_shape[1:]) or geom.n_out != conn.n_out or geom.n_in != conn.n_in:
+        raise RunnerError(f"connection '{conn.name}': conv geometry {list(conn.attrs['in_shape'])} -> "
+                          f"{list(conn.attrs['out_shape'])} does not match n_in {conn.n_in}, n_out {conn.n_out}")
+    return convolution.as_csr(w, geom)
 
 
 def sign_mode_of(conn, values: np.ndarray) -> str:
@@ -570,9 +543,11 @@ def run_one(artifact: str, inputs_path: str, output: str, record, on_chip: bool 
 
 
 def _write_npz(path: str, arrays: dict) -> None:
-    tmp = f"{path}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    _import_reader()  # neurodeploy's leaf modules, without its __init__
+    from neurodeploy import atomic
+
+    with atomic.open_atomic(path, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def main(argv=None) -> int:

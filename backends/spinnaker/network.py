@@ -38,6 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from neurodeploy import convolution
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 from neurodeploy.program import Program
 
@@ -242,18 +243,21 @@ def _atoms(name: str, size: int, slices: dict[str, list[tuple[int, int]]]) -> in
 
 
 def _projections(conn, shifts: tuple[int, int] | None) -> list[ProjectionPlan]:
-    if conn.kind != "sparse":
+    """FromList projections (one per receptor) of a synapse list, or of a conv kernel expanded
+    synapse by synapse (index arithmetic, O(synapses))."""
+    if conn.kind not in ("sparse", "conv") or "synapse_type" not in conn.arrays:
         raise SpinnakerBackendError(f"connection '{conn.name}': kind {conn.kind!r}; spinnaker programs hold sparse "
-                                    f"synapse lists (recompile with --target spinnaker)")
+                                    f"synapse lists or conv kernels of words (recompile with --target spinnaker)")
     if shifts is None:
         raise SpinnakerBackendError(f"connection '{conn.name}': no ring-buffer shift for '{conn.target}'")
-    indptr = np.asarray(conn.arrays["indptr"], dtype=np.int64)
-    pre = np.asarray(conn.arrays["indices"], dtype=np.int64)
+    arrays = convolution.sparse_arrays(conn.arrays, conn.attrs) if conn.kind == "conv" else conn.arrays
+    indptr = np.asarray(arrays["indptr"], dtype=np.int64)
+    pre = np.asarray(arrays["indices"], dtype=np.int64)
     post = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(indptr))
-    word = np.asarray(conn.arrays["weight"]).astype(np.uint16)
-    types = np.asarray(conn.arrays["synapse_type"]).astype(np.int64)
+    word = np.asarray(arrays["weight"]).astype(np.uint16)
+    types = np.asarray(arrays["synapse_type"]).astype(np.int64)
     delay = int(conn.attrs.get("delay", 0))
-    steps = delay + (np.asarray(conn.arrays["delay"], dtype=np.int64) if "delay" in conn.arrays else 0)
+    steps = delay + (np.asarray(arrays["delay"], dtype=np.int64) if "delay" in arrays else 0)
     steps = np.broadcast_to(np.asarray(steps, dtype=np.int64), word.shape).copy()
     if steps.size and steps.min() < 1:
         raise SpinnakerBackendError(f"connection '{conn.name}': a delay of {int(steps.min())} ticks; sPyNNaker needs >= 1")

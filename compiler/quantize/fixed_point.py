@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse
 
+from neurodeploy import convolution
 from neurodeploy.compiler.dynamics import Dynamics, dynamics
 from neurodeploy.compiler.quantize.prestart import prestart_state, report_lost_start_state
 from neurodeploy.compiler.health import HealthReport
@@ -242,7 +243,11 @@ def _range_estimate(pop: Population, dyn: Dynamics, incoming: list[Connection], 
     """Worst-case |v| of a non-spiking layer: every input active every step, at steady state."""
     total = np.zeros(pop.size)
     for c in incoming:
-        total += np.asarray(abs(c.as_matrix()).sum(axis=1)).reshape(-1)
+        if c.kind == "conv":
+            total += convolution.row_sums(np.abs(np.asarray(c.weight, dtype=np.float64)),
+                                          convolution.ConvGeometry.of(c.conv))
+        else:
+            total += np.asarray(abs(c.as_matrix()).sum(axis=1)).reshape(-1)
     per_step = total * amp * np.abs(dyn.spike_to_v).reshape(-1) + np.abs(_constant_drive(pop, dyn)).reshape(-1)
     syn = np.maximum(dyn.syn_decay.reshape(-1), 1e-3)
     mem = np.maximum(dyn.mem_decay.reshape(-1), 1e-2)  # integrators: assume about 100 steps
@@ -367,10 +372,11 @@ def _connection(c: Connection, factor: np.ndarray, latency: dict[str, int], fmt:
                 health: HealthReport) -> QConnection:
     factor = factor.reshape(-1)
     kind = c.kind
-    if kind == "conv" and np.ptp(factor) > 0:
-        kind = "sparse"  # per-neuron scales do not share one kernel
+    per_channel = factor.reshape(c.conv["out_shape"][0], -1) if kind == "conv" else None
+    if kind == "conv" and np.any(np.ptp(per_channel, axis=1) > 0):
+        kind = "sparse"  # scales that differ inside a channel do not share one kernel
     if kind == "conv":
-        values = c.weight * factor[0]
+        values = c.weight * per_channel[:, :1].reshape((-1,) + (1,) * (np.ndim(c.weight) - 1))
     elif kind == "dense":
         values = c.weight * factor[:, None]
     else:
@@ -387,7 +393,7 @@ def _connection(c: Connection, factor: np.ndarray, latency: dict[str, int], fmt:
         arrays["weight"] = mant
         attrs.update({k: np.asarray(v).tolist() if not isinstance(v, (int, tuple)) else v
                       for k, v in c.conv.items()})
-        attrs["synapses"] = c.synapses
+        attrs["synapses"] = convolution.synapse_count(mant, convolution.ConvGeometry.of(c.conv))
     elif kind == "dense":
         arrays["weight"] = mant
     else:

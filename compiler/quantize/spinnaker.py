@@ -43,13 +43,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse
 
 from neurodeploy.compiler.dynamics import dynamics
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.compiler.quantize.calibration import Ranges
 from neurodeploy.compiler.quantize.fixed_point import _check_activity, _delay, _latencies
+from neurodeploy import convolution
+from neurodeploy.compiler.quantize.synaptic_map import SynapticMap
 from neurodeploy.compiler.synapses import Connection, connections
 from neurodeploy.compiler.targets import spinnaker as chip
 from neurodeploy.compiler.targets import spinnaker_math as sm
@@ -94,7 +95,7 @@ def quantize(net: NetworkIR, ranges: Ranges | None = None, per_neuron: bool = Fa
     ts = _time_step_bits(net.semantics.dt)
     input_scale = sm.kdivk(sm.ONE, ts)  # IF_curr_delta's input_type scale_factor = 1 / ts
     conns = connections(net)
-    matrices = {c.name: _matrix(c) for c in conns}
+    matrices = {c.name: SynapticMap.of(c) for c in conns}
     amp = float(net.semantics.spike_amplitude)
     plans = {name: _plan(pop, net, ts, input_scale, fmt, health) for name, pop in net.populations.items()}
     for name, pop in net.populations.items():
@@ -106,10 +107,7 @@ def quantize(net: NetworkIR, ranges: Ranges | None = None, per_neuron: bool = Fa
     signed = {}
     for c in conns:
         factor = (plans[c.target].scale * plans[c.target].rb_per_unit).reshape(-1) * amp
-        m = (scipy.sparse.diags(factor) @ matrices[c.name]).tocsr()
-        m.eliminate_zeros()
-        m.sort_indices()
-        signed[c.name] = m
+        signed[c.name] = matrices[c.name].scaled(factor)
     shifts = {name: _shifts(name, [signed[c.name] for c in conns if c.target == name], pop.size, health)
               for name, pop in net.populations.items()}
     populations = [_population(pop, plans[pop.name], latency[pop.name], ts, fmt, health)
@@ -339,13 +337,6 @@ def _report_synapse(layer: str, keep: np.ndarray, decay: np.ndarray, init: np.nd
 
 # ------------------------------------------------------------------ scales
 
-def _matrix(c: Connection) -> scipy.sparse.csr_matrix:
-    m = c.as_matrix().astype(np.float64).tocsr()
-    m.eliminate_zeros()
-    m.sort_indices()
-    return m
-
-
 def _choose_scale(pop: Population, plan: _Plan, incoming: list[Connection], matrices, amp: float,
                   net: NetworkIR, ranges: Ranges | None, per_neuron: bool, fmt: SpinnakerFormat,
                   health: HealthReport) -> np.ndarray:
@@ -363,7 +354,7 @@ def _choose_scale(pop: Population, plan: _Plan, incoming: list[Connection], matr
             caps["threshold"] = np.where(level > 0, 2.0**fmt.v_limit_bits / level, np.inf)
     rows = np.zeros(n)
     for c in incoming:
-        rows += np.asarray(abs(matrices[c.name]).sum(axis=1)).reshape(-1)
+        rows += matrices[c.name].row_sums(np.abs)
     bias = np.abs(flat(pop.bias))
     current = np.abs(flat(plan.current_per_unit))
     r = flat(plan.alpha_per_current)
@@ -530,17 +521,12 @@ def _verify_propagators(name: str, params: dict[str, np.ndarray], ts: int, exp_s
 
 # ------------------------------------------------------------------ connections
 
-def _shifts(name: str, matrices: list[scipy.sparse.csr_matrix], size: int,
-            health: HealthReport) -> tuple[int, int]:
+def _shifts(name: str, maps: list[SynapticMap], size: int, health: HealthReport) -> tuple[int, int]:
     """Ring-buffer shift per synapse type from the worst-case summed weight into each neuron."""
     sums = np.zeros((2, size))
-    for m in matrices:
-        pos = m.copy()
-        pos.data = np.maximum(pos.data, 0.0)
-        neg = m.copy()
-        neg.data = np.maximum(-neg.data, 0.0)
-        sums[EXC] += np.asarray(pos.sum(axis=1)).reshape(-1)
-        sums[INH] += np.asarray(neg.sum(axis=1)).reshape(-1)
+    for m in maps:
+        sums[EXC] += m.row_sums(lambda w: np.maximum(w, 0.0))
+        sums[INH] += m.row_sums(lambda w: np.maximum(-w, 0.0))
     out = []
     for kind, label in ((EXC, "exc"), (INH, "inh")):
         w = float(sums[kind].max()) if size else 0.0
@@ -555,32 +541,43 @@ def _shifts(name: str, matrices: list[scipy.sparse.csr_matrix], size: int,
     return out[0], out[1]
 
 
-def _connection(c: Connection, signed: scipy.sparse.csr_matrix, shifts: tuple[int, int],
+def _connection(c: Connection, signed: SynapticMap, shifts: tuple[int, int],
                 latency: dict[str, int], fmt: SpinnakerFormat, health: HealthReport) -> QConnection:
-    values = signed.data
+    """Words (uint16 magnitudes) and synapse types per synapse, or per kernel entry for a conv."""
+    values = signed.kernel if signed.is_conv else signed.matrix.data
     synapse_type = np.where(values < 0, INH, EXC).astype(np.uint8)
     shift = np.where(synapse_type == INH, shifts[INH], shifts[EXC])
     unit = 2.0 ** (sm.FRACTION_BITS - shift)
     words = np.rint(np.abs(values) * unit)
-    saturated = float(np.mean(words > 0xFFFF)) if words.size else 0.0
+    saturated = float(np.mean(words[values != 0] > 0xFFFF)) if np.any(values) else 0.0
     words = np.minimum(words, 0xFFFF).astype(np.uint16)
     effective = np.where(synapse_type == INH, -1.0, 1.0) * words / unit
-    _report_weights(c.name, values, effective, saturated, fmt, health)
-    extra, per_synapse = _delay(c, "sparse", latency, fmt, health, signed)
-    arrays: dict[str, np.ndarray] = {
-        "weight": words,
-        "synapse_type": synapse_type,
-        "indices": signed.indices.astype(np.int64),
-        "indptr": signed.indptr.astype(np.int64),
-    }
-    attrs = {"ring_buffer_shift": [int(shifts[EXC]), int(shifts[INH])], "source_kind": c.kind,
-             "synapses": int(values.size)}
+    nonzero = values != 0
+    _report_weights(c.name, values[nonzero], effective[nonzero], saturated, fmt, health)
+    kind = "conv" if signed.is_conv else "sparse"
+    extra, per_synapse = _delay(c, kind, latency, fmt, health, None if signed.is_conv else signed.matrix)
+    arrays: dict[str, np.ndarray] = {"weight": words, "synapse_type": synapse_type}
+    attrs = {"ring_buffer_shift": [int(shifts[EXC]), int(shifts[INH])], "source_kind": c.kind}
+    if signed.is_conv:
+        attrs.update(_conv_attrs(signed.geometry, c))
+        attrs["synapses"] = convolution.synapse_count(values, signed.geometry)
+    else:
+        arrays["indices"] = signed.matrix.indices.astype(np.int64)
+        arrays["indptr"] = signed.matrix.indptr.astype(np.int64)
+        attrs["synapses"] = int(values.size)
     if per_synapse is None:
         attrs["delay"] = fmt.hop_latency + int(extra)
     else:
         attrs["delay"] = 0
         arrays["delay"] = (fmt.hop_latency + per_synapse).astype(np.int64)
-    return QConnection(c.name, c.source, c.target, "sparse", c.n_in, c.n_out, c.recurrent, arrays, attrs)
+    return QConnection(c.name, c.source, c.target, kind, c.n_in, c.n_out, c.recurrent, arrays, attrs)
+
+
+def _conv_attrs(geometry: convolution.ConvGeometry, c: Connection) -> dict:
+    """The conv geometry as the artifact stores it (the connection's own shapes, 1-D or 2-D)."""
+    plain = lambda v: np.asarray(v).astype(int).tolist()  # noqa: E731
+    return {k: plain(c.conv[k]) for k in ("in_shape", "out_shape", "stride", "padding", "dilation")} | {
+        "groups": int(c.conv["groups"])}
 
 
 def _report_weights(name: str, values: np.ndarray, effective: np.ndarray, saturated: float,
