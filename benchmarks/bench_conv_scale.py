@@ -1,0 +1,146 @@
+"""Event-camera convolutional networks: compile time, peak memory and artifact size per target,
+and emulation speed beside norse's float forward pass.
+
+    .venv/bin/python benchmarks/bench_conv_scale.py                # both networks, every target
+    .venv/bin/python benchmarks/bench_conv_scale.py --nets dvs --emulate
+
+Networks (benchmarks/conv_networks.py): ``dvs`` 2x128x128 input (DVS Gesture), 3 conv layers
+with sum pooling, 102,411 neurons; ``hd`` 2x720x1280 input (an HD event camera), channels
+(8, 16, 16), 3.2M neurons. Each compile runs in its own process, so its peak resident memory
+(ru_maxrss of that process, the NIR graph included) belongs to that compile alone. Compiled
+with --allow-degraded: the random readout has no calibration data (its worst-case range zeroes
+most 8-bit weights, which compile would otherwise refuse, rightly).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conv_networks import events, neuron_count, vision_graph  # noqa: E402
+
+NETS = {"dvs": dict(height=128, width=128, channels=(16, 32, 16)),
+        "hd": dict(height=720, width=1280, channels=(8, 16, 16))}
+TARGETS = {"dvs": ("loihi2", "spinnaker", "emulator"), "hd": ("emulator", "spinnaker", "loihi2")}
+
+
+def compile_one(net: str, target: str) -> dict:
+    """Build the graph, compile it and write the artifact; the numbers of this process."""
+    from neurodeploy import artifact
+    from neurodeploy.compiler.compile import Options, compile_model
+    from neurodeploy.errors import NeurodeployError
+
+    start = time.perf_counter()
+    graph = vision_graph(**NETS[net])
+    out = {"net": net, "target": target, "neurons": neuron_count(graph), "build_s": time.perf_counter() - start}
+    start = time.perf_counter()
+    try:
+        compiled = compile_model(graph, Options(target=target, allow_degraded=True))
+    except NeurodeployError as exc:
+        out.update(compile_s=time.perf_counter() - start, error=str(exc))
+    else:
+        out["compile_s"] = time.perf_counter() - start
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "net.ndp"
+            start = time.perf_counter()
+            artifact.write(compiled.to_artifact(), path)
+            out.update(write_s=time.perf_counter() - start, artifact_bytes=path.stat().st_size)
+        out.update(cores=len(compiled.mapping.cores), chips=compiled.mapping.chips_used,
+                   synapses=int(sum(c.synapses for c in compiled.program.connections)))
+    out["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    return out
+
+
+def compile_table(nets: list[str]) -> None:
+    print(f"{'net':<4} {'target':<10} {'neurons':>10} {'synapses':>12} {'compile s':>10} {'peak GiB':>9} "
+          f"{'artifact MB':>12} {'cores':>6}  result")
+    for net in nets:
+        for target in TARGETS[net]:
+            proc = subprocess.run([sys.executable, __file__, "--one", net, target], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{net:<4} {target:<10} failed: {proc.stderr.strip().splitlines()[-1:]}")
+                continue
+            r = json.loads(proc.stdout.strip().splitlines()[-1])
+            size = f"{r['artifact_bytes'] / 1e6:12.2f}" if "artifact_bytes" in r else f"{'-':>12}"
+            print(f"{net:<4} {target:<10} {r['neurons']:>10,} {r.get('synapses', 0):>12,} {r['compile_s']:>10.1f} "
+                  f"{r['peak_rss_gib']:>9.2f} {size} {r.get('cores', 0):>6}  {r.get('error', 'ok')}")
+
+
+def norse_forward(graph, x: np.ndarray) -> float:
+    """Seconds for norse's float forward pass of the same network (LIF box neurons, torch conv)."""
+    import torch
+    import torch.nn.functional as F
+    from norse.torch import LIFBoxParameters
+    from norse.torch.functional.lif_box import LIFBoxFeedForwardState, lif_box_feed_forward_step
+
+    n = graph.nodes
+    convs = [(torch.tensor(n[k].weight, dtype=torch.float32), tuple(n[k].stride), tuple(n[k].padding))
+             for k in ("conv1", "conv2", "conv3")]
+    fc = torch.tensor(n["fc"].weight, dtype=torch.float32)
+    p = LIFBoxParameters(tau_mem_inv=torch.tensor(100.0))
+    xs = torch.tensor(x)
+    start = time.perf_counter()
+    with torch.no_grad():
+        states = [None] * 4
+        for t in range(xs.shape[1]):
+            z = xs[:, t]
+            for i, (w, stride, padding) in enumerate(convs):
+                if i:
+                    z = F.avg_pool2d(z, 2) * 4
+                drive = F.conv2d(z, w, stride=stride, padding=padding)
+                states[i] = states[i] or LIFBoxFeedForwardState(torch.zeros_like(drive))
+                z, states[i] = lif_box_feed_forward_step(drive, states[i], p)
+            drive = (F.avg_pool2d(z, 2) * 4).flatten(1) @ fc.T
+            states[3] = states[3] or LIFBoxFeedForwardState(torch.zeros_like(drive))
+            _, states[3] = lif_box_feed_forward_step(drive, states[3], p)
+    return time.perf_counter() - start
+
+
+def emulate(batch: int, steps: int, rate: float, targets: tuple[str, ...]) -> None:
+    from neurodeploy.compiler.compile import Options, compile_model
+    from neurodeploy.emulator import run_program
+
+    graph = vision_graph(**NETS["dvs"])
+    x = events((2, 128, 128), batch, steps, rate, seed=1)
+    t_norse = norse_forward(graph, x)
+    print(f"DVS network, batch {batch} x {steps} steps at {rate:.0%} input events:")
+    print(f"  norse float forward (torch, {__import__('torch').get_num_threads()} threads): "
+          f"{batch * steps / t_norse:10,.0f} sample-steps/s")
+    for target in targets:
+        program = compile_model(graph, Options(target=target, allow_degraded=True)).program
+        run_program(program, {"input": x[:1, :2]}, record=())  # the one-time kernel compile
+        start = time.perf_counter()
+        traces = run_program(program, {"input": x}, record=())
+        took = time.perf_counter() - start
+        spikes = sum(int(v.sum()) for k, v in traces.items() if k.startswith("spikes."))
+        print(f"  emulator, {target:<10} {batch * steps / took:10,.0f} sample-steps/s  "
+              f"({t_norse / took:.2f}x norse; {spikes:,} spikes)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nets", default="dvs,hd", help="comma-separated: dvs, hd")
+    parser.add_argument("--emulate", action="store_true", help="also measure emulation speed (DVS network)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rate", type=float, default=0.10)
+    parser.add_argument("--one", nargs=2, metavar=("NET", "TARGET"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(compile_one(*args.one)))
+        return
+    compile_table([n for n in args.nets.split(",") if n])
+    if args.emulate:
+        emulate(args.batch, args.steps, args.rate, ("loihi2", "spinnaker", "emulator"))
+
+
+if __name__ == "__main__":
+    main()
