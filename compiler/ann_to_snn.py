@@ -42,14 +42,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from neurodeploy import atomic
 from neurodeploy.compiler.onnx_import import ANN, Layer, load_onnx
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 
@@ -302,23 +301,13 @@ def _emit_segment(nodes: dict, edges: list, prev: str, segment: list[Layer], wei
 # ----------------------------------------------------------------------------- files
 
 def write(conversion: Conversion | Any, path: str | Path) -> Path:
-    """Write the graph with ``nir.write``, atomically (temp file in the same folder, then rename)."""
+    """Write the graph with ``nir.write``, atomically (``neurodeploy.atomic``)."""
     import nir
 
     graph = conversion.graph if isinstance(conversion, Conversion) else conversion
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise OptionError(f"{path}: the folder {folder} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    os.close(fd)
-    try:
+    path = atomic.check_writable(path)
+    with atomic.replacing(path) as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -15,7 +15,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +22,14 @@ from typing import Any, Dict
 
 import numpy as np
 
+from neurodeploy import atomic
 from neurodeploy.errors import NeurodeployError
 
 FORMAT = "neurodeploy-artifact"
 FORMAT_VERSION = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)
+NIR_MAGIC = b"\x89HDF\r\n\x1a\n"  # a .nir graph is HDF5
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .ndp artifact is a zip (the second: an empty one)
 
 
 class ArtifactError(NeurodeployError):
@@ -102,29 +104,32 @@ def _json_default(value: Any) -> Any:
 
 
 def write(artifact: Artifact, path: str | os.PathLike) -> Path:
-    """Write atomically: a temp file in the same folder, then rename."""
-    path = Path(path)
-    write_bytes_atomic(path, to_bytes(artifact))
-    return path
+    """Write atomically: a temp file in the same folder, then rename (``neurodeploy.atomic``)."""
+    return atomic.write_bytes(path, to_bytes(artifact))
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and a rename, so a
-    failure never leaves a half-written file behind."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+def file_kind(head: bytes) -> str | None:
+    """What a file's first bytes say it is: ``"nir"`` (HDF5), ``"artifact"`` (zip) or None."""
+    if head.startswith(NIR_MAGIC):
+        return "nir"
+    if head.startswith(ZIP_MAGIC):
+        return "artifact"
+    return None
+
+
+def sniff(path: str | os.PathLike) -> str | None:
+    """:func:`file_kind` of the file at ``path``; None where it cannot be read."""
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        with open(path, "rb") as handle:
+            return file_kind(handle.read(8))
+    except OSError:
+        return None
 
 
 def from_bytes(data: bytes, label: str = "<bytes>") -> Artifact:
+    if file_kind(data[:8]) == "nir":
+        raise ArtifactError(f"{label}: is a NIR graph, not a compiled artifact (.ndp); compile it first with "
+                            f"`neurodeploy compile {label} --target T -o MODEL.ndp`")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             names = set(zf.namelist())

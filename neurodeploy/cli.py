@@ -9,8 +9,10 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_convert, cli_deploy, cli_export, cli_profile
+from neurodeploy import cli_convert, cli_deploy, cli_export, cli_files, cli_profile
 from neurodeploy.errors import NeurodeployError
+
+EXIT_CLOSED_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
 
 
 def _add_semantics(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +63,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; a reader that closes stdout early (``| head``) ends it quietly."""
+    try:
+        try:
+            code = _main(argv)
+        finally:
+            sys.stdout.flush()  # inside the try: a closed pipe shows here when the output was buffered
+    except BrokenPipeError:
+        return _closed_pipe()
+    return code
+
+
+def _closed_pipe() -> int:
+    """Exit like a tool killed by SIGPIPE, without Python's 'Exception ignored' on the final flush.
+
+    As Python's documentation of SIGPIPE recommends, stdout is pointed at devnull first.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a real file (a test's capture): nothing will flush into the pipe
+    return EXIT_CLOSED_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -81,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("error: interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            raise  # not a bug: the reader of stdout went away (see main)
         except Exception as exc:  # noqa: BLE001 - a bug: still one line, traceback on request
             if os.environ.get("NEURODEPLOY_DEBUG"):
                 raise
@@ -98,7 +128,10 @@ def _print_warnings(caught) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    if str(args.model).endswith(".ndp"):
+    from neurodeploy.artifact import sniff
+
+    kind = sniff(args.model)
+    if kind == "artifact" or (kind is None and str(args.model).endswith(".ndp")):
         return cli_deploy.inspect_artifact(args.model)
     from neurodeploy.compiler.frontend import load
     from neurodeploy.compiler.lowering import describe, lower
@@ -129,7 +162,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.npzio import check_output, read_inputs, write_npz
 
-    check_output(args.output)  # before any work: a bad output path fails at once
+    cli_files.expect_nir(args.model, "simulate")
+    check_output(args.output, "-o")  # before any work: a bad output path fails at once
     net = build(args.model, **_semantics(args))
     for warning in net.warnings:
         warnings.warn(warning)

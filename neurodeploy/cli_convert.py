@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurodeploy import cli_files
 from neurodeploy.errors import OptionError
 
 ENCODINGS = ("rate", "current")
@@ -45,16 +46,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else Path(args.model).with_suffix(".nir")
     if output.suffix != ".nir":
         raise OptionError(f"{output}: the converted graph must end in .nir")
-    if output.is_dir():
-        raise OptionError(f"{output}: is a directory; name a .nir file to write")
-    if not output.parent.is_dir():
-        raise OptionError(f"{output}: directory {output.parent} does not exist; create it first")
     if output.resolve() == Path(args.model).resolve():
         raise OptionError(f"{output}: would overwrite the model; choose another -o")
+    cli_files.expect_onnx(args.model, "convert")
+    cli_files.check_outputs(("-o", str(output)), ("--encoded", args.encoded))
     if args.encoded:
         from neurodeploy.npzio import check_output
 
-        check_output(args.encoded)
+        check_output(args.encoded, "--encoded")
     calibration = ann_to_snn.read_calibration(args.calibrate)
     conversion = ann_to_snn.convert(args.model, calibration, steps=args.steps, encoding=args.encoding,
                                     percentile=args.percentile, reset=args.reset, seed=args.seed,

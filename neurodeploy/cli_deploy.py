@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from neurodeploy import atomic, cli_files
 from neurodeploy.errors import OptionError
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
@@ -128,13 +129,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from neurodeploy import artifact
     from neurodeploy.compiler.compile import compile_model
 
-    output = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}.ndp")
-    if output.suffix != ".ndp":
-        raise OptionError(f"{output}: the artifact must end in .ndp")
-    if args.report and not (args.report_input or args.calibrate):
-        raise OptionError("--report needs inputs for its rasters: pass --report-input IN.npz (or --calibrate IN.npz)")
-    if args.netx_format and args.target != "loihi2":
-        raise OptionError(f"--netx-format describes Loihi networks: use it with --target loihi2, not {args.target}")
+    output = _compile_output(args)
     calibration = _calibration(args)
     if args.netx_format:
         from neurodeploy.backends.lava.netx import compile_for_netx
@@ -142,23 +137,44 @@ def cmd_compile(args: argparse.Namespace) -> int:
         compiled = compile_for_netx(args.model, _options(args), calibration, args.calibrate)
     else:
         compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
+    report = _report_html(args, compiled, calibration, output) if args.report else None
     artifact.write(compiled.to_artifact(), output)
     print("\n".join(summary(compiled)))
     print(f"wrote {output}")
-    if args.report:
-        from neurodeploy.npzio import read_inputs
-        from neurodeploy.report import write_report
-
-        shapes = {n: p.shape for n, p in compiled.net.inputs.items()}
-        inputs = read_inputs(args.report_input, shapes) if args.report_input else calibration
-        write_report(compiled, inputs, args.report, artifact_path=output)
+    if report is not None:
+        atomic.write_text(args.report, report)
         print(f"wrote {args.report}")
     return 0
+
+
+def _compile_output(args: argparse.Namespace) -> Path:
+    """The artifact path, once the model, the options and every output path are known to be good."""
+    cli_files.expect_nir(args.model, "compile")
+    output = Path(args.output) if args.output else Path(args.model).with_suffix(f".{args.target}.ndp")
+    if output.suffix != ".ndp":
+        raise OptionError(f"{output}: the artifact must end in .ndp")
+    if args.report and not (args.report_input or args.calibrate):
+        raise OptionError("--report needs inputs for its rasters: pass --report-input IN.npz (or --calibrate IN.npz)")
+    if args.netx_format and args.target != "loihi2":
+        raise OptionError(f"--netx-format describes Loihi networks: use it with --target loihi2, not {args.target}")
+    cli_files.check_outputs(("-o", str(output)), ("--report", args.report))
+    return output
+
+
+def _report_html(args: argparse.Namespace, compiled, calibration, output: Path) -> str:
+    """The report, built before anything is written, so that a failing report leaves no artifact."""
+    from neurodeploy.npzio import read_inputs
+    from neurodeploy.report import build_report
+
+    shapes = {n: p.shape for n, p in compiled.net.inputs.items()}
+    inputs = read_inputs(args.report_input, shapes) if args.report_input else calibration
+    return build_report(compiled, inputs, artifact_path=output)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from neurodeploy.compiler.compile import analyse
 
+    cli_files.expect_nir(args.model, "check")
     compiled = analyse(args.model, _options(args), _calibration(args), args.calibrate)
     fits = compiled.mapping.fits and not compiled.health.severe
     if args.json:
@@ -181,16 +197,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.npzio import read_inputs, write_npz
     from neurodeploy.program import from_manifest
 
+    _check_run(args)
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, dict(program.inputs))
     record = [r.strip() for r in args.record.split(",") if r.strip()]
-    if args.on_chip and args.backend != "lava":
-        raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
-    if args.backend != "spinnaker" and any((args.machine, args.spalloc, args.board_version, args.time_scale_factor,
-                                            args.report)):
-        raise OptionError("--machine, --spalloc, --board-version, --time-scale-factor and --report are options of "
-                          "--backend spinnaker")
     if args.backend == "lava":
         from neurodeploy.backends import lava
 
@@ -209,12 +220,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_run(args: argparse.Namespace) -> None:
+    """`run`'s options, its artifact's kind and every file it would write, before any work."""
+    from neurodeploy.npzio import check_output
+
+    if args.on_chip and args.backend != "lava":
+        raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
+    if args.backend != "spinnaker" and any((args.machine, args.spalloc, args.board_version, args.time_scale_factor,
+                                            args.report)):
+        raise OptionError("--machine, --spalloc, --board-version, --time-scale-factor and --report are options of "
+                          "--backend spinnaker")
+    cli_files.expect_artifact(args.artifact, "run")
+    check_output(args.output, "-o")
+    if args.backend == "spinnaker":  # its mapping report: --report, else beside the output
+        report = args.report or str(Path(args.output).with_suffix(".spinnaker.json"))
+        cli_files.check_outputs(("-o", args.output), ("--report", report))
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from neurodeploy.api import build
     from neurodeploy.compiler.compile import compile_model
     from neurodeploy.npzio import read_inputs
     from neurodeploy.verify import compare, format_report
 
+    cli_files.expect_nir(args.model, "verify")
     options = _options(args)
     net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
                 spike_amplitude=args.spike_amplitude, warn=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from neurodeploy import cli_files
 from neurodeploy.errors import OptionError
 
 
@@ -63,6 +64,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix != exporter.suffix:
         raise OptionError(f"{output}: --format {args.format} writes a {exporter.suffix} file")
+    cli_files.expect_artifact(args.artifact, "export")
+    beside = [("-o (its data beside it)", str(output.with_suffix(".npz")))] if args.format == "pynn" else []
+    cli_files.check_outputs(("-o", str(output)), *beside)
     art = artifact.read(args.artifact)
     if art.target not in exporter.targets:
         raise OptionError(f"{args.artifact}: --format {args.format} exports {', '.join(exporter.targets)} artifacts; "

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
+from neurodeploy import atomic, cli_files
 from neurodeploy.errors import OptionError
 
 
@@ -40,10 +40,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from neurodeploy.profile_ingest import IngestError, ingest
     from neurodeploy.program import from_manifest
 
-    for option, suffix in (("json", ".json"), ("html", ".html")):
-        value = getattr(args, option)
-        if value and not Path(value).parent.exists():
-            raise OptionError(f"--{option} {value}: folder {Path(value).parent} does not exist")
+    cli_files.expect_artifact(args.artifact, "profile")
+    if args.source:
+        cli_files.expect_nir(args.source, "profile --source")
+    cli_files.check_outputs(("--json", args.json), ("--html", args.html))
     if args.time_scale_factor is not None and args.time_scale_factor < 1:
         raise OptionError(f"--time-scale-factor must be >= 1, got {args.time_scale_factor}")
     art = artifact.read(args.artifact)
@@ -59,7 +59,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise OptionError(str(exc)) from None
     print("\n".join(format_profile(result)))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, sort_keys=True))
+        atomic.write_text(args.json, json.dumps(result, indent=1, sort_keys=True))
         print(f"wrote {args.json}")
     if args.html:
         from neurodeploy.report import write_report

@@ -44,6 +44,7 @@ import nir
 import numpy as np
 import torch
 
+from neurodeploy import atomic
 from neurodeploy.errors import NeurodeployError
 
 try:  # the lead's error hierarchy; fall back to the base class if it is not there yet
@@ -610,7 +611,7 @@ def write_norse(
     path: Union[str, pathlib.Path],
     dt: float = 1e-3,
 ) -> nir.NIRGraph:
-    """Export with :func:`export_norse` and write the graph to ``path`` (``nir.write``).
+    """Export with :func:`export_norse` and write the graph to ``path`` (``nir.write``, atomically).
 
     The file is byte-identical for identical modules (h5py writes no timestamps by default).
     Returns the graph.
@@ -618,7 +619,8 @@ def write_norse(
     graph = export_norse(module, sample, dt=dt)
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    nir.write(str(path), graph)
+    with atomic.replacing(path) as tmp:
+        nir.write(tmp, graph)
     return graph
 
 

@@ -8,14 +8,13 @@ Every error names the file and the array.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from neurodeploy.atomic import check_writable, open_atomic
 from neurodeploy.errors import InputDataError, OptionError
 
 Shapes = Mapping[str, tuple[int, ...]]
@@ -106,33 +105,17 @@ def _brief(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
-def check_output(path: str | Path) -> Path:
+def check_output(path: str | Path, option: str = "") -> Path:
     """Fail early, before any work, on an output path that cannot be written."""
     path = Path(path)
     if path.suffix != ".npz":
-        raise OptionError(f"{path}: output must end in .npz")
-    directory = path.parent
-    if not directory.is_dir():
-        raise OptionError(f"{path}: directory {directory} does not exist; create it first")
-    if path.is_dir():
-        raise OptionError(f"{path}: is a directory; name an .npz file to write")
-    return path
+        label = f"{option} {path}" if option else str(path)
+        raise OptionError(f"{label}: output must end in .npz")
+    return check_writable(path, option)
 
 
 def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
     """Write ``arrays`` to ``path`` atomically: nothing half-written is ever left behind."""
     path = check_output(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    except OSError as exc:
-        raise OptionError(f"{path}: cannot write: {_brief(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise OptionError(f"{path}: cannot write: {_brief(exc)}") from None
-        raise
+    with open_atomic(path, "wb") as handle:
+        np.savez_compressed(handle, **arrays)

@@ -18,7 +18,7 @@ Loihi 2 (lava-loihi's ``lava.utils.loihi2_profiler``): a JSON of the documented 
   ``Profiler.energy_breakdown()/power_breakdown()``), written on the Loihi host by
   :func:`capture_lava_profilers`; see ``tests/data/profiles/README.md``.
 
-Leaf module: standard library + numpy only (Python 3.10 compatible), so that
+Leaf module: standard library + numpy + ``neurodeploy.atomic`` only (Python 3.10 compatible), so that
 ``capture_lava_profilers`` can run in the Lava environment.
 """
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+
+from neurodeploy import atomic
 
 LAVA_FORMAT = "neurodeploy-lava-loihi2-profilers"
 LAVA_ATTRIBUTES = {
@@ -202,9 +204,7 @@ def capture_lava_profilers(path: str | os.PathLike, *, num_steps: int, power=Non
             out["Profiler"]["power_breakdown_W"] = _jsonable(list(profiler.power_breakdown()))
     if extra:
         out["extra"] = extra
-    path = Path(path)
-    path.write_text(json.dumps(out, indent=1, sort_keys=True))
-    return path
+    return atomic.write_text(path, json.dumps(out, indent=1, sort_keys=True))
 
 
 def _jsonable(value: Any) -> Any:

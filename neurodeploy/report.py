@@ -22,6 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from neurodeploy import atomic
 from neurodeploy.errors import NeurodeployError
 
 
@@ -509,9 +510,5 @@ def write_report(compiled_or_artifact: Any, inputs: Any, path: str | Path, sourc
     for the float rasters when the artifact's provenance does not lead to it; ``profile_data``:
     a profile (possibly with measurements ingested) to show instead of profiling again.
     """
-    path = Path(path)
     text = build_report(compiled_or_artifact, inputs, source, artifact_path=artifact_path, profile_data=profile_data)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return atomic.write_text(path, text)

@@ -32,13 +32,13 @@ the part of the loihi2 format that netx can hold (weight exponent 0, bias expone
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from neurodeploy import atomic
 from neurodeploy.errors import OptionError, UnsupportedError
 
 LAVA_FORMAT = {"state_bits": 24, "decay_bits": 12, "activation_shift": 6, "threshold_shift": 6,
@@ -88,9 +88,9 @@ def export_netx(artifact_or_path: Any, out_path: str | os.PathLike, *, label: st
     label = label or default_label
     layers = plan(program, label)
     out_path = Path(out_path)
-    if str(out_path.parent) and not out_path.parent.is_dir():
-        raise OptionError(f"{out_path}: folder {out_path.parent} does not exist")
-    _write_atomic(out_path, layers, provenance)
+    atomic.check_writable(out_path)
+    with atomic.replacing(out_path) as tmp:
+        _write(tmp, layers, provenance)
     return out_path
 
 
@@ -485,22 +485,6 @@ def _neuron(pop: Any, label: str, bias_max: int) -> tuple[dict[str, Any], np.nda
 
 def _type(name: str) -> np.ndarray:
     return np.array([name.encode("ascii")], dtype="S10")  # as slayer writes it: shape (1,), S10
-
-
-def _write_atomic(path: Path, layers: list[Layer], provenance: dict[str, str]) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode a plain open() would
-        _write(tmp, layers, provenance)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _write(path: str, layers: list[Layer], provenance: dict[str, str]) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from neurodeploy import atomic
 from neurodeploy.backends.spinnaker.network import SpinnakerBackendError
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 
@@ -362,16 +363,7 @@ def run(artifact: Any, inputs: Any, record: Iterable[str] | str = ("v",), *, hos
 
 
 def _write_json(path: str | os.PathLike, value: Any) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent if str(path.parent) else ".")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(value, handle, indent=1, sort_keys=True)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic.write_text(path, json.dumps(value, indent=1, sort_keys=True))
 
 
 def doctor() -> dict[str, Any]:

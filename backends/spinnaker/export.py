@@ -17,8 +17,7 @@ import os
 from pathlib import Path
 import numpy as np
 
-from neurodeploy.artifact import write_bytes_atomic
-
+from neurodeploy import atomic
 from neurodeploy.backends.spinnaker import network
 from neurodeploy.errors import OptionError
 
@@ -31,8 +30,7 @@ def write_pynn(art, output: str | os.PathLike) -> list[Path]:
     if output.suffix != ".py":
         raise OptionError(f"{output}: the PyNN script must end in .py (its data goes beside it as "
                           f"{output.with_suffix('.npz').name})")
-    if output.parent and not output.parent.is_dir():
-        raise OptionError(f"{output}: folder {output.parent} does not exist")
+    atomic.check_writable(output)
     program = from_manifest(art.manifest["program"], art.arrays)
     plan = network.plan(program, art.manifest.get("mapping"), art.manifest.get("semantics"))
     data_path = output.with_suffix(".npz")
@@ -40,8 +38,8 @@ def write_pynn(art, output: str | os.PathLike) -> list[Path]:
     script = _script(plan, art, data_path.name, arrays)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    write_bytes_atomic(data_path, buffer.getvalue())
-    write_bytes_atomic(output, script.encode())
+    atomic.write_bytes(data_path, buffer.getvalue())
+    atomic.write_text(output, script)
     return [output, data_path]
 
 
