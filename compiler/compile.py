@@ -116,7 +116,7 @@ def quantize(net: NetworkIR, options: Options, ranges: Ranges | None, loihi2_for
 def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None,
             loihi2_format=None) -> Compiled:
     """Everything `compile` does except the degraded/fit checks and writing."""
-    from neurodeploy.api import build
+    from neurodeploy.compiler.build import build
 
     target = targets.get(options.target)
     if options.target != "emulator" and any(
