@@ -35,6 +35,7 @@ browser:
 	bash scripts/setup_browser.sh
 
 test: setup lava browser
+	$(PY) scripts/lint_imports.py
 	NEURODEPLOY_REQUIRE_LAVA=1 $(PY) -m pytest -q
 
 clean:

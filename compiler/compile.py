@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ class Options:
     weight_bits: int | None = None  # generic emulator profile only
     state_bits: int | None = None
     decay_bits: int | None = None
+    netx_format: bool = False  # loihi2 only: the part of the format lava-dl's netx holds
+
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
@@ -53,7 +56,9 @@ class Compiled:
     source_hash: str
     calibration: dict[str, Any] | None = None
 
-    def to_artifact(self) -> artifact_format.Artifact:
+    def to_artifact(self, output: str | os.PathLike | None = None) -> artifact_format.Artifact:
+        """The .ndp contents; with ``output`` (where it will be written) the provenance also holds
+        the source's path relative to the artifact's folder, which `verify ART.ndp` follows."""
         manifest_program, arrays = program_format.to_manifest(self.program)
         manifest = {
             "target": self.options.target,
@@ -69,15 +74,34 @@ class Compiled:
                 "versions": _versions(),
             },
         }
+        relpath = _relpath(self.net.source, output)
+        if relpath is not None:
+            manifest["provenance"]["source_relpath"] = relpath
         return artifact_format.Artifact(manifest, arrays)
+
+    def write(self, output: str | os.PathLike) -> Path:
+        """Write the artifact to ``output`` (atomically), its provenance pointing at the source."""
+        return artifact_format.write(self.to_artifact(output), output)
+
+
+def _relpath(source: str, output: str | os.PathLike | None) -> str | None:
+    """``source`` relative to the folder of ``output`` (POSIX separators), or None where unknown."""
+    if output is None or source == "<graph>" or not Path(source).is_file():
+        return None
+    try:
+        rel = os.path.relpath(os.path.abspath(source), os.path.abspath(Path(output).parent))
+    except ValueError:  # another drive (Windows): no relative path exists
+        return None
+    return Path(rel).as_posix()
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import version
+
     import nir
 
-    from neurodeploy import __version__
-
-    return {"neurodeploy": __version__, "nir": getattr(nir, "__version__", "1.0.8"), "numpy": np.__version__}
+    return {"neurodeploy": version("neurodeploy"), "nir": getattr(nir, "__version__", "1.0.8"),
+            "numpy": np.__version__}
 
 
 def _source_hash(source: Any, net: NetworkIR) -> str:
@@ -91,12 +115,15 @@ def _source_hash(source: Any, net: NetworkIR) -> str:
     return digest.hexdigest()
 
 
-def quantize(net: NetworkIR, options: Options, ranges: Ranges | None, loihi2_format=None):
-    """``loihi2_format``: a variant of the Loihi 2 number format (e.g. what lava-dl's netx holds)."""
+def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
+    if options.netx_format and options.target != "loihi2":
+        raise OptionError(f"--netx-format is a loihi2 number format; it does not apply to --target {options.target}")
     if options.target == "loihi2":
         from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
+        from neurodeploy.compiler.targets.loihi2 import NETX_FORMAT_OVERRIDES
 
-        return run(net, loihi2_format or LOIHI2, ranges, options.per_neuron, tuple(options.high_precision))
+        fmt = replace(LOIHI2, **NETX_FORMAT_OVERRIDES) if options.netx_format else LOIHI2
+        return run(net, fmt, ranges, options.per_neuron, tuple(options.high_precision))
     if options.target == "emulator":
         from neurodeploy.compiler.quantize.fixed_point import quantize as run
         from neurodeploy.compiler.quantize.generic import profile_format
@@ -113,8 +140,8 @@ def quantize(net: NetworkIR, options: Options, ranges: Ranges | None, loihi2_for
     raise OptionError(f"unknown target {options.target!r}; choose one of {', '.join(targets.NAMES)}")
 
 
-def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None,
-            loihi2_format=None) -> Compiled:
+def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None
+            ) -> Compiled:
     """Everything `compile` does except the degraded/fit checks and writing."""
     from neurodeploy.compiler.build import build
 
@@ -128,7 +155,7 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
         net = build(source, dt=options.dt, integrator=options.integrator, reset=options.reset,
                     spike_amplitude=options.spike_amplitude)
     ranges = calibrate(net, calibration_inputs) if calibration_inputs is not None else None
-    program, health = quantize(net, options, ranges, loihi2_format)
+    program, health = quantize(net, options, ranges)
     for warning in net.warnings:
         health.add("info", "graph", "frontend", 0, warning)
     mapping = map_program(program, target, neurons_per_core=options.neurons_per_core, chips=options.chips)
@@ -139,8 +166,8 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
 
 
 def compile_model(source: Any, options: Options, calibration_inputs=None,
-                  calibration_label: str | None = None, loihi2_format=None) -> Compiled:
-    compiled = analyse(source, options, calibration_inputs, calibration_label, loihi2_format)
+                  calibration_label: str | None = None) -> Compiled:
+    compiled = analyse(source, options, calibration_inputs, calibration_label)
     severe = compiled.health.severe
     if severe and not options.allow_degraded:
         details = "; ".join(f"{f.layer}: {f.message}" for f in severe)
@@ -151,3 +178,13 @@ def compile_model(source: Any, options: Options, calibration_inputs=None,
         details = "; ".join(f"{l['limit']}: {l['value']:.0f} > {l['size']:.0f}" for l in over)
         raise MappingError(f"the program does not fit {options.target}: {details}")
     return compiled
+
+
+def compile_for_netx(source: Any, options: Options | None = None, calibration_inputs=None,
+                     calibration_label: str | None = None) -> Compiled:
+    """``compile_model`` for loihi2 in the part of its format that lava-dl's netx holds: weight
+    exponent 0 (effective weights are the 8-bit mantissas), bias exponent 6, no start state."""
+    options = options if options is not None else Options(target="loihi2")
+    if options.target != "loihi2":
+        raise OptionError(f"compile_for_netx compiles for target loihi2, not {options.target!r}")
+    return compile_model(source, replace(options, netx_format=True), calibration_inputs, calibration_label)

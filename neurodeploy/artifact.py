@@ -50,6 +50,14 @@ class Artifact:
         return str(self.manifest.get("content_hash", ""))
 
 
+def from_program(program: Any) -> Artifact:
+    """A minimal Artifact around a Program (for programs built in code, as tests do)."""
+    from neurodeploy.program import to_manifest
+
+    manifest_program, arrays = to_manifest(program)
+    return Artifact({"target": program.target, "program": manifest_program}, arrays)
+
+
 def content_hash(manifest: Dict[str, Any], arrays: Dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
     body = {k: v for k, v in manifest.items() if k != "content_hash"}

@@ -95,6 +95,7 @@ def _options(args: argparse.Namespace):
         allow_degraded=getattr(args, "allow_degraded", False), neurons_per_core=args.neurons_per_core,
         chips=args.chips, high_precision=tuple(n.strip() for n in args.high_precision.split(",") if n.strip()),
         weight_bits=args.weight_bits, state_bits=args.state_bits, decay_bits=args.decay_bits,
+        netx_format=getattr(args, "netx_format", False),
     )
 
 
@@ -131,12 +132,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
     output = _compile_output(args)
     calibration = _calibration(args)
-    if args.netx_format:
-        from neurodeploy.backends.lava.netx import compile_for_netx
-
-        compiled = compile_for_netx(args.model, _options(args), calibration, args.calibrate)
-    else:
-        compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
+    compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
     report = _report_html(args, compiled, calibration, output) if args.report else None
     artifact.write(compiled.to_artifact(), output)
     print("\n".join(summary(compiled)))

@@ -18,10 +18,10 @@ import pytest
 
 from neurodeploy import artifact
 from neurodeploy.backends.lava.backend import _env, lava_python, program_artifact
-from neurodeploy.backends.lava.netx import (NETX_BIAS_EXP, READOUT_VTH, NetxExportError, compile_for_netx,
+from neurodeploy.backends.lava.netx import (NETX_BIAS_EXP, READOUT_VTH, NetxExportError,
                                             export_netx, netx_dense_weights)
 from neurodeploy.cli import main
-from neurodeploy.compiler.compile import Options, compile_model
+from neurodeploy.compiler.compile import Options, compile_for_netx, compile_model
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 from neurodeploy.emulator.fixed_point import run as emulate
 from neurodeploy.errors import NeurodeployError

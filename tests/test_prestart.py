@@ -94,7 +94,8 @@ def test_drift_that_no_start_state_can_cancel_is_reported():
 
 
 def test_netx_format_starts_at_zero_and_says_what_that_loses(tmp_path):
-    from neurodeploy.backends.lava.netx import NetxExportError, compile_for_netx, export_netx
+    from neurodeploy.backends.lava.netx import NetxExportError, export_netx
+    from neurodeploy.compiler.compile import compile_for_netx
 
     graph = _chain(_cuba, depth=2, bias=0.3)
     compiled = compile_for_netx(graph, Options(target="loihi2", dt=1e-3))

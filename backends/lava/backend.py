@@ -7,6 +7,7 @@ made by ``make lava`` / ``scripts/setup_lava.sh``). This module writes the input
 from __future__ import annotations
 
 import json
+import importlib.util
 import os
 import subprocess
 import tempfile
@@ -53,9 +54,9 @@ def _require_python() -> Path:
 
 
 def _package_dir() -> str:
-    import neurodeploy
-
-    return str(Path(neurodeploy.__file__).resolve().parent)
+    """The folder of neurodeploy/artifact.py, found without importing the package."""
+    spec = importlib.util.find_spec("neurodeploy")
+    return str(Path(next(iter(spec.submodule_search_locations))).resolve())
 
 
 def _env() -> dict:
@@ -67,12 +68,10 @@ def _env() -> dict:
 
 
 def program_artifact(program: Any):
-    """A minimal Artifact around a Program (for programs built in code, as tests do)."""
+    """A minimal Artifact around a Program (neurodeploy.artifact.from_program)."""
     from neurodeploy import artifact as artifact_format
-    from neurodeploy.program import to_manifest
 
-    manifest_program, arrays = to_manifest(program)
-    return artifact_format.Artifact({"target": program.target, "program": manifest_program}, arrays)
+    return artifact_format.from_program(program)
 
 
 def _write_artifact(source: Any, folder: Path, name: str) -> str:

@@ -26,7 +26,7 @@ and why, comes from lava-dl 0.6.0's own reader and writer (``lava/lib/dl/netx/hd
   ``inp`` receives the spikes (no extra neuron layer, so the timing is the Lava backend's).
 
 What netx cannot express is refused with a :class:`NetxExportError` naming the connection or
-population (docs/backends-lava.md, "netx export"). :func:`compile_for_netx` compiles a model in
+population (docs/backends-lava.md, "netx export"). `neurodeploy.compiler.compile.compile_for_netx` compiles a model in
 the part of the loihi2 format that netx can hold (weight exponent 0, bias exponent 6).
 """
 from __future__ import annotations
@@ -40,24 +40,22 @@ import numpy as np
 
 from neurodeploy import atomic
 from neurodeploy.errors import OptionError, UnsupportedError
+from neurodeploy.compiler.targets.loihi2 import NETX_BIAS_EXP, NETX_FORMAT_OVERRIDES  # noqa: F401 (re-exported)
 
 LAVA_FORMAT = {"state_bits": 24, "decay_bits": 12, "activation_shift": 6, "threshold_shift": 6,
                "du_offset": 1, "weight_bits": 8}
-NETX_BIAS_EXP = 6  # netx builds every LIF with bias_exp=6 (hdf5.Network.get_neuron_params)
 VTH_MAX = 2**17 - 1
 READOUT_VTH = 2**17  # as the Lava backend: vth << 6 = 2**23 > any saturated v, so a readout never fires
 # Effective weights that lava-dl's optimize_weight_bits and Lava's weight truncation keep exactly,
 # by the sign class Lava derives from the values (all >= 0 / all <= 0 / both); see netx_dense_weights.
 WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
 _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixed-sign"}
-# The part of the loihi2 number format a netx file can hold (see compile_for_netx).
-# netx's LIF starts every layer at u = v = 0: no start state can shape a CubaLIF bias's rise or
-# cancel the drive of the ticks before a layer's first input (compiler/quantize/prestart.py); the
-# health report warns `no_start_state` where that changes the network.
-NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP),
-                         "start_state": False}
+# The part of the loihi2 number format a netx file can hold: compiler/targets/loihi2.py
+# (NETX_FORMAT_OVERRIDES; `compile --netx-format`). netx's LIF starts every layer at u = v = 0: no
+# start state can shape a CubaLIF bias's rise or cancel the drive of the ticks before a layer's
+# first input (compiler/quantize/prestart.py); the health report warns `no_start_state` there.
 _RECOMPILE = ("recompile the model with `neurodeploy compile --target loihi2 --netx-format` (Python: "
-              "neurodeploy.backends.lava.netx.compile_for_netx): weight exponent 0 and bias exponent 6, the part "
+              "neurodeploy.compiler.compile.compile_for_netx): weight exponent 0 and bias exponent 6, the part "
               "of the format netx holds")
 
 
@@ -93,28 +91,6 @@ def export_netx(artifact_or_path: Any, out_path: str | os.PathLike, *, label: st
         _write(tmp, layers, provenance)
     return out_path
 
-
-def compile_for_netx(source: Any, options: Any = None, calibration_inputs: Any = None,
-                     calibration_label: str | None = None):
-    """``compile_model`` for loihi2, quantized into what netx can hold: weight exponent 0 (effective
-    weights are 8-bit mantissas) and bias exponent 6. Returns the ``Compiled`` (``.to_artifact()``).
-
-    Same checks as ``compile_model`` (degraded quantization, fit); ``options`` is an ``Options``
-    with ``target="loihi2"`` (default ``Options(target="loihi2")``).
-    """
-    from dataclasses import replace
-
-    from neurodeploy.compiler.compile import Options, compile_model
-    from neurodeploy.compiler.quantize.fixed_point import LOIHI2
-
-    options = options if options is not None else Options(target="loihi2")
-    if options.target != "loihi2":
-        raise OptionError(f"compile_for_netx compiles for target loihi2, not {options.target!r}")
-    return compile_model(source, options, calibration_inputs, calibration_label,
-                         loihi2_format=replace(LOIHI2, **NETX_FORMAT_OVERRIDES))
-
-
-# ----------------------------------------------------------------------------- planning
 
 def _load(source: Any):
     from neurodeploy import artifact as artifact_format

@@ -148,9 +148,7 @@ def _artifact_path(source: Any, folder: Path, name: str) -> str:
             raise SpinnakerBackendError(f"{path}: no such artifact file")
         return str(path.resolve())
     if isinstance(source, Program):
-        from neurodeploy.backends.lava.backend import program_artifact
-
-        source = program_artifact(source)
+        source = artifact_format.from_program(source)
     if isinstance(source, artifact_format.Artifact):
         return str(artifact_format.write(source, folder / f"{name}.ndp"))
     raise SpinnakerBackendError(f"cannot run a {type(source).__name__} on SpiNNaker: pass an .ndp path, an Artifact "

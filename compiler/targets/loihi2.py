@@ -23,6 +23,12 @@ BIAS_MANT_BITS = 13  # bias mantissa, signed
 BIAS_EXP_RANGE = (0, 7)
 DELAY_MAX = 62  # synaptic delay in steps (DelayDense holds 0..63; the hardware brief says 62)
 
+# lava-dl's netx format holds part of this: weight exponent 0 and every LIF's bias exponent 6
+# (lava-dl 0.6.0, netx/hdf5.py: Network.get_neuron_params), and no start state (u = v = 0).
+NETX_BIAS_EXP = 6
+NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIAS_EXP, NETX_BIAS_EXP),
+                         "start_state": False}
+
 # Memory estimate per core (bytes): what a mapper must respect on one core.
 SYNAPSE_BYTES = 1.0  # an 8-bit weight mantissa
 NEURON_STATE_BYTES = 12.0  # u, v (24 bits each), du/dv/vth/bias
