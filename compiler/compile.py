@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -176,8 +177,23 @@ def compile_model(source: Any, options: Options, calibration_inputs=None,
     if not compiled.mapping.fits:
         over = [l for l in compiled.mapping.limits if l["margin"] < 0]
         details = "; ".join(f"{l['limit']}: {l['value']:.0f} > {l['size']:.0f}" for l in over)
-        raise MappingError(f"the program does not fit {options.target}: {details}")
+        raise MappingError(f"the program does not fit {options.target}: {details}{_fit_hint(compiled.mapping)}")
     return compiled
+
+
+def _fit_hint(mapping: Mapping) -> str:
+    """The nearest option when only the chip count is exceeded."""
+    over = {l["limit"] for l in mapping.limits if l["margin"] < 0}
+    if not over <= {"chips", "application cores"}:
+        return ""
+    per_board = targets.get(mapping.target).chips_per_board
+    chips, boards = mapping.chips_used, ""
+    cores = next((l for l in mapping.limits if l["limit"] == "application cores"), None)
+    if per_board > 1:
+        per_board_cores = cores["size"] / max(1, mapping.chips_available // per_board) if cores else math.inf
+        count = max(-(-mapping.chips_used // per_board), math.ceil(len(mapping.cores) / per_board_cores))
+        chips, boards = count * per_board, f" ({count} boards of {per_board})"
+    return f"; it needs {chips} chips: pass --chips {chips} for a machine that has them{boards}, or shrink the network"
 
 
 def compile_for_netx(source: Any, options: Options | None = None, calibration_inputs=None,
