@@ -3,16 +3,21 @@
 Each target's per-core cost model is a function from a slice (its neurons, their fan-in
 synapses, distinct source neurons, output axons) to resource use; the mapper shrinks slices
 until every core limit holds, then fills chips in order. An impossible mapping raises an
-error naming the population, the limit, the value and the limit's size.
+error naming the population, the limit, the value and the limit's size. Convolutions are
+counted from their receptive fields (``_ConvField``): exact fan-in, distinct sources and output
+axons without listing synapses.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse
 
+from neurodeploy import convolution
+from neurodeploy.convolution import ConvGeometry
 from neurodeploy.program import Program, QConnection
 from neurodeploy.compiler.targets import Target
 from neurodeploy.compiler.targets import loihi2 as loihi2_data
@@ -52,12 +57,200 @@ class Mapping:
         }
 
 
+Rect = tuple[int, int, int, int]  # output rows [y0, y1) x columns [x0, x1) of one channel
+Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # input channels, row reach (P, rows), column reach (P, columns)
+_CACHE_SIZE = 4096  # entries per memo of a _ConvField (cleared when full)
+
+
+@dataclass
+class _ConvField:
+    """Which source neurons a contiguous range of a conv's output neurons hears, exactly (non-zero
+    kernel taps, padding left out), by index arithmetic on rows and columns: a range is, per output
+    channel, at most three rectangles, and each rectangle reaches, through kernel row u, a set of
+    input rows times a set of input columns. Rows and columns are taken inside the window of input
+    rows and columns that the range can reach, so a range costs O((window height + width) x
+    rectangles x kh) per distinct tap pattern, never O(synapses)."""
+
+    geom: ConvGeometry
+    taps_cum: np.ndarray  # (C_out + 1, C_in/groups, kh, kw): non-zero taps summed over output channels
+    _memo: dict = field(default_factory=dict, repr=False)  # slices of a layer repeat rows, columns, channels
+
+    @classmethod
+    def of(cls, c: QConnection) -> "_ConvField":
+        geom = ConvGeometry.of(c.attrs)
+        nonzero = geom.kernel_2d(c.arrays["weight"]) != 0  # SpiNNaker words: a synapse where non-zero
+        cum = np.zeros((nonzero.shape[0] + 1,) + nonzero.shape[1:], dtype=np.int64)
+        np.cumsum(nonzero, axis=0, out=cum[1:])
+        return cls(geom, cum)
+
+    def count(self, start: int, stop: int) -> int:
+        """Distinct source neurons heard by output neurons [start, stop)."""
+        total = 0
+        _, parts = self._parts(start, stop)
+        for channels, reach_rows, reach_cols in parts:
+            _, inverse, cols = _row_union(reach_rows, reach_cols)
+            total += channels.size * int(np.bincount(inverse) @ cols.sum(axis=1))
+        return total
+
+    def mark(self, counts: np.ndarray, start: int, stop: int) -> None:
+        """Add 1 to ``counts`` (flat, one per source neuron) at every source that output neurons
+        [start, stop) hear."""
+        grid = counts.reshape(self.geom.in_shape)
+        (row_lo, _, col_lo, col_hi), parts = self._parts(start, stop)
+        for channels, reach_rows, reach_cols in parts:
+            rows, inverse, cols = _row_union(reach_rows, reach_cols)
+            grid[np.ix_(channels, rows + row_lo, np.arange(col_lo, col_hi))] += cols[inverse]
+
+    def _parts(self, start: int, stop: int) -> tuple[Rect, list[Part]]:
+        """The window (input rows [r0, r1) x columns [c0, c1)) that the range reaches, and per
+        distinct tap pattern among the input channels: (input channels, row reach (P, r1 - r0),
+        column reach (P, c1 - c0)); those channels hear the union of the P products rows x columns."""
+        segments = self._segments(start, stop)
+        window = self._window([r for _, _, rects in segments for r in rects])
+        reach = [[self._rect_reach(r, window) for r in rects] for _, _, rects in segments]
+        patterns, channels = self._cached(("taps",) + tuple((a, b) for a, b, _ in segments),
+                                          lambda: self._patterns(segments))
+        parts = []
+        for pattern, chans in zip(patterns, channels):
+            reach_rows, reach_cols = [], []
+            for taps, used, rect_reach in zip(*pattern, reach):  # one segment: its taps (kh, kw)
+                if not used.any():
+                    continue
+                for rows, cols in rect_reach:
+                    reach_rows.append(rows[used])
+                    reach_cols.append(taps[used] @ cols)  # boolean product: OR over kernel columns
+            parts.append((chans, np.concatenate(reach_rows), np.concatenate(reach_cols)))
+        return window, parts
+
+    def _cached(self, key: tuple, make: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            if len(self._memo) >= _CACHE_SIZE:
+                self._memo.clear()
+            self._memo[key] = make()
+        return self._memo[key]
+
+    def _segments(self, start: int, stop: int) -> list[tuple[int, int, list[Rect]]]:
+        """The range as (first channel, last channel + 1, rectangles) with every channel of a
+        segment covering the same rectangles: a partial first channel, full channels, a partial last."""
+        _, h, w = self.geom.out_shape
+        hw = h * w
+        first, last = start // hw, (stop - 1) // hw
+        if first == last:
+            return [(first, first + 1, _rects(start - first * hw, stop - first * hw, w))]
+        segments = []
+        full_lo, full_hi = first, last + 1
+        if start > first * hw:
+            segments.append((first, first + 1, _rects(start - first * hw, hw, w)))
+            full_lo += 1
+        if stop < (last + 1) * hw:
+            segments.append((last, last + 1, _rects(0, stop - last * hw, w)))
+            full_hi -= 1
+        if full_hi > full_lo:
+            segments.append((full_lo, full_hi, [(0, h, 0, w)]))
+        return segments
+
+    def _window(self, rects: list[Rect]) -> Rect:
+        """Input rows [r0, r1) and columns [c0, c1) inside the grid that the rectangles can reach."""
+        g, (kh, kw) = self.geom, self.taps_cum.shape[2:]
+        bounds = []
+        for axis, k, (lo_index, hi_index) in ((0, kh, (0, 1)), (1, kw, (2, 3))):
+            n_in, stride, padding, dilation = (g.in_shape[axis + 1], g.stride[axis], g.padding[axis],
+                                               g.dilation[axis])
+            lo = min(r[lo_index] for r in rects) * stride - padding
+            hi = (max(r[hi_index] for r in rects) - 1) * stride - padding + (k - 1) * dilation + 1
+            lo, hi = max(lo, 0), min(hi, n_in)
+            bounds += [lo, max(lo, hi)]
+        return bounds[0], bounds[1], bounds[2], bounds[3]
+
+    def _rect_reach(self, rect: Rect, window: Rect) -> tuple[np.ndarray, np.ndarray]:
+        """(kh, r1 - r0) and (kw, c1 - c0) bool: the window's input rows (columns) that kernel row u
+        (column v) of the rectangle's outputs reads."""
+        g, (kh, kw) = self.geom, self.taps_cum.shape[2:]
+        (y0, y1, x0, x1), (r0, r1, c0, c1) = rect, window
+        rows = self._cached(("rows", y0, y1, r0, r1), lambda: _axis_reach(
+            y0, y1, r0, r1, kh, g.stride[0], g.padding[0], g.dilation[0]))
+        cols = self._cached(("cols", x0, x1, c0, c1), lambda: _axis_reach(
+            x0, x1, c0, c1, kw, g.stride[1], g.padding[1], g.dilation[1]))
+        return rows, cols
+
+    def _patterns(self, segments: list[tuple[int, int, list[Rect]]]) -> tuple[list, list[np.ndarray]]:
+        """Distinct non-zero tap patterns over the input channels of the groups that the segments
+        touch, each as (taps (segments, kh, kw), kernel rows used (segments, kh)), with its input
+        channels."""
+        c_out, c_local = self.taps_cum.shape[0] - 1, self.taps_cum.shape[1]
+        per_group = c_out // self.geom.groups
+        lo, hi = min(a for a, _, _ in segments), max(b for _, b, _ in segments)
+        groups = np.arange(lo // per_group, (hi - 1) // per_group + 1)
+        g_lo, g_hi = groups * per_group, (groups + 1) * per_group
+        taps = np.stack([self.taps_cum[np.clip(b, g_lo, g_hi)] - self.taps_cum[np.clip(a, g_lo, g_hi)] > 0
+                         for a, b, _ in segments], axis=2)  # (groups, C_in/groups, segments, kh, kw)
+        taps = taps.reshape((groups.size * c_local,) + taps.shape[2:])
+        in_channels = (groups[:, None] * c_local + np.arange(c_local)[None, :]).reshape(-1)
+        packed = np.packbits(taps.reshape(taps.shape[0], -1), axis=1)
+        if (packed == packed[0]).all():
+            first, inverse = np.zeros(1, dtype=np.int64), np.zeros(taps.shape[0], dtype=np.int64)
+        else:
+            _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.reshape(-1)
+        patterns, channels = [], []
+        for i, row in enumerate(first):
+            if taps[row].any():
+                patterns.append((taps[row], taps[row].any(axis=2)))
+                channels.append(in_channels[inverse == i])
+        return patterns, channels
+
+
+def _rects(a: int, b: int, w: int) -> list[Rect]:
+    """Flat range [a, b) of one channel's H x W grid (row-major) as at most three rectangles."""
+    y0, x0 = divmod(a, w)
+    y1, x1 = divmod(b, w)
+    if y0 == y1:
+        return [(y0, y0 + 1, x0, x1)]
+    rects = []
+    if x0:
+        rects.append((y0, y0 + 1, x0, w))
+        y0 += 1
+    if y1 > y0:
+        rects.append((y0, y1, 0, w))
+    if x1:
+        rects.append((y1, y1 + 1, 0, x1))
+    return rects
+
+
+def _axis_reach(lo: int, hi: int, start: int, stop: int, k: int, stride: int, padding: int,
+                dilation: int) -> np.ndarray:
+    """(k, stop - start) bool along one axis: the inputs in [start, stop) (a window inside the
+    grid) that tap t of outputs lo..hi-1 reads."""
+    pos = (np.arange(lo, hi) * stride - padding - start)[None, :] + dilation * np.arange(k)[:, None]
+    size = stop - start
+    pos = np.where((pos >= 0) & (pos < size), pos, size)  # outside: a spare last column
+    reach = np.zeros((k, size + 1), dtype=bool)
+    reach[np.arange(k)[:, None], pos] = True
+    return reach[:, :size]
+
+
+def _row_union(reach_rows: np.ndarray, reach_cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The union of the products reach_rows[p] x reach_cols[p]: the rows it touches, each row's
+    index into the distinct column sets, and those column sets (S, columns). Rows reached by the
+    same products share one column set, so the work is O(P x (rows + S x columns))."""
+    rows = np.flatnonzero(reach_rows.any(axis=0))
+    signature = reach_rows[:, rows]  # (P, rows): which products reach each row
+    if signature.shape[0] < 63:  # one int64 key per row
+        keys = (np.int64(1) << np.arange(signature.shape[0], dtype=np.int64)) @ signature
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        unique = signature[:, first].T
+    else:
+        unique, inverse = np.unique(np.ascontiguousarray(signature.T), axis=0, return_inverse=True)
+    return rows, inverse.reshape(-1), unique @ reach_cols
+
+
 @dataclass
 class _Fan:
-    """Per target neuron: incoming synapses; per connection: its matrix (for distinct sources)."""
+    """Per target neuron: incoming synapses; per connection: its matrix or conv receptive fields
+    (for distinct sources)."""
 
     synapses: np.ndarray
-    matrices: list[tuple[QConnection, scipy.sparse.csr_matrix | None]] = field(default_factory=list)
+    matrices: list[tuple[QConnection, scipy.sparse.csr_matrix | _ConvField | None]] = field(default_factory=list)
     max_delay: int = 0
 
 
@@ -80,10 +273,10 @@ def _fan_in(program: Program, name: str, size: int) -> _Fan:
             matrix = scipy.sparse.csr_matrix((np.ones(len(c.arrays["indices"]), dtype=np.int8),
                                               c.arrays["indices"], indptr), shape=(c.n_out, c.n_in))
             fan.matrices.append((c, matrix))
-        else:  # conv: fan-in per output neuron is the kernel volume per group
-            kernel = c.arrays["weight"]
-            fan.synapses += int(np.prod(kernel.shape[1:]))
-            fan.matrices.append((c, None))
+        else:  # conv: non-zero kernel taps whose inputs lie inside the grid, per output neuron
+            field_ = _ConvField.of(c)
+            fan.synapses += convolution.fan_in(c.arrays["weight"], field_.geom)
+            fan.matrices.append((c, field_))
         delays = c.arrays.get("delay")
         fan.max_delay = max(fan.max_delay, int(c.attrs.get("delay", 0)), int(delays.max()) if delays is not None and delays.size else 0)
     return fan
@@ -93,7 +286,9 @@ def _distinct_sources(fan: _Fan, start: int, stop: int) -> int:
     total = 0
     for c, matrix in fan.matrices:
         if matrix is None:
-            total += c.n_in  # dense and conv: every source may reach the slice (upper bound for conv)
+            total += c.n_in  # dense: every source may reach the slice
+        elif isinstance(matrix, _ConvField):
+            total += matrix.count(start, stop)
         else:
             total += int(np.unique(matrix.indices[matrix.indptr[start]:matrix.indptr[stop]]).size)
     return total
@@ -121,15 +316,27 @@ USAGE = {"loihi2": _loihi2_usage, "spinnaker": _spinnaker_usage, "emulator": Non
 
 # ------------------------------------------------------------------ mapping
 
+@dataclass
+class _Memo:
+    """What stays the same between the placements of one map_program call: fan-ins, the slices of
+    a population for a given first slice size, the output axons a conv's target slices ask of
+    each source neuron."""
+
+    fans: dict[str, _Fan] = field(default_factory=dict)
+    slices: dict[tuple[str, int], list[tuple[int, int, dict[str, float]]]] = field(default_factory=dict)
+    marks: dict[int, tuple[tuple, np.ndarray]] = field(default_factory=dict)  # connection index -> (slices, axons)
+
+
 def map_program(program: Program, target: Target, *, neurons_per_core: int | None = None,
                 chips: int | None = None) -> Mapping:
     """Place every population; where a core sends more output axons than the target allows,
     cap that population's slice size and place again (output axons depend on where the
     targets landed, so they are checked after a placement)."""
     caps: dict[str, int] = {}
+    memo = _Memo()
     for _ in range(8):
-        mapping = _place(program, target, neurons_per_core, chips, caps)
-        over = _fan_out_overflow(program, target, mapping)
+        mapping = _place(program, target, neurons_per_core, chips, caps, memo)
+        over = _fan_out_overflow(program, target, mapping, memo)
         if not over:
             return mapping
         for name, (largest, slice_size) in over.items():
@@ -142,8 +349,7 @@ def map_program(program: Program, target: Target, *, neurons_per_core: int | Non
 
 
 def _place(program: Program, target: Target, neurons_per_core: int | None, chips: int | None,
-           caps: dict[str, int]) -> Mapping:
-    usage_of = USAGE[target.name]
+           caps: dict[str, int], memo: _Memo) -> Mapping:
     per_core = min(neurons_per_core or target.neurons_per_core, target.neurons_per_core)
     if per_core < 1:
         raise MappingError(f"neurons per core must be >= 1, got {neurons_per_core}")
@@ -156,31 +362,15 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
                 stop = min(size, start + per_core)
                 cores.append(CoreSlice(len(cores), 0, name, start, stop, {"neurons": stop - start}))
     for pop in program.populations:
-        fan = _fan_in(program, pop.name, pop.size)
-        _check_whole_population(pop.name, fan, target)
-        start = 0
-        size_hint = min(per_core, caps.get(pop.name, per_core))  # slices of one population are alike
-        while start < pop.size:
-            n = min(size_hint, pop.size - start)
-            while True:
-                usage = {"neurons": n}
-                if usage_of is not None:
-                    usage = usage_of(n, int(fan.synapses[start:start + n].sum()),
-                                     _distinct_sources(fan, start, start + n), fan.max_delay)
-                over = _over_limits(usage, target)
-                if not over:
-                    break
-                if n == 1:
-                    key, value, size = over[0]
-                    raise MappingError(
-                        f"population '{pop.name}': a single neuron needs {key} = {value:.0f}, more than "
-                        f"{target.name}'s limit of {size:.0f} per core ({target.core_limits[key].name}); "
-                        f"reduce its fan-in or split the layer"
-                    )
-                n = max(1, n // 2)
-            cores.append(CoreSlice(len(cores), 0, pop.name, start, start + n, usage))
-            start += n
-            size_hint = n
+        if pop.name not in memo.fans:
+            memo.fans[pop.name] = _fan_in(program, pop.name, pop.size)
+        _check_whole_population(pop.name, memo.fans[pop.name], target)
+        size_hint = min(per_core, caps.get(pop.name, per_core))
+        key = (pop.name, size_hint)
+        if key not in memo.slices:
+            memo.slices[key] = _slice_population(pop.name, pop.size, memo.fans[pop.name], target, size_hint)
+        for start, stop, usage in memo.slices[key]:
+            cores.append(CoreSlice(len(cores), 0, pop.name, start, stop, dict(usage)))
     for core in cores:
         core.chip = core.core // target.cores_per_chip
     chips_used = (len(cores) + target.cores_per_chip - 1) // target.cores_per_chip
@@ -189,7 +379,39 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
     return Mapping(target.name, cores, chips_used, chips_available, target.cores_per_chip, limits, fits)
 
 
-def _fan_out_overflow(program: Program, target: Target, mapping: Mapping) -> dict[str, tuple[int, int]]:
+def _slice_population(name: str, size: int, fan: _Fan, target: Target,
+                      size_hint: int) -> list[tuple[int, int, dict[str, float]]]:
+    """Contiguous slices (start, stop, usage), each halved until it fits a core; slices of one
+    population are alike, so each starts from the size the previous one settled on."""
+    usage_of = USAGE[target.name]
+    out: list[tuple[int, int, dict[str, float]]] = []
+    start = 0
+    while start < size:
+        n = min(size_hint, size - start)
+        while True:
+            usage: dict[str, float] = {"neurons": n}
+            if usage_of is not None:
+                usage = usage_of(n, int(fan.synapses[start:start + n].sum()),
+                                 _distinct_sources(fan, start, start + n), fan.max_delay)
+            over = _over_limits(usage, target)
+            if not over:
+                break
+            if n == 1:
+                key, value, limit = over[0]
+                raise MappingError(
+                    f"population '{name}': a single neuron needs {key} = {value:.0f}, more than "
+                    f"{target.name}'s limit of {limit:.0f} per core ({target.core_limits[key].name}); "
+                    f"reduce its fan-in or split the layer"
+                )
+            n = max(1, n // 2)
+        out.append((start, start + n, usage))
+        start += n
+        size_hint = n
+    return out
+
+
+def _fan_out_overflow(program: Program, target: Target, mapping: Mapping,
+                      memo: _Memo) -> dict[str, tuple[int, int]]:
     """Output axons per core (one per source neuron and destination core it reaches); returns the
     populations whose cores exceed the limit: {name: (largest count, that core's slice size)}."""
     limit = target.core_limits.get("fan_out_axons")
@@ -200,8 +422,11 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping) -> dic
         slices.setdefault(core.population, []).append(core)
     sizes = {p.name: p.size for p in program.populations}
     per_neuron = {name: np.zeros(size, dtype=np.int64) for name, size in sizes.items()}
-    for c in program.connections:
+    for i, c in enumerate(program.connections):
         if c.source not in per_neuron:
+            continue
+        if c.kind == "conv":
+            per_neuron[c.source] += _conv_fan_out(i, c, slices[c.target], memo)
             continue
         core_of_row = np.empty(c.n_out, dtype=np.int64)
         for core in slices[c.target]:
@@ -210,7 +435,7 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping) -> dic
             rows = np.repeat(np.arange(c.n_out), np.diff(c.arrays["indptr"]))
             keys = np.unique(c.arrays["indices"] * (len(mapping.cores) + 1) + core_of_row[rows])
             per_neuron[c.source] += np.bincount(keys // (len(mapping.cores) + 1), minlength=c.n_in)
-        else:  # dense and conv: every target core may hear every source neuron (an upper bound)
+        else:  # dense: every target core may hear every source neuron (an upper bound)
             per_neuron[c.source] += len(slices[c.target])
     over: dict[str, tuple[int, int]] = {}
     for name, cores in slices.items():
@@ -232,6 +457,20 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping) -> dic
         mapping.limits[:] = _limit_table(mapping.cores, target, mapping.chips_used, mapping.chips_available)
         mapping.fits = all(l["margin"] >= 0 for l in mapping.limits)
     return over
+
+
+def _conv_fan_out(index: int, c: QConnection, target_cores: list[CoreSlice], memo: _Memo) -> np.ndarray:
+    """Per source neuron of a conv: the number of target cores whose receptive fields hold it
+    (exact; one output axon each)."""
+    bounds = tuple((core.start, core.stop) for core in target_cores)
+    known = memo.marks.get(index)
+    if known is None or known[0] != bounds:
+        field_ = next(m for conn, m in memo.fans[c.target].matrices if conn is c)
+        axons = np.zeros(c.n_in, dtype=np.int64)
+        for start, stop in bounds:
+            field_.mark(axons, start, stop)
+        known = memo.marks[index] = (bounds, axons)
+    return known[1]
 
 
 def _check_whole_population(name: str, fan: _Fan, target: Target) -> None:

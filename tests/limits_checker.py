@@ -15,10 +15,11 @@ formats      loihi2: weight mantissas within 8 bits (0..255 for excitatory, -255
              and its exponent within 0..7, v_init within 24 bits, delays within 0..62.
              emulator: the same with the generic profile's widths (8-bit weights, 24-bit state,
              12-bit decays).
-             spinnaker: uint16 synaptic words, synapse types 0/1, ring-buffer shifts 0..16 with the
-             worst-case summed words of every neuron inside the uint16 ring buffer and ``r << shift``
-             inside int32, s16.15 parameters inside int32, the load-time propagators equal to what the
-             core computes from the parameters (spinnaker_math), delays within 1..288 ticks.
+             spinnaker: uint16 synaptic words (synapse lists or conv kernels), synapse types 0/1,
+             ring-buffer shifts 0..16 with the worst-case summed words of every neuron inside the
+             uint16 ring buffer and ``r << shift`` inside int32, s16.15 parameters inside int32, the
+             load-time propagators equal to what the core computes from the parameters
+             (spinnaker_math), delays within 1..288 ticks.
 mapping      cores numbered in order, chip = core // cores_per_chip, chips used within the chips
              available; every population (and on SpiNNaker every input) is covered by its core
              slices exactly (every neuron on exactly one core); neurons per core within the target's
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy import artifact as artifact_format
+from neurodeploy import convolution
 from neurodeploy import program as program_format
 from neurodeploy.compiler.targets import emulator as emulator_data
 from neurodeploy.compiler.targets import get as get_target
@@ -61,6 +63,12 @@ class Synapses:
     rows: np.ndarray
     cols: np.ndarray
     delays: np.ndarray  # total delay of each synapse, in steps/ticks
+    taps: np.ndarray | None = None  # flat index of each synapse's entry in the weight array
+
+
+def _none() -> Synapses:
+    empty = np.zeros(0, dtype=np.int64)
+    return Synapses(empty, empty, empty, empty)
 
 
 def load(art_or_bytes: Any):
@@ -149,16 +157,17 @@ def _synapses(c, sizes: dict[str, int], populations: set[str], errors: list[str]
     if c.kind == "dense":
         if w.shape != (c.n_out, c.n_in):
             errors.append(f"{where}: dense weight shape {w.shape} != ({c.n_out}, {c.n_in})")
-            return Synapses(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+            return _none()
         rows, cols = np.nonzero(w)
+        taps = rows * c.n_in + cols
         if per is not None:
             if per.shape != w.shape:
                 errors.append(f"{where}: per-synapse delays of shape {per.shape} for weights {w.shape}")
-                return Synapses(rows, cols, np.full(rows.size, uniform))
+                return Synapses(rows, cols, np.full(rows.size, uniform), taps)
             delays = uniform + per[rows, cols]
         else:
             delays = np.full(rows.size, uniform)
-        return Synapses(rows, cols, delays)
+        return Synapses(rows, cols, delays, taps)
     if c.kind == "sparse":
         indptr, indices = np.asarray(c.arrays["indptr"]), np.asarray(c.arrays["indices"])
         ok = (indptr.ndim == 1 and indptr.size == c.n_out + 1 and indptr[0] == 0 and np.all(np.diff(indptr) >= 0)
@@ -167,61 +176,49 @@ def _synapses(c, sizes: dict[str, int], populations: set[str], errors: list[str]
         if not ok:
             errors.append(f"{where}: malformed CSR (indptr {indptr.size} for {c.n_out} rows, {indices.size} "
                           f"indices, {w.size} weights, n_in {c.n_in})")
-            return Synapses(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+            return _none()
         rows = np.repeat(np.arange(c.n_out), np.diff(indptr))
         keep = w != 0
         if per is not None and per.size != w.size:
             errors.append(f"{where}: {per.size} per-synapse delays for {w.size} synapses")
             per = None
         delays = uniform + (per if per is not None else 0) + np.zeros(w.size, dtype=np.int64)
-        return Synapses(rows[keep], indices[keep], delays[keep])
+        return Synapses(rows[keep], indices[keep], delays[keep], np.flatnonzero(keep))
     if c.kind == "conv":
-        rows, cols = _conv_synapses(c, errors)
+        rows, cols, taps = _conv_synapses(c, errors)
         if per is not None:
             errors.append(f"{where}: per-synapse delays on a convolution")
-        return Synapses(rows, cols, np.full(rows.size, uniform))
+        return Synapses(rows, cols, np.full(rows.size, uniform), taps)
     errors.append(f"{where}: unknown connection kind {c.kind!r}")
-    return Synapses(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int))
+    return _none()
 
 
-def _conv_synapses(c, errors: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Every (output, input) pair a 2-D convolution connects with a nonzero kernel weight."""
-    a, k = c.attrs, np.asarray(c.arrays["weight"])
+def _conv_synapses(c, errors: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every (output, input, kernel entry) a 1-D or 2-D convolution connects with a nonzero
+    kernel entry inside the input grid, from neurodeploy/convolution.py's synapse list (its
+    geometry checked here against the connection's sizes and kernel first)."""
+    k = np.asarray(c.arrays["weight"])
     where = f"connection '{c.name}'"
-    if k.ndim != 4:
-        errors.append(f"{where}: conv kernel of {k.ndim} dimensions (the checker knows Conv2d)")
-        return np.zeros(0, int), np.zeros(0, int)
-    cin, h, w = (int(v) for v in a["in_shape"])
-    cout, oh, ow = (int(v) for v in a["out_shape"])
-    groups = int(a["groups"])
-    sy, sx = (int(v) for v in np.broadcast_to(a["stride"], 2))
-    py, px = (int(v) for v in np.broadcast_to(a["padding"], 2))
-    dy, dx = (int(v) for v in np.broadcast_to(a["dilation"], 2))
-    kh, kw = k.shape[2:]
-    if cin * h * w != c.n_in or cout * oh * ow != c.n_out or k.shape[0] != cout or k.shape[1] * groups != cin:
-        errors.append(f"{where}: conv geometry {a['in_shape']} -> {a['out_shape']} disagrees with n_in/n_out "
-                      f"{c.n_in}/{c.n_out} or kernel {k.shape}")
-        return np.zeros(0, int), np.zeros(0, int)
+    empty = np.zeros(0, dtype=np.int64)
+    try:
+        geom = convolution.ConvGeometry.of(c.attrs)
+    except (KeyError, TypeError, ValueError) as exc:
+        errors.append(f"{where}: unreadable conv geometry ({type(exc).__name__}: {exc})")
+        return empty, empty, empty
+    if k.ndim != len(c.attrs["in_shape"]) + 1 or k.ndim not in (3, 4):
+        errors.append(f"{where}: conv kernel of {k.ndim} dimensions for input shape {c.attrs['in_shape']}")
+        return empty, empty, empty
+    kernel = geom.kernel_2d(k)
+    (cin, h, w), (cout, oh, ow) = geom.in_shape, geom.out_shape
+    if geom.n_in != c.n_in or geom.n_out != c.n_out or kernel.shape[0] != cout or kernel.shape[1] * geom.groups != cin:
+        errors.append(f"{where}: conv geometry {c.attrs['in_shape']} -> {c.attrs['out_shape']} disagrees with "
+                      f"n_in/n_out {c.n_in}/{c.n_out} or kernel {k.shape}")
+        return empty, empty, empty
+    (sy, sx), (py, px), (dy, dx), (kh, kw) = geom.stride, geom.padding, geom.dilation, kernel.shape[2:]
     if (h + 2 * py - dy * (kh - 1) - 1) // sy + 1 != oh or (w + 2 * px - dx * (kw - 1) - 1) // sx + 1 != ow:
         errors.append(f"{where}: conv output {oh}x{ow} does not follow from input {h}x{w}, kernel {kh}x{kw}")
-    rows, cols = [], []
-    oy, ox = np.meshgrid(np.arange(oh), np.arange(ow), indexing="ij")
-    per_group = cout // groups
-    for co in range(cout):
-        g = co // per_group
-        for ci_local in range(k.shape[1]):
-            ci = g * k.shape[1] + ci_local
-            for ky in range(kh):
-                for kx in range(kw):
-                    if k[co, ci_local, ky, kx] == 0:
-                        continue
-                    iy, ix = oy * sy - py + ky * dy, ox * sx - px + kx * dx
-                    ok = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
-                    rows.append((co * oh * ow + oy * ow + ox)[ok])
-                    cols.append((ci * h * w + iy * w + ix)[ok])
-    if not rows:
-        return np.zeros(0, int), np.zeros(0, int)
-    return np.concatenate(rows), np.concatenate(cols)
+        return empty, empty, empty
+    return convolution.synapses(k, geom)
 
 
 # ---------------------------------------------------------------- number formats
@@ -317,12 +314,12 @@ def _check_spinnaker(program, errors: list[str], synapses) -> None:
         if conn_shift is not None and list(conn_shift) != list(shifts.get(c.target, conn_shift)):
             errors.append(f"{where}: ring-buffer shifts {conn_shift} differ from the population's "
                           f"{shifts.get(c.target)}")
-        if c.kind == "sparse" and c.target in sums:
-            rows = np.repeat(np.arange(c.n_out), np.diff(np.asarray(c.arrays["indptr"])))
+        if c.kind in ("sparse", "conv") and c.target in sums and d is not None:
+            words, kinds = w.reshape(-1)[d.taps], types.reshape(-1)[d.taps]
             for s in (0, 1):
-                np.add.at(sums[c.target][s], rows[types == s], w[types == s])
-        elif c.kind != "sparse":
-            errors.append(f"{where}: SpiNNaker connections are synapse lists (sparse), got {c.kind}")
+                np.add.at(sums[c.target][s], d.rows[kinds == s], words[kinds == s])
+        elif c.kind not in ("sparse", "conv"):
+            errors.append(f"{where}: SpiNNaker connections are synapse lists (sparse) or conv kernels, got {c.kind}")
     for pop in program.populations:
         where = f"population '{pop.name}'"
         shift = shifts.get(pop.name)
