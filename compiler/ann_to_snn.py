@@ -44,7 +44,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -74,6 +74,17 @@ class Conversion:
         return info(self.metadata)
 
 
+@dataclass
+class _Graph:
+    """The spiking NIR graph under construction."""
+
+    nodes: dict[str, Any]
+    edges: list[tuple[str, str]] = field(default_factory=list)
+    layers: list[dict[str, Any]] = field(default_factory=list)  # what each node came from (metadata "layers")
+    scales: dict[str, float] = field(default_factory=dict)  # IF node -> lambda
+    counters: dict[str, int] = field(default_factory=dict)  # node name prefix -> nodes so named
+
+
 def convert(source: str | Path | ANN, calibration: np.ndarray, *, steps: int = DEFAULT_STEPS,
             encoding: str = "rate", percentile: float = DEFAULT_PERCENTILE, reset: str = "zero",
             seed: int = 0, max_rate: float | None = None) -> Conversion:
@@ -91,87 +102,15 @@ def convert(source: str | Path | ANN, calibration: np.ndarray, *, steps: int = D
     _check_options(steps, encoding, percentile, reset)
     if not (isinstance(max_rate, (int, float)) and 0 < max_rate <= 1):
         raise OptionError(f"max_rate: must be in (0, 1], got {max_rate!r}")
-    calibration = np.asarray(calibration)
-    if calibration.dtype.kind not in "biuf" or calibration.ndim < 2 or calibration.shape[0] < 1:
-        raise InputDataError(f"calibration data must be a numeric array (samples, *input_shape), "
-                             f"got {calibration.dtype} {list(calibration.shape)}")
-    if not np.all(np.isfinite(calibration)):
-        raise InputDataError("calibration data contains NaN or infinite values")
+    calibration = _check_calibration(calibration)
     ann = source if isinstance(source, ANN) else load_onnx(source, tuple(calibration.shape[1:]))
     x = _shape_calibration(ann, calibration)
-
-    # lambda_0: how the input is presented.
-    if encoding == "rate":
-        if x.min() < 0:
-            raise OptionError(
-                f"{ann.source}: rate encoding presents inputs as spike probabilities and needs inputs >= 0; "
-                f"the calibration data reaches {x.min():.4g} (use --encoding current, which the float "
-                f"reference runs, or scale/shift the inputs to >= 0)")
-        input_scale = float(x.max()) if x.max() > 0 else 1.0
-    else:
-        input_scale = 1.0
-
+    input_scale = _input_scale(ann, x, encoding)
     _, acts = ann.forward(x, record=True)
     populations = [i for i, layer in enumerate(ann.layers) if layer.kind == "relu"]
-    warnings: list[str] = []
-    lam: dict[int, float] = {}
-    for i in populations:
-        lam[i] = _percentile(acts[i], percentile) / max_rate
-        if lam[i] == 0.0:
-            warnings.append(f"ReLU '{ann.layers[i].name}' is never active on the calibration data")
-            lam[i] = 1.0
-
-    # Reshapes of the input (a flat vector to (C, H, W), say) become the NIR Input's shape: same
-    # values in the same order, so the data can be given in either shape.
-    skip = ann.leading_reshapes
-    nir_input_shape = ann.layers[skip - 1].out_shape if skip else ann.input_shape
-    nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(nir_input_shape, dtype=np.int64)})}
-    edges: list[tuple[str, str]] = []
-    prev, prev_scale = "input", input_scale
-    counters: dict[str, int] = {}
-    layers_meta: list[dict[str, Any]] = []
-    scales: dict[str, float] = {}
-    start = skip
-    bounds = populations + ([len(ann.layers)] if not populations or populations[-1] != len(ann.layers) - 1 else [])
-    for end in bounds:
-        segment = ann.layers[start:end]
-        is_population = end < len(ann.layers)
-        if is_population:
-            target_scale = lam[end]
-        elif any(layer.kind in ("dense", "conv") for layer in segment):
-            target_scale = _percentile(np.abs(acts[end - 1]), percentile) or 1.0
-        else:
-            target_scale = prev_scale
-        seg_in = ann.layers[start - 1].out_shape if start > 0 else ann.input_shape
-        prev = _emit_segment(nodes, edges, prev, segment, prev_scale / target_scale, target_scale, counters,
-                             layers_meta, seg_in)
-        if is_population:
-            layer = ann.layers[end]
-            name = _name(counters, "if")
-            n = layer.out_shape
-            nodes[name] = nir.IF(r=np.full(n, 1.0 / DT), v_threshold=np.ones(n), v_reset=np.zeros(n),
-                                 metadata={"onnx_node": layer.name})
-            edges.append((prev, name))
-            layers_meta.append({"node": name, "onnx": layer.name, "kind": "IF", "scale": target_scale})
-            scales[name] = target_scale
-            prev = name
-        prev_scale = target_scale
-        start = end + 1
-    out_shape = ann.output_shape
-    spiking_end = type(nodes[prev]).__name__ == "IF"
-    if spiking_end:
-        readout_node, rule = prev, "spike_count"
-    else:
-        # A memoryless leaky integrator (tau = dt, Euler: v = v_leak + r*I each step): the same
-        # values as the Sum population an Output fed by an Affine would get, but read from v on
-        # every target (loihi2 reads a Sum from u, which holds no bias).
-        readout_node, rule = "readout", "v_sum"
-        nodes[readout_node] = nir.LI(tau=np.full(out_shape, DT), r=np.ones(out_shape),
-                                     v_leak=np.zeros(out_shape), metadata={"role": "readout"})
-        edges.append((prev, readout_node))
-        prev = readout_node
-    nodes["output"] = nir.Output(output_type={"output": np.array(out_shape, dtype=np.int64)})
-    edges.append((prev, "output"))
+    lam, warnings = _population_scales(ann, acts, populations, percentile, max_rate)
+    graph, last, output_scale = _emit_network(ann, acts, populations, lam, input_scale, percentile)
+    readout_node, rule = _emit_readout(graph, last, ann.output_shape)
     metadata = {
         "neurodeploy.dt": DT,
         "neurodeploy.integrator": "euler",
@@ -188,26 +127,141 @@ def convert(source: str | Path | ANN, calibration: np.ndarray, *, steps: int = D
         PREFIX + "encoding": encoding,
         PREFIX + "seed": int(seed),
         PREFIX + "input_scale": float(input_scale),
-        PREFIX + "output_scale": float(prev_scale),
+        PREFIX + "output_scale": float(output_scale),
         PREFIX + "readout_node": readout_node,
         PREFIX + "readout_rule": rule,
         PREFIX + "calibration_samples": int(x.shape[0]),
         PREFIX + "input_shape": json.dumps(list(ann.input_shape)),
-        PREFIX + "layers": json.dumps(layers_meta),
-        PREFIX + "input_rule": (
-            f"rate: spike with probability clip(x / {input_scale:.6g}, 0, 1) per step "
-            f"(numpy default_rng(seed), {steps} steps)" if encoding == "rate"
-            else f"current: the analog input x every step for {steps} steps"),
-        PREFIX + "readout": (
-            f"class = argmax over '{readout_node}' of " + (
-                "spike counts" if rule == "spike_count" else
-                "v summed over the steps (non-spiking LI with tau = dt: v = W r + b each step)")
-            + f"; ANN output ~ {prev_scale:.6g} x mean over steps"),
+        PREFIX + "layers": json.dumps(graph.layers),
+        PREFIX + "input_rule": _input_rule(encoding, input_scale, steps),
+        PREFIX + "readout": _readout_text(readout_node, rule, output_scale),
     }
     if warnings:
         metadata[PREFIX + "warnings"] = "; ".join(warnings)
-    graph = nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
-    return Conversion(graph, ann, metadata, scales)
+    nir_graph = nir.NIRGraph(nodes=graph.nodes, edges=graph.edges, metadata=metadata, type_check=True)
+    return Conversion(nir_graph, ann, metadata, graph.scales)
+
+
+def _check_calibration(calibration: Any) -> np.ndarray:
+    """The calibration data as a finite numeric array (samples, *input_shape)."""
+    calibration = np.asarray(calibration)
+    if calibration.dtype.kind not in "biuf" or calibration.ndim < 2 or calibration.shape[0] < 1:
+        raise InputDataError(f"calibration data must be a numeric array (samples, *input_shape), "
+                             f"got {calibration.dtype} {list(calibration.shape)}")
+    if not np.all(np.isfinite(calibration)):
+        raise InputDataError("calibration data contains NaN or infinite values")
+    return calibration
+
+
+def _input_scale(ann: ANN, x: np.ndarray, encoding: str) -> float:
+    """lambda_0, how the input is presented: the largest calibration input for rate encoding, else 1."""
+    if encoding != "rate":
+        return 1.0
+    if x.min() < 0:
+        raise OptionError(
+            f"{ann.source}: rate encoding presents inputs as spike probabilities and needs inputs >= 0; "
+            f"the calibration data reaches {x.min():.4g} (use --encoding current, which the float "
+            f"reference runs, or scale/shift the inputs to >= 0)")
+    return float(x.max()) if x.max() > 0 else 1.0
+
+
+def _population_scales(ann: ANN, acts: Sequence[np.ndarray], populations: list[int], percentile: float,
+                       max_rate: float) -> tuple[dict[int, float], list[str]]:
+    """lambda of every ReLU layer (1 for one never active, with a warning), and the warnings."""
+    warnings: list[str] = []
+    lam: dict[int, float] = {}
+    for i in populations:
+        lam[i] = _percentile(acts[i], percentile) / max_rate
+        if lam[i] == 0.0:
+            warnings.append(f"ReLU '{ann.layers[i].name}' is never active on the calibration data")
+            lam[i] = 1.0
+    return lam, warnings
+
+
+def _emit_network(ann: ANN, acts: Sequence[np.ndarray], populations: list[int], lam: dict[int, float],
+                  input_scale: float, percentile: float) -> tuple[_Graph, str, float]:
+    """The Input node, then per segment its rescaled operators and the IF population ending it.
+
+    Returns the graph, its last node and that node's scale (the output scale).
+    """
+    import nir
+
+    # Reshapes of the input (a flat vector to (C, H, W), say) become the NIR Input's shape: same
+    # values in the same order, so the data can be given in either shape.
+    skip = ann.leading_reshapes
+    nir_input_shape = ann.layers[skip - 1].out_shape if skip else ann.input_shape
+    graph = _Graph(nodes={"input": nir.Input(input_type={"input": np.array(nir_input_shape, dtype=np.int64)})})
+    prev, prev_scale = "input", input_scale
+    start = skip
+    n_layers = len(ann.layers)
+    bounds = populations + ([n_layers] if not populations or populations[-1] != n_layers - 1 else [])
+    for end in bounds:
+        segment = ann.layers[start:end]
+        is_population = end < n_layers
+        if is_population:
+            target_scale = lam[end]
+        elif any(layer.kind in ("dense", "conv") for layer in segment):
+            target_scale = _percentile(np.abs(acts[end - 1]), percentile) or 1.0
+        else:
+            target_scale = prev_scale
+        seg_in = ann.layers[start - 1].out_shape if start > 0 else ann.input_shape
+        prev = _emit_segment(graph.nodes, graph.edges, prev, segment, prev_scale / target_scale, target_scale,
+                             graph.counters, graph.layers, seg_in)
+        if is_population:
+            prev = _emit_population(graph, prev, ann.layers[end], target_scale)
+        prev_scale = target_scale
+        start = end + 1
+    return graph, prev, prev_scale
+
+
+def _emit_population(graph: _Graph, prev: str, layer: Layer, scale: float) -> str:
+    """An IF population (threshold 1, ``v += I`` per step) for the ReLU ``layer``, fed by ``prev``."""
+    import nir
+
+    name = _name(graph.counters, "if")
+    n = layer.out_shape
+    graph.nodes[name] = nir.IF(r=np.full(n, 1.0 / DT), v_threshold=np.ones(n), v_reset=np.zeros(n),
+                               metadata={"onnx_node": layer.name})
+    graph.edges.append((prev, name))
+    graph.layers.append({"node": name, "onnx": layer.name, "kind": "IF", "scale": scale})
+    graph.scales[name] = scale
+    return name
+
+
+def _emit_readout(graph: _Graph, last: str, out_shape: tuple[int, ...]) -> tuple[str, str]:
+    """Connect the Output; (readout node, readout rule): IF spikes counted, or an LI's v summed."""
+    import nir
+
+    if type(graph.nodes[last]).__name__ == "IF":
+        readout_node, rule = last, "spike_count"
+    else:
+        # A memoryless leaky integrator (tau = dt, Euler: v = v_leak + r*I each step): the same
+        # values as the Sum population an Output fed by an Affine would get, but read from v on
+        # every target (loihi2 reads a Sum from u, which holds no bias).
+        readout_node, rule = "readout", "v_sum"
+        graph.nodes[readout_node] = nir.LI(tau=np.full(out_shape, DT), r=np.ones(out_shape),
+                                           v_leak=np.zeros(out_shape), metadata={"role": "readout"})
+        graph.edges.append((last, readout_node))
+        last = readout_node
+    graph.nodes["output"] = nir.Output(output_type={"output": np.array(out_shape, dtype=np.int64)})
+    graph.edges.append((last, "output"))
+    return readout_node, rule
+
+
+def _input_rule(encoding: str, input_scale: float, steps: int) -> str:
+    """How inputs are presented, in words (metadata "input_rule")."""
+    if encoding == "rate":
+        return (f"rate: spike with probability clip(x / {input_scale:.6g}, 0, 1) per step "
+                f"(numpy default_rng(seed), {steps} steps)")
+    return f"current: the analog input x every step for {steps} steps"
+
+
+def _readout_text(readout_node: str, rule: str, output_scale: float) -> str:
+    """How the class and the ANN outputs are read, in words (metadata "readout")."""
+    return (f"class = argmax over '{readout_node}' of " + (
+        "spike counts" if rule == "spike_count" else
+        "v summed over the steps (non-spiking LI with tau = dt: v = W r + b each step)")
+        + f"; ANN output ~ {output_scale:.6g} x mean over steps")
 
 
 def _check_options(steps: int, encoding: str, percentile: float, reset: str) -> None:

@@ -366,94 +366,123 @@ def _reset_mode(layer: _Layer) -> Optional[str]:
 
 
 def _weight_nodes(layer: _Layer) -> Dict[str, nir.NIRNode]:
+    """The NIR node of a weight, pooling or flatten layer, under the layer's name."""
+    builders: Dict[str, Callable[[_Layer], nir.NIRNode]] = {
+        "linear": _linear_node,
+        "conv2d": _conv2d_node,
+        "avgpool2d": _pool_node,
+        "lppool2d": _pool_node,
+        "flatten": _flatten_node,
+    }
+    if layer.kind not in builders:
+        raise AssertionError(layer.kind)  # pragma: no cover
+    return {layer.name: builders[layer.kind](layer)}
+
+
+def _linear_node(layer: _Layer) -> nir.NIRNode:
     m = layer.module
-    if layer.kind == "linear":
-        w = _np(m.weight).copy()
-        if m.bias is None:
-            return {layer.name: nir.Linear(weight=w)}
-        return {layer.name: nir.Affine(weight=w, bias=_np(m.bias).copy())}
-    if layer.kind == "conv2d":
-        if m.padding_mode != "zeros":
-            raise UnsupportedError(
-                f"module '{layer.path}' (Conv2d): padding_mode={m.padding_mode!r} is not supported "
-                "(only 'zeros')"
-            )
-        if len(layer.in_shape) != 3:
-            raise NeurodeployError(
-                f"module '{layer.path}' (Conv2d): expected an input of shape (C, H, W) per sample, "
-                f"got {layer.in_shape}"
-            )
-        w = _np(m.weight).copy()
-        padding = m.padding
-        if isinstance(padding, str):
-            if padding == "valid":
-                padding = (0, 0)
-            else:  # 'same' with stride 1: symmetric only
-                pads = []
-                for k, d in zip(m.kernel_size, m.dilation):
-                    total = d * (k - 1)
-                    if total % 2:
-                        raise UnsupportedError(
-                            f"module '{layer.path}' (Conv2d): padding='same' needs asymmetric "
-                            "padding for this kernel; use an explicit integer padding"
-                        )
-                    pads.append(total // 2)
-                padding = tuple(pads)
-        bias = _np(m.bias).copy() if m.bias is not None else np.zeros(w.shape[0], np.float32)
-        return {
-            layer.name: nir.Conv2d(
-                input_shape=tuple(int(s) for s in layer.in_shape[1:]),
-                weight=w,
-                stride=tuple(int(s) for s in m.stride),
-                padding=tuple(int(s) for s in padding),
-                dilation=tuple(int(s) for s in m.dilation),
-                groups=int(m.groups),
-                bias=bias,
-            )
-        }
-    if layer.kind in ("avgpool2d", "lppool2d"):
-        pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)  # noqa: E731
-        if getattr(m, "ceil_mode", False):
-            raise UnsupportedError(f"module '{layer.path}': ceil_mode=True pooling is not supported")
-        kernel = pair(m.kernel_size)
-        stride = pair(m.stride if m.stride is not None else m.kernel_size)
-        if layer.kind == "lppool2d":
-            if float(m.norm_type) != 1.0:
-                raise UnsupportedError(
-                    f"module '{layer.path}' (LPPool2d): only norm_type=1 (sum pooling) is supported"
-                )
-            return {layer.name: nir.SumPool2d(kernel_size=kernel, stride=stride,
-                                              padding=np.zeros(2, np.int64))}
-        padding = pair(m.padding)
-        if np.any(padding != 0) and not m.count_include_pad:
-            raise UnsupportedError(
-                f"module '{layer.path}' (AvgPool2d): padding with count_include_pad=False "
-                "is not supported"
-            )
-        if m.divisor_override is None:
-            return {layer.name: nir.AvgPool2d(kernel_size=kernel, stride=stride, padding=padding)}
-        if m.divisor_override == 1:
-            return {layer.name: nir.SumPool2d(kernel_size=kernel, stride=stride, padding=padding)}
+    w = _np(m.weight).copy()
+    if m.bias is None:
+        return nir.Linear(weight=w)
+    return nir.Affine(weight=w, bias=_np(m.bias).copy())
+
+
+def _conv2d_node(layer: _Layer) -> nir.NIRNode:
+    m = layer.module
+    if m.padding_mode != "zeros":
         raise UnsupportedError(
-            f"module '{layer.path}' (AvgPool2d): divisor_override={m.divisor_override} is not "
-            "supported (None -> AvgPool2d, 1 -> SumPool2d)"
+            f"module '{layer.path}' (Conv2d): padding_mode={m.padding_mode!r} is not supported "
+            "(only 'zeros')"
         )
-    if layer.kind == "flatten":
-        nd = len(layer.in_shape) + 1  # with batch
-        start = m.start_dim if m.start_dim >= 0 else nd + m.start_dim
-        end = m.end_dim if m.end_dim >= 0 else nd + m.end_dim
-        if start < 1:
+    if len(layer.in_shape) != 3:
+        raise NeurodeployError(
+            f"module '{layer.path}' (Conv2d): expected an input of shape (C, H, W) per sample, "
+            f"got {layer.in_shape}"
+        )
+    w = _np(m.weight).copy()
+    padding = _conv2d_padding(layer)
+    bias = _np(m.bias).copy() if m.bias is not None else np.zeros(w.shape[0], np.float32)
+    return nir.Conv2d(
+        input_shape=tuple(int(s) for s in layer.in_shape[1:]),
+        weight=w,
+        stride=tuple(int(s) for s in m.stride),
+        padding=tuple(int(s) for s in padding),
+        dilation=tuple(int(s) for s in m.dilation),
+        groups=int(m.groups),
+        bias=bias,
+    )
+
+
+def _conv2d_padding(layer: _Layer) -> Sequence[int]:
+    """A Conv2d's padding per spatial axis; 'valid' is none, 'same' (stride 1) must be symmetric."""
+    m = layer.module
+    padding = m.padding
+    if not isinstance(padding, str):
+        return padding
+    if padding == "valid":
+        return (0, 0)
+    pads = []
+    for k, d in zip(m.kernel_size, m.dilation):
+        total = d * (k - 1)
+        if total % 2:
             raise UnsupportedError(
-                f"module '{layer.path}' (Flatten): flattening the batch dimension "
-                f"(start_dim={m.start_dim}) cannot be expressed in NIR"
+                f"module '{layer.path}' (Conv2d): padding='same' needs asymmetric "
+                "padding for this kernel; use an explicit integer padding"
             )
-        node = nir.Flatten(
-            input_type={"input": np.array(layer.in_shape, dtype=np.int64)},
-            start_dim=int(start - 1),
-            end_dim=int(end - 1),
+        pads.append(total // 2)
+    return tuple(pads)
+
+
+def _pair(v: Any) -> np.ndarray:
+    """A pooling size given as one int or a pair, as an int64 pair."""
+    return np.array(v if isinstance(v, (tuple, list)) else (v, v), dtype=np.int64)
+
+
+def _pool_node(layer: _Layer) -> nir.NIRNode:
+    """AvgPool2d as NIR AvgPool2d (or SumPool2d with divisor_override=1); LPPool2d (p=1) as SumPool2d."""
+    m = layer.module
+    if getattr(m, "ceil_mode", False):
+        raise UnsupportedError(f"module '{layer.path}': ceil_mode=True pooling is not supported")
+    kernel = _pair(m.kernel_size)
+    stride = _pair(m.stride if m.stride is not None else m.kernel_size)
+    if layer.kind == "lppool2d":
+        if float(m.norm_type) != 1.0:
+            raise UnsupportedError(
+                f"module '{layer.path}' (LPPool2d): only norm_type=1 (sum pooling) is supported"
+            )
+        return nir.SumPool2d(kernel_size=kernel, stride=stride, padding=np.zeros(2, np.int64))
+    padding = _pair(m.padding)
+    if np.any(padding != 0) and not m.count_include_pad:
+        raise UnsupportedError(
+            f"module '{layer.path}' (AvgPool2d): padding with count_include_pad=False "
+            "is not supported"
         )
-        return {layer.name: node}
-    raise AssertionError(layer.kind)  # pragma: no cover
+    if m.divisor_override is None:
+        return nir.AvgPool2d(kernel_size=kernel, stride=stride, padding=padding)
+    if m.divisor_override == 1:
+        return nir.SumPool2d(kernel_size=kernel, stride=stride, padding=padding)
+    raise UnsupportedError(
+        f"module '{layer.path}' (AvgPool2d): divisor_override={m.divisor_override} is not "
+        "supported (None -> AvgPool2d, 1 -> SumPool2d)"
+    )
+
+
+def _flatten_node(layer: _Layer) -> nir.NIRNode:
+    """Flatten with the batch dimension dropped from start_dim / end_dim (NIR shapes are per sample)."""
+    m = layer.module
+    nd = len(layer.in_shape) + 1  # with batch
+    start = m.start_dim if m.start_dim >= 0 else nd + m.start_dim
+    end = m.end_dim if m.end_dim >= 0 else nd + m.end_dim
+    if start < 1:
+        raise UnsupportedError(
+            f"module '{layer.path}' (Flatten): flattening the batch dimension "
+            f"(start_dim={m.start_dim}) cannot be expressed in NIR"
+        )
+    return nir.Flatten(
+        input_type={"input": np.array(layer.in_shape, dtype=np.int64)},
+        start_dim=int(start - 1),
+        end_dim=int(end - 1),
+    )
 
 
 def _neuron_nodes(layer: _Layer, dt: float) -> Dict[str, nir.NIRNode]:

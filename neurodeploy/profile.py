@@ -28,6 +28,8 @@ Everything is in docs/profiling.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,28 @@ class _Core:
         self.usage = dict(entry.get("usage", {}))
 
 
+@dataclass
+class _Run:
+    """One emulated run: every source's values and the recorded traces."""
+
+    activity: dict[str, np.ndarray]  # source (input or population) -> (batch, steps, n) int64 values
+    traces: dict[str, np.ndarray]
+    batch: int
+    steps: int
+    input_steps: int  # steps of the given input (steps less the latency padding)
+
+
+@dataclass
+class _ConnectionCounts:
+    """What one pass over every connection's synapses yields."""
+
+    rows: dict[str, dict]  # the profile's "connections" section
+    per_core_ops: dict[int, dict[str, np.ndarray]]  # core -> acs, macs (batch,), events (batch, steps)
+    dest_cores: dict[str, dict[int, np.ndarray]]  # source -> core -> bool per source neuron
+    dense: int = 0  # entries of every full dense matrix
+    nnz: int = 0  # (target, source) pairs with a synapse
+
+
 def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: int | None = None) -> dict:
     """Run the emulator on ``inputs`` and return the profile (a JSON-ready dict; docs/profiling.md).
 
@@ -135,24 +159,59 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
     that keeps every core inside the conservative real-time budget.
     """
     from neurodeploy.compiler import targets
-    from neurodeploy.emulator import run_program
-    from neurodeploy.verify import pad_for_latency
 
     art, program = load(artifact)
     manifest = art.manifest
     target = targets.get(program.target)
     dt = float(manifest.get("semantics", {}).get("dt", 1e-3))
+    run = _emulate(program, inputs, pad)
+    cores = [_Core(c) for c in manifest["mapping"]["cores"]]
+    counts = _count_connections(program, run, cores)
+    pops = _population_rows(program, run, counts.rows, cores, dt)
+    active = _active_updates(program, run)
+    core_rows = [_core_row(program, target, c, run, counts, active) for c in cores]
+    chip_rows = _chips(core_rows, target)
+    result: dict[str, Any] = {
+        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
+        "target": program.target, "description": target.description,
+        "artifact": {"content_hash": art.content_hash,
+                     "source": manifest.get("provenance", {}).get("source"),
+                     "source_sha256": manifest.get("provenance", {}).get("source_sha256")},
+        "dt_s": dt, "samples": run.batch, "steps": run.steps, "input_steps": run.input_steps, "padded": bool(pad),
+        "inputs": _input_rows(program, run), "populations": pops, "connections": counts.rows,
+        "cores": core_rows, "chips": chip_rows,
+        "total": _totals(program, run, pops, counts, chip_rows, len(cores), int(manifest["mapping"]["chips_used"]), dt),
+        "definitions": DEFINITIONS,
+        "measured": None, "comparison": [],
+    }
+    result.update(_cost_sections(program, target, cores, core_rows, run, counts, dt, time_scale_factor))
+    return plain(result)
+
+
+def _records_state(program: Program) -> bool:
+    """Whether the run records u and v: every target but SpiNNaker counts active neuron updates."""
+    return program.target != "spinnaker"
+
+
+def _emulate(program: Program, inputs: Any, pad: bool) -> _Run:
+    """Run the bit-accurate emulator on ``inputs`` (padded for the latency when ``pad``)."""
+    from neurodeploy.emulator import run_program
+    from neurodeploy.verify import pad_for_latency
+
     arrays = program_inputs(program, inputs)
     if pad:
         arrays = pad_for_latency(program, arrays)
-    loihi_like = program.target != "spinnaker"
-    record = ("u", "v") if loihi_like else ()
+    record = ("u", "v") if _records_state(program) else ()
     traces = run_program(program, arrays, record=record)
     first = next(iter(arrays.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
     input_steps = steps - (_pad_steps(program) if pad else 0)
+    activity = _activity(program, arrays, traces, batch, steps)
+    return _Run(activity=activity, traces=traces, batch=batch, steps=steps, input_steps=input_steps)
 
-    # Activity of every source: (batch, steps, n) integer values.
+
+def _activity(program: Program, arrays: dict, traces: dict, batch: int, steps: int) -> dict[str, np.ndarray]:
+    """Activity of every source: (batch, steps, n) integer values (zeros for a population not recorded)."""
     activity: dict[str, np.ndarray] = {}
     for name, arr in arrays.items():
         activity[name] = np.asarray(arr).reshape(batch, steps, -1).astype(np.int64)
@@ -162,127 +221,177 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
             activity[pop.name] = traces[key].reshape(batch, steps, -1).astype(np.int64)
         else:
             activity[pop.name] = np.zeros((batch, steps, pop.size), dtype=np.int64)
+    return activity
 
-    cores = [_Core(c) for c in manifest["mapping"]["cores"]]
-    cores_of: dict[str, list[_Core]] = {}
+
+def _cores_of(cores: list[_Core]) -> dict[str, list[_Core]]:
+    """The cores of every population, in mapping order."""
+    out: dict[str, list[_Core]] = {}
     for c in cores:
-        cores_of.setdefault(c.population, []).append(c)
+        out.setdefault(c.population, []).append(c)
+    return out
 
-    # Per connection: matrices, per-core fan-out rows, counts.
-    conn_rows = {}
-    per_core_ops = {c.index: {"acs": np.zeros(batch, np.int64), "macs": np.zeros(batch, np.int64),
-                              "events": np.zeros((batch, steps), np.int64)} for c in cores}
-    dest_cores: dict[str, dict[int, np.ndarray]] = {}  # source -> core -> bool per source neuron
-    total_dense = 0
-    total_nnz = 0
+
+def _split_ops(ops: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ACs, MACs) per sample from (batch, steps) operations: binary steps' are ACs, graded steps' MACs."""
+    return np.where(binary, ops, 0).sum(axis=1), np.where(binary, 0, ops).sum(axis=1)
+
+
+def _count_connections(program: Program, run: _Run, cores: list[_Core]) -> _ConnectionCounts:
+    """Per connection: matrices, per-core fan-out rows, counts."""
+    batch, steps = run.batch, run.steps
+    cores_of = _cores_of(cores)
+    counts = _ConnectionCounts(
+        rows={}, dest_cores={},
+        per_core_ops={c.index: {"acs": np.zeros(batch, np.int64), "macs": np.zeros(batch, np.int64),
+                                "events": np.zeros((batch, steps), np.int64)} for c in cores})
     for conn in program.connections:
         eff, stored = synapse_matrices(conn)
-        x = activity[conn.source]
+        x = run.activity[conn.source]
         nz = (x != 0).astype(np.int64)
         binary = np.all(np.isin(x, (-1, 0, 1)), axis=2)  # (batch, steps): NeuroBench's spiking test
         fan_out = np.asarray(eff.sum(axis=0)).ravel()  # synapses per source neuron
-        ops = nz @ fan_out  # (batch, steps)
-        acs = np.where(binary, ops, 0).sum(axis=1)
-        macs = np.where(binary, 0, ops).sum(axis=1)
+        acs, macs = _split_ops(nz @ fan_out, binary)
         pairs = int((eff > 0).sum())
-        total_dense += conn.n_in * conn.n_out
-        total_nnz += pairs
+        counts.dense += conn.n_in * conn.n_out
+        counts.nnz += pairs
         for core in cores_of.get(conn.target, []):
-            rows = slice(core.start, core.stop)
-            fan_core = np.asarray(eff[rows].sum(axis=0)).ravel()
-            ops_core = nz @ fan_core
-            per_core_ops[core.index]["acs"] += np.where(binary, ops_core, 0).sum(axis=1)
-            per_core_ops[core.index]["macs"] += np.where(binary, 0, ops_core).sum(axis=1)
-            if program.target == "spinnaker":  # words processed: a count c sends c spikes
-                words = np.asarray(stored[rows].sum(axis=0)).ravel()
-                per_core_ops[core.index]["events"] += np.clip(x, 0, None) @ words
-            else:  # a graded spike is one message; one synaptic op per synapse
-                per_core_ops[core.index]["events"] += ops_core
-            dest_cores.setdefault(conn.source, {})
-            reach = fan_core > 0
-            prev = dest_cores[conn.source].get(core.index)
-            dest_cores[conn.source][core.index] = reach if prev is None else (prev | reach)
-        conn_rows[conn.name] = {
-            "source": conn.source, "target": conn.target, "kind": conn.kind, "recurrent": conn.recurrent,
-            "n_in": conn.n_in, "n_out": conn.n_out, "synapses": int(fan_out.sum()),
-            "stored_synapses": int(stored.sum()), "dense_size": conn.n_in * conn.n_out,
-            "connection_sparsity": 1.0 - pairs / max(conn.n_in * conn.n_out, 1),
-            "fan_out": {"min": int(fan_out.min()) if fan_out.size else 0, "max": int(fan_out.max()) if fan_out.size else 0,
-                        "mean": float(fan_out.mean()) if fan_out.size else 0.0},
-            "effective_acs": _counts(acs), "effective_macs": _counts(macs),
-            "dense_synops": _counts(np.full(batch, steps * conn.n_in * conn.n_out, dtype=np.int64)),
-            "delay": int(conn.attrs.get("delay", 0)),
-            "per_synapse_delays": "delay" in conn.arrays,
-        }
+            _count_on_core(program, conn, core, eff, stored, x, nz, binary, counts)
+        counts.rows[conn.name] = _connection_row(conn, fan_out, stored, pairs, acs, macs, batch, steps)
+    return counts
 
-    # Populations.
+
+def _count_on_core(program: Program, conn: QConnection, core: _Core, eff: scipy.sparse.csr_matrix,
+                   stored: scipy.sparse.csr_matrix, x: np.ndarray, nz: np.ndarray, binary: np.ndarray,
+                   counts: _ConnectionCounts) -> None:
+    """Add the operations of ``conn``'s synapses on ``core`` and which source neurons reach it.
+
+    ``x`` are the source's values, ``nz`` their non-zero mask (int64) and ``binary`` the
+    (batch, steps) steps whose values are all in {-1, 0, 1}.
+    """
+    rows = slice(core.start, core.stop)
+    fan_core = np.asarray(eff[rows].sum(axis=0)).ravel()
+    ops_core = nz @ fan_core
+    ops = counts.per_core_ops[core.index]
+    acs, macs = _split_ops(ops_core, binary)
+    ops["acs"] += acs
+    ops["macs"] += macs
+    if program.target == "spinnaker":  # words processed: a count c sends c spikes
+        words = np.asarray(stored[rows].sum(axis=0)).ravel()
+        ops["events"] += np.clip(x, 0, None) @ words
+    else:  # a graded spike is one message; one synaptic op per synapse
+        ops["events"] += ops_core
+    dests = counts.dest_cores.setdefault(conn.source, {})
+    reach = fan_core > 0
+    prev = dests.get(core.index)
+    dests[core.index] = reach if prev is None else (prev | reach)
+
+
+def _connection_row(conn: QConnection, fan_out: np.ndarray, stored: scipy.sparse.csr_matrix, pairs: int,
+                    acs: np.ndarray, macs: np.ndarray, batch: int, steps: int) -> dict:
+    """One entry of the profile's "connections" section."""
+    return {
+        "source": conn.source, "target": conn.target, "kind": conn.kind, "recurrent": conn.recurrent,
+        "n_in": conn.n_in, "n_out": conn.n_out, "synapses": int(fan_out.sum()),
+        "stored_synapses": int(stored.sum()), "dense_size": conn.n_in * conn.n_out,
+        "connection_sparsity": 1.0 - pairs / max(conn.n_in * conn.n_out, 1),
+        "fan_out": {"min": int(fan_out.min()) if fan_out.size else 0, "max": int(fan_out.max()) if fan_out.size else 0,
+                    "mean": float(fan_out.mean()) if fan_out.size else 0.0},
+        "effective_acs": _counts(acs), "effective_macs": _counts(macs),
+        "dense_synops": _counts(np.full(batch, steps * conn.n_in * conn.n_out, dtype=np.int64)),
+        "delay": int(conn.attrs.get("delay", 0)),
+        "per_synapse_delays": "delay" in conn.arrays,
+    }
+
+
+def _per_sample_sum(rows: Iterable[dict], key: str, batch: int) -> np.ndarray:
+    """The sum over ``rows`` of their ``key`` counts, per sample."""
+    return sum((r[key]["per_sample"] for r in rows), start=np.zeros(batch, np.int64))
+
+
+def _population_rows(program: Program, run: _Run, conn_rows: dict, cores: list[_Core], dt: float) -> dict:
+    """The profile's "populations" section: spikes, rates, updates and incoming operations."""
+    batch, steps = run.batch, run.steps
+    cores_of = _cores_of(cores)
     pops = {}
     for pop in program.populations:
-        spikes = activity[pop.name].sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64)
-        acs = sum((c["effective_acs"]["per_sample"] for c in conn_rows.values() if c["target"] == pop.name),
-                  start=np.zeros(batch, np.int64))
-        macs = sum((c["effective_macs"]["per_sample"] for c in conn_rows.values() if c["target"] == pop.name),
-                   start=np.zeros(batch, np.int64))
+        spikes = run.activity[pop.name].sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64)
+        incoming = [c for c in conn_rows.values() if c["target"] == pop.name]
         entry = {
             "model": pop.model, "kind": pop.kind, "shape": list(pop.shape), "neurons": pop.size,
             "spiking": pop.spiking, "latency": pop.latency,
             "cores": [c.index for c in cores_of.get(pop.name, [])],
             "spikes": _counts(spikes),
             "neuron_updates": _counts(np.full(batch, pop.size * steps, dtype=np.int64)),
-            "effective_acs": _counts(np.asarray(acs)), "effective_macs": _counts(np.asarray(macs)),
+            "effective_acs": _counts(np.asarray(_per_sample_sum(incoming, "effective_acs", batch))),
+            "effective_macs": _counts(np.asarray(_per_sample_sum(incoming, "effective_macs", batch))),
         }
         entry.update(_rates(spikes, pop.size, steps, dt, pop.spiking))
         pops[pop.name] = entry
+    return pops
+
+
+def _input_rows(program: Program, run: _Run) -> dict:
+    """The profile's "inputs" section: events and value sums per input."""
     inputs_info = {}
     for name in program.inputs:
-        x = activity[name]
+        x = run.activity[name]
         inputs_info[name] = {"neurons": int(x.shape[2]), "events": _counts((x != 0).sum(axis=(1, 2))),
                              "value_sum": _counts(x.sum(axis=(1, 2))),
                              "graded": bool(not np.all(np.isin(x, (-1, 0, 1))))}
+    return inputs_info
 
-    # Loihi: active / inactive neuron updates (state non-zero after the step, or a spike).
+
+def _active_updates(program: Program, run: _Run) -> dict[str, np.ndarray]:
+    """Loihi: active neuron updates (state non-zero after the step, or a spike), per population."""
     active = {}
-    if loihi_like:
+    if _records_state(program):
         for pop in program.populations:
-            u = traces[f"u.{pop.name}"].reshape(batch, steps, -1)
-            v = traces[f"v.{pop.name}"].reshape(batch, steps, -1)
-            active[pop.name] = ((u != 0) | (v != 0) | (activity[pop.name] != 0))
+            u = run.traces[f"u.{pop.name}"].reshape(run.batch, run.steps, -1)
+            v = run.traces[f"v.{pop.name}"].reshape(run.batch, run.steps, -1)
+            active[pop.name] = ((u != 0) | (v != 0) | (run.activity[pop.name] != 0))
+    return active
 
-    # Cores.
-    core_rows = []
-    for c in cores:
-        row: dict[str, Any] = {"core": c.index, "chip": c.chip, "population": c.population,
-                               "start": c.start, "stop": c.stop, "neurons": c.stop - c.start}
-        is_input = c.population in program.inputs
-        x = activity[c.population][:, :, c.start:c.stop]
-        if is_input:
-            row["input"] = True
-            row["spikes"] = _counts(np.clip(x, 0, None).sum(axis=(1, 2)))
-        else:
-            pop = program.population(c.population)
-            row["input"] = False
-            row["spikes"] = _counts(x.sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64))
-            row["neuron_updates"] = _counts(np.full(batch, (c.stop - c.start) * steps, dtype=np.int64))
-            if c.population in active:
-                act = active[c.population][:, :, c.start:c.stop].sum(axis=(1, 2))
-                row["active_neuron_updates"] = _counts(act)
-            ops = per_core_ops[c.index]
-            row["effective_acs"] = _counts(ops["acs"])
-            row["effective_macs"] = _counts(ops["macs"])
-            row["synaptic_events"] = _counts(ops["events"].sum(axis=1))
-            row["peak_events_per_step"] = int(ops["events"].max()) if ops["events"].size else 0
-        row["footprint_bits"] = _footprint(program, c, conn_rows, is_input)
-        row["utilisation"] = _utilisation(c, target)
-        core_rows.append(row)
-    chip_rows = _chips(core_rows, target)
 
-    # Totals.
+def _core_row(program: Program, target: Any, c: _Core, run: _Run, counts: _ConnectionCounts,
+              active: dict[str, np.ndarray]) -> dict:
+    """One entry of the profile's "cores" section."""
+    row: dict[str, Any] = {"core": c.index, "chip": c.chip, "population": c.population,
+                           "start": c.start, "stop": c.stop, "neurons": c.stop - c.start}
+    is_input = c.population in program.inputs
+    x = run.activity[c.population][:, :, c.start:c.stop]
+    if is_input:
+        row["input"] = True
+        row["spikes"] = _counts(np.clip(x, 0, None).sum(axis=(1, 2)))
+    else:
+        pop = program.population(c.population)
+        row["input"] = False
+        row["spikes"] = _counts(x.sum(axis=(1, 2)) if pop.spiking else np.zeros(run.batch, np.int64))
+        row["neuron_updates"] = _counts(np.full(run.batch, (c.stop - c.start) * run.steps, dtype=np.int64))
+        if c.population in active:
+            act = active[c.population][:, :, c.start:c.stop].sum(axis=(1, 2))
+            row["active_neuron_updates"] = _counts(act)
+        ops = counts.per_core_ops[c.index]
+        row["effective_acs"] = _counts(ops["acs"])
+        row["effective_macs"] = _counts(ops["macs"])
+        row["synaptic_events"] = _counts(ops["events"].sum(axis=1))
+        row["peak_events_per_step"] = int(ops["events"].max()) if ops["events"].size else 0
+    row["footprint_bits"] = _footprint(program, c, counts.rows, is_input)
+    row["utilisation"] = _utilisation(c, target)
+    return row
+
+
+def _totals(program: Program, run: _Run, pops: dict, counts: _ConnectionCounts, chip_rows: list[dict],
+            n_cores: int, chips_used: int, dt: float) -> dict:
+    """The profile's "total" section, over every population, connection and chip."""
+    batch, steps = run.batch, run.steps
+    conns = counts.rows.values()
     spiking = [p for p in program.populations if p.spiking]
-    spikes_all = sum((pops[p.name]["spikes"]["per_sample"] for p in spiking), start=np.zeros(batch, np.int64))
+    spikes_all = _per_sample_sum((pops[p.name] for p in spiking), "spikes", batch)
     neurons_spiking = sum(p.size for p in spiking)
-    acs_all = sum((c["effective_acs"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
-    macs_all = sum((c["effective_macs"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
-    dense_all = sum((c["dense_synops"]["per_sample"] for c in conn_rows.values()), start=np.zeros(batch, np.int64))
+    acs_all = _per_sample_sum(conns, "effective_acs", batch)
+    macs_all = _per_sample_sum(conns, "effective_macs", batch)
+    dense_all = _per_sample_sum(conns, "dense_synops", batch)
     updates_all = np.full(batch, sum(p.size for p in program.populations) * steps, dtype=np.int64)
     totals = {
         "neurons": sum(p.size for p in program.populations),
@@ -294,37 +403,30 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
         "neuron_updates": _counts(updates_all),
         "activation_sparsity": (1.0 - float(np.sum(spikes_all)) / (neurons_spiking * steps * batch)
                                 if neurons_spiking else None),
-        "connection_sparsity": 1.0 - total_nnz / total_dense if total_dense else None,
-        "synapses": sum(c["synapses"] for c in conn_rows.values()),
+        "connection_sparsity": 1.0 - counts.nnz / counts.dense if counts.dense else None,
+        "synapses": sum(c["synapses"] for c in conns),
         "footprint_bits": _sum_dicts([r["footprint_bits"] for r in chip_rows]),
-        "cores": len(cores), "chips": int(manifest["mapping"]["chips_used"]),
+        "cores": n_cores, "chips": chips_used,
     }
     totals.update(_rates(np.asarray(spikes_all), neurons_spiking, steps, dt, bool(neurons_spiking)))
+    return totals
 
-    result: dict[str, Any] = {
-        "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
-        "target": program.target, "description": target.description,
-        "artifact": {"content_hash": art.content_hash,
-                     "source": manifest.get("provenance", {}).get("source"),
-                     "source_sha256": manifest.get("provenance", {}).get("source_sha256")},
-        "dt_s": dt, "samples": batch, "steps": steps, "input_steps": input_steps, "padded": bool(pad),
-        "inputs": inputs_info, "populations": pops, "connections": conn_rows,
-        "cores": core_rows, "chips": chip_rows, "total": totals,
-        "definitions": DEFINITIONS,
-        "measured": None, "comparison": [],
-    }
+
+def _cost_sections(program: Program, target: Any, cores: list[_Core], core_rows: list[dict], run: _Run,
+                   counts: _ConnectionCounts, dt: float, time_scale_factor: int | None) -> dict:
+    """The target's energy/latency estimate ("cost"), after SpiNNaker's real-time check ("realtime")."""
     if program.target == "loihi2":
-        result["cost"] = _loihi2_cost(program, target, cores, core_rows, activity, dest_cores, steps, batch)
-    elif program.target == "spinnaker":
-        rt = _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, activity)
-        result["realtime"] = rt
-        result["cost"] = _spinnaker_cost(program, target, cores, activity, dest_cores, steps, batch, dt,
-                                         time_scale_factor or rt["min_time_scale_factor"]["conservative"])
-    else:
-        result["cost"] = {"target": program.target, "model": None,
-                          "label": f"no cost model for target '{program.target}' (a generic integer profile)",
-                          "assumptions": [], "constants": {}}
-    return plain(result)
+        return {"cost": _loihi2_cost(program, target, cores, core_rows, run.activity, counts.dest_cores,
+                                     run.steps, run.batch)}
+    if program.target == "spinnaker":
+        rt = _spinnaker_realtime(target, cores, counts.per_core_ops, dt, program, counts.dest_cores, run.activity)
+        tsf = time_scale_factor or rt["min_time_scale_factor"]["conservative"]
+        return {"realtime": rt,
+                "cost": _spinnaker_cost(program, target, cores, run.activity, counts.dest_cores, run.steps,
+                                        run.batch, dt, tsf)}
+    return {"cost": {"target": program.target, "model": None,
+                     "label": f"no cost model for target '{program.target}' (a generic integer profile)",
+                     "assumptions": [], "constants": {}}}
 
 
 DEFINITIONS = {
