@@ -4,10 +4,18 @@
     pytest examples/test_deployment.py            # later runs compare bit for bit
     pytest examples/test_deployment.py --neurodeploy-update-golden   # accept a change
 
+The last test gates the artifact you deploy, as a CI job would: compile once, keep the .ndp, and
+check that very file against its float model, as on the command line
+
+    neurodeploy compile model.nir --target loihi2 --calibrate calib.npz -o build/model.ndp
+    neurodeploy verify build/model.ndp --input test.npz --min-class-agreement 0.95   # exit 1 on a miss
+
 Replace the model path and inputs with your own.
 """
 import numpy as np
+import pytest
 
+from neurodeploy import cli
 from neurodeploy.models import data, path
 
 
@@ -29,3 +37,21 @@ def test_deployed_accuracy_stays_close_to_float(neurodeploy_compile, neurodeploy
     deployed = neurodeploy_emulate(neurodeploy_compile(path("digits_mlp"), "spinnaker"), inputs)
     assert models.accuracy("digits_mlp", deployed, labels) >= float_acc - 0.01
     assert np.isfinite(deployed["v.li1"]).all()
+
+
+@pytest.fixture(scope="module")
+def deployed_artifact(tmp_path_factory):
+    """The build step: one `neurodeploy compile` (calibrated), whose .ndp is what ships."""
+    build = tmp_path_factory.mktemp("build")
+    inputs, _ = data.test_set("digits_mlp")
+    np.savez(build / "calib.npz", input=inputs[:64])
+    artifact = build / "digits_mlp.loihi2.ndp"
+    assert cli.main(["compile", str(path("digits_mlp")), "--target", "loihi2", "--calibrate",
+                     str(build / "calib.npz"), "-o", str(artifact)]) == 0
+    return artifact
+
+
+def test_deployed_artifact_passes_its_gate(deployed_artifact, neurodeploy_verify):
+    inputs, _ = data.test_set("digits_mlp")
+    report = neurodeploy_verify(deployed_artifact, inputs[:64], min_class_agreement=0.95, min_spike_agreement=0.98)
+    assert report["float_model"]["sha256_matches_provenance"]

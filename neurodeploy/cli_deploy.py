@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from neurodeploy import atomic, cli_files
+from neurodeploy import atomic, cli_files, cli_verify
 from neurodeploy.errors import OptionError
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
@@ -36,6 +36,10 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
     p.add_argument("--record", default="", help="comma-separated state to record: v, u")
+    p.add_argument("--align", default="target", choices=["target", "float"],
+                   help="time grid of the output: 'target' (default) as the target runs it, each population "
+                        "lagging the float model by its latency; 'float': input padded by the latency and outputs "
+                        "shifted back, so that step t is `simulate`'s step t")
     p.add_argument("--backend", default="emulator", choices=["emulator", "lava", "spinnaker"],
                    help="where to run it: the bit-accurate emulator, Lava 0.10.0 (loihi2; needs `make lava`), or "
                         "sPyNNaker 7.4.1 (spinnaker; a virtual board unless a machine is given)")
@@ -49,12 +53,7 @@ def add_parsers(sub, add_semantics) -> None:
     g.add_argument("--report", metavar="REPORT.json",
                    help="mapping/provenance report (default: OUTPUT with suffix .spinnaker.json)")
 
-    p = sub.add_parser("verify", help="float reference vs the emulated artifact, per population")
-    p.add_argument("model", help="a .nir file")
-    _compile_options(p, add_semantics)
-    p.add_argument("--input", required=True, help=".npz with array 'input'")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    p.add_argument("--allow-degraded", action="store_true", help="verify even with severe health findings")
+    cli_verify.add_parser(sub, add_semantics)
 
 
 def add_doctor(sub) -> None:
@@ -72,8 +71,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compile_options(p: argparse.ArgumentParser, add_semantics) -> None:
-    p.add_argument("--target", required=True, choices=TARGETS)
+def _compile_options(p: argparse.ArgumentParser, add_semantics, target_required: bool = True) -> None:
+    p.add_argument("--target", required=target_required, choices=TARGETS)
     add_semantics(p)
     p.add_argument("--calibrate", metavar="IN.npz", help="sample inputs: value ranges from float-reference traces")
     p.add_argument("--per-neuron", action="store_true", help="one voltage scale per neuron instead of per layer")
@@ -127,14 +126,13 @@ def summary(compiled) -> list[str]:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from neurodeploy import artifact
     from neurodeploy.compiler.compile import compile_model
 
     output = _compile_output(args)
     calibration = _calibration(args)
     compiled = compile_model(args.model, _options(args), calibration, args.calibrate)
     report = _report_html(args, compiled, calibration, output) if args.report else None
-    artifact.write(compiled.to_artifact(), output)
+    compiled.write(output)  # its provenance holds the source's path relative to the artifact (verify ART.ndp)
     print("\n".join(summary(compiled)))
     print(f"wrote {output}")
     if report is not None:
@@ -192,11 +190,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.emulator import run_program
     from neurodeploy.npzio import read_inputs, write_npz
     from neurodeploy.program import from_manifest
+    from neurodeploy.verify import on_grid, pad_for_latency
 
     _check_run(args)
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, dict(program.inputs))
+    shape = next(iter(inputs.values())).shape if isinstance(inputs, dict) else inputs.shape
+    if args.align == "float":
+        inputs = pad_for_latency(program, inputs)
     record = [r.strip() for r in args.record.split(",") if r.strip()]
     if args.backend == "lava":
         from neurodeploy.backends import lava
@@ -210,9 +212,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
     else:
         traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
+    traces, grid = on_grid(program, traces, shape[0], shape[1], args.align)
     write_npz(args.output, traces)
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))
+    print(grid)
     return 0
 
 
@@ -231,26 +235,6 @@ def _check_run(args: argparse.Namespace) -> None:
     if args.backend == "spinnaker":  # its mapping report: --report, else beside the output
         report = args.report or str(Path(args.output).with_suffix(".spinnaker.json"))
         cli_files.check_outputs(("-o", args.output), ("--report", report))
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    from neurodeploy.api import build
-    from neurodeploy.compiler.compile import compile_model
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.verify import compare, format_report
-
-    cli_files.expect_nir(args.model, "verify")
-    options = _options(args)
-    net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
-                spike_amplitude=args.spike_amplitude, warn=False)
-    inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})
-    compiled = compile_model(args.model, options, _calibration(args), args.calibrate)
-    report = compare(compiled.net, compiled.program, inputs)
-    if args.json:
-        print(json.dumps(report, indent=1, sort_keys=True, default=float))
-    else:
-        print("\n".join(format_report(report)))
-    return 0
 
 
 def inspect_artifact(path: str) -> int:
@@ -277,4 +261,5 @@ def inspect_artifact(path: str) -> int:
     return 0
 
 
-COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "verify": cmd_verify, "doctor": cmd_doctor}
+COMMANDS = {"compile": cmd_compile, "check": cmd_check, "run": cmd_run, "verify": cli_verify.cmd_verify,
+            "doctor": cmd_doctor}

@@ -796,8 +796,10 @@ def _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, budget) -
 def format_profile(p: dict) -> list[str]:
     """Human-readable summary with the cost assumptions printed next to the numbers."""
     t = p["total"]
-    lines = [f"profile of {p['artifact']['source']} on {p['target']} ({p['samples']} sample(s) x {p['steps']} steps, "
-             f"dt {p['dt_s'] * 1e3:g} ms{', padded for latency' if p['padded'] else ''})"]
+    grid = (f"{p['input_steps']} input + {p['steps'] - p['input_steps']} latency steps, as `run --align float` runs "
+            f"them" if p["padded"] else "the input steps only, as `run --align target` runs them")
+    lines = [f"profile of {p['artifact']['source']} on {p['target']} ({p['samples']} sample(s) x {p['steps']} steps "
+             f"on the target's grid: {grid}; dt {p['dt_s'] * 1e3:g} ms)"]
     lines.append(f"  total per sample: {t['spikes']['mean_per_sample']:.1f} spikes, "
                  f"{t['effective_acs']['mean_per_sample']:.0f} Effective_ACs, "
                  f"{t['effective_macs']['mean_per_sample']:.0f} Effective_MACs, "

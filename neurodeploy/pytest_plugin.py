@@ -8,7 +8,11 @@ Installed as a pytest11 entry point, so any project that installs neurodeploy ge
   reference's step grid (``spikes.<node>``, ``v.<node>`` in float units);
 - ``neurodeploy_golden``: ``neurodeploy_golden.check(name, traces)`` compares with
   ``<golden dir>/<name>.npz`` and records it when missing or with ``--neurodeploy-update-golden``;
-- ``assert_traces_equal(expected, actual)``: an assertion with a readable diff.
+- ``assert_traces_equal(expected, actual)``: an assertion with a readable diff;
+- ``neurodeploy_verify(artifact, inputs, min_class_agreement=..., ...)`` (also the plain function
+  ``assert_artifact_passes``): the gate of ``neurodeploy verify ART.ndp --input IN.npz
+  --min-...``, checking the artifact as built against the float model its provenance names
+  (``against=`` another one); returns the report, fails the test naming every unmet gate.
 
 The golden folder defaults to ``tests/golden`` (ini option ``neurodeploy_golden_dir``).
 """
@@ -118,3 +122,26 @@ def neurodeploy_emulate() -> Callable[..., dict[str, np.ndarray]]:
         return emulate_like_reference(program, inputs)
 
     return emulate
+
+
+def assert_artifact_passes(artifact: Any, inputs: Any, *, against: Any = None,
+                           min_spike_agreement: float | None = None, min_class_agreement: float | None = None,
+                           max_v_error: float | None = None) -> dict[str, Any]:
+    """``neurodeploy verify ARTIFACT --input INPUTS`` with its gates, as an assertion.
+
+    ``artifact``: an .ndp path; ``inputs``: an array (batch, steps, *input_shape), a dict of them
+    or an .npz path. Returns the verify report; raises AssertionError listing the unmet gates.
+    """
+    from neurodeploy.gate import Gates, apply_gates, format_gates, verify_artifact
+
+    gates = Gates(min_spike_agreement, min_class_agreement, max_v_error)
+    report = apply_gates(verify_artifact(artifact, inputs, against), gates)
+    if not report["passed"]:
+        failed = [line.strip() for line in format_gates(report) if line.endswith("FAIL")]
+        raise AssertionError(f"{artifact} does not pass its gate: " + "; ".join(failed))
+    return report
+
+
+@pytest.fixture
+def neurodeploy_verify() -> Callable[..., dict[str, Any]]:
+    return assert_artifact_passes

@@ -332,12 +332,11 @@ def test_run_nir_as_a_user_runs_it(files: dict[str, Path], tmp_path: Path) -> No
     assert "is a NIR graph; run expects a compiled artifact" in _one_error_line(proc.stderr)
 
 
-@pytest.mark.parametrize("command", ["compile", "check", "verify", "simulate"])
+@pytest.mark.parametrize("command", ["compile", "check", "simulate"])  # verify takes both (test_verify_gate)
 def test_artifact_where_a_nir_graph_is_expected(command: str, files: dict[str, Path], tmp_path: Path,
                                                 capsys: pytest.CaptureFixture) -> None:
     ndp = files["ndp"]
     tail = {"compile": ["--target", "loihi2", "-o", tmp_path / "x.ndp"], "check": ["--target", "loihi2"],
-            "verify": ["--target", "loihi2", "--input", files["inputs"]],
             "simulate": ["--input", files["inputs"], "-o", tmp_path / "s.npz"]}[command]
     code, _, err = _main(capsys, command, ndp, *tail)
     line = _one_error_line(err)

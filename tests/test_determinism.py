@@ -8,7 +8,8 @@ every target, with and without ``--calibrate`` inputs, compiled
   PYTHONHASHSEED (0, 4242, random) and another BLAS/numba thread count,
 * and once through ``python -m neurodeploy compile`` itself,
 
-must give the same bytes, file for file.
+must give the same bytes, file for file. Every run writes into a sibling folder of the others, as
+the artifact's provenance holds the source's path relative to the artifact's folder.
 """
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def _in_process(root: Path, jobs, label: str) -> Path:
             model, target, path, cal = job
             inputs = read_inputs(cal, {"input": get(model).input_shape}) if cal else None
             compiled = compile_model(path, Options(target=target), inputs, cal or None)
-            artifact.write(compiled.to_artifact(), out / _name(job))
+            compiled.write(out / _name(job))
     return out
 
 
@@ -125,14 +126,15 @@ def test_artifacts_are_byte_identical_across_processes_and_hash_seeds(workspace)
             assert cal.content_hash != plain.content_hash
 
 
-def test_python_m_neurodeploy_compile_matches(workspace, tmp_path):
+def test_python_m_neurodeploy_compile_matches(workspace):
     """The installed entry point (`python -m neurodeploy compile`), with its own hash seed."""
     root, jobs = workspace
     reference = _in_process(root, jobs, "api-entry")
     env = dict(os.environ, PYTHONHASHSEED="77", PYTHONWARNINGS="ignore")
     for job in (jobs[1], jobs[-1]):  # digits_mlp on loihi2 with calibration, temporal_rnn on the emulator
         model, target, path, cal = job
-        output = tmp_path / _name(job)
+        output = root / "cli-entry" / _name(job)  # a sibling of the reference: the same relative source path
+        output.parent.mkdir(exist_ok=True)
         args = [sys.executable, "-m", "neurodeploy", "compile", path, "--target", target, "-o", str(output)]
         if cal:
             args += ["--calibrate", cal]

@@ -1,0 +1,118 @@
+"""`neurodeploy verify`: a deployment against its float model, with gates for CI.
+
+``verify ART.ndp --input IN.npz [--against MODEL.nir]`` checks the artifact as built (the float
+model from its provenance, :mod:`neurodeploy.gate`); ``verify MODEL.nir --target T --input IN.npz``
+compiles the model with the given options first. ``--min-spike-agreement``,
+``--min-class-agreement`` and ``--max-v-error`` set the exit status: 0 pass, 1 fail, 2 error.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from neurodeploy.errors import OptionError
+
+# verify's compile options (dest, option), meaningful only where verify compiles a .nir itself
+_COMPILE_OPTIONS = (("target", "--target"), ("calibrate", "--calibrate"), ("per_neuron", "--per-neuron"),
+                    ("high_precision", "--high-precision"), ("neurons_per_core", "--neurons-per-core"),
+                    ("chips", "--chips"), ("weight_bits", "--weight-bits"), ("state_bits", "--state-bits"),
+                    ("decay_bits", "--decay-bits"), ("dt", "--dt"), ("integrator", "--integrator"),
+                    ("reset", "--reset"), ("spike_amplitude", "--spike-amplitude"),
+                    ("allow_degraded", "--allow-degraded"))
+
+
+def add_parser(sub, add_semantics) -> None:
+    from neurodeploy.cli_deploy import _compile_options
+
+    p = sub.add_parser("verify", help="float model vs a deployment, per population; gates set the exit status "
+                                      "(0 pass, 1 fail, 2 error)")
+    p.add_argument("model", help="an .ndp artifact (checked as built, against the float model its provenance "
+                                 "names) or a .nir file (compiled here with --target and the compile options)")
+    p.add_argument("--input", required=True, help=".npz with array 'input'")
+    p.add_argument("--against", metavar="MODEL.nir",
+                   help="with an artifact: compare with this float model instead of the one its provenance names")
+    p.add_argument("--json", action="store_true", help="print the comparison and the gate results as JSON")
+    g = p.add_argument_group("gates (exit 1 when one is not met)")
+    g.add_argument("--min-spike-agreement", type=float, metavar="F",
+                   help="every spiking population: fraction of (sample, step, neuron) spike values that agree")
+    g.add_argument("--min-class-agreement", type=float, metavar="F",
+                   help="every output: fraction of samples whose arg-max class agrees")
+    g.add_argument("--max-v-error", type=float, metavar="X",
+                   help="every population: largest membrane error, in the float model's units")
+    _compile_options(p, add_semantics, target_required=False)  # for a .nir only: how to compile it here
+    p.add_argument("--allow-degraded", action="store_true", help="with a .nir: verify even with severe health findings")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from neurodeploy.gate import Gates, apply_gates
+
+    gates = Gates(args.min_spike_agreement, args.min_class_agreement, args.max_v_error)
+    report = _verify_artifact(args) if _is_artifact(args.model) else _verify_nir(args)
+    apply_gates(report, gates)
+    _print(report, args.json)
+    return 0 if report["passed"] else 1
+
+
+def _is_artifact(path: str) -> bool:
+    from neurodeploy.artifact import sniff
+
+    kind = sniff(path)
+    return kind == "artifact" or (kind is None and str(path).endswith(".ndp"))
+
+
+def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
+    from neurodeploy import cli_files
+    from neurodeploy.gate import verify_artifact
+
+    given = [option for dest, option in _COMPILE_OPTIONS if getattr(args, dest, None) not in (None, False, "")]
+    if given:
+        raise OptionError(f"{', '.join(given)}: compile options of `verify MODEL.nir`; {args.model} is a compiled "
+                          f"artifact, verified as built: drop them (or verify the .nir with them)")
+    if args.against:
+        cli_files.expect_nir(args.against, "verify --against")
+    return verify_artifact(args.model, args.input, args.against)
+
+
+def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
+    from neurodeploy import cli_files
+    from neurodeploy.cli_deploy import TARGETS, _calibration, _options
+    from neurodeploy.compiler.build import build
+    from neurodeploy.compiler.compile import compile_model
+    from neurodeploy.npzio import read_inputs
+    from neurodeploy.verify import compare
+
+    cli_files.expect_nir(args.model, "verify")
+    if args.against:
+        raise OptionError(f"--against names the float model of an artifact; verify {args.model} compiles "
+                          f"{args.model} itself: drop --against, or verify an .ndp artifact")
+    if not args.target:
+        raise OptionError(f"verify {args.model} compiles it first: add --target ({', '.join(TARGETS)}), or verify "
+                          f"the artifact you deploy: `neurodeploy verify MODEL.ndp --input {args.input}`")
+    net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
+                spike_amplitude=args.spike_amplitude, warn=False)
+    inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})  # bad inputs fail first
+    compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
+    report = compare(compiled.net, compiled.program, inputs)
+    report["float_model"] = {"path": args.model, "compiled_here": True}
+    return report
+
+
+def _print(report: dict[str, Any], as_json: bool) -> None:
+    from neurodeploy.gate import format_gates
+    from neurodeploy.verify import format_report
+
+    if as_json:
+        print(json.dumps(report, indent=1, sort_keys=True, default=float))
+        return
+    print(_subject(report))
+    print("\n".join(format_report(report) + format_gates(report)))
+
+
+def _subject(report: dict[str, Any]) -> str:
+    model = report["float_model"]
+    if "artifact" not in report:
+        return f"verify {model['path']}, compiled here for {report['target']} with the given options"
+    match = ("its SHA-256 matches the artifact's provenance" if model["sha256_matches_provenance"]
+             else "NOT the file the artifact was compiled from (SHA-256 differs), compared as asked by --against")
+    return f"verify {report['artifact']} as built, against {model['path']} ({match})"
