@@ -7,7 +7,7 @@ what ``build`` does from the same numbers stored in an ``.npz``, so the backend 
 export cannot drift apart.
 
 How each number is chosen so that sPyNNaker 7.4.1 writes the artifact's integers
-(specs/spinnaker-fixed-point.md, "Host side"):
+(docs/targets.md, "spinnaker"; the host side of sPyNNaker 7.4.1):
 
 - parameters: ``bits / 2**15`` (exact in float64); the host's s1615 conversion
   (``round(value * 32768)``) gives the same bits back;

@@ -1,6 +1,6 @@
 """Quantization onto sPyNNaker 7.4.1's IF_curr_exp / IF_curr_delta (s16.15, 16-bit ring buffers).
 
-The integer neuron (specs/spinnaker-fixed-point.md, docs/targets-spinnaker.md), per tick:
+The integer neuron (docs/targets.md, "spinnaker"), per tick:
     I_syn[s] += decay_s1615(r[s] << shift[s], init_syn)     exp synapses (delta: I_syn[s] += r << shift)
     I      = I_syn[exc] - I_syn[inh] + I_offset              delta: mul(I_syn, input_scale) per type
     alpha  = mul(I, R) + V_rest;  V = alpha - mul(exp_TC, alpha - V)

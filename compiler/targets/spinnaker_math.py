@@ -2,8 +2,8 @@
 
 Every function takes and returns raw integer bits (Python ints or int64 arrays), never floats:
 ``s1615`` values are int32 with 15 fractional bits (value = bits / 2**15) and ``u032`` values
-are uint32 with 32 fractional bits (value = bits / 2**32). The rules are those of
-/work/shared/specs/spinnaker-fixed-point.md ("Types", "Host side"):
+are uint32 with 32 fractional bits (value = bits / 2**32). The rules are those
+of sPyNNaker 7.4.1 (docs/targets.md, "spinnaker"; spinn_common's fixed-point types, the host side):
 
     mul(a, b)                 floor(a * b / 2**15), wrapped to int32 (GCC's accum multiply)
     kdivk(a, b)               uint32((a << 15) // b) reinterpreted as int32, a, b > 0
