@@ -5,6 +5,8 @@ Light on import: numpy and the standard library; Lava itself runs in a subproces
 """
 from __future__ import annotations
 
-from neurodeploy.backends.lava.backend import LavaBackendError, doctor, lava_python, program_artifact, run, run_many
+from neurodeploy.backends.lava.backend import (LavaBackendError, LavaTraces, conv_paths, doctor, lava_python,
+                                               program_artifact, run, run_many, summary_lines)
 
-__all__ = ["LavaBackendError", "doctor", "lava_python", "program_artifact", "run", "run_many"]
+__all__ = ["LavaBackendError", "LavaTraces", "conv_paths", "doctor", "lava_python", "program_artifact", "run",
+           "run_many", "summary_lines"]

@@ -20,6 +20,7 @@ from neurodeploy.errors import NeurodeployError
 
 RUNNER = Path(__file__).resolve().with_name("runner.py")
 RECORDABLE = ("v", "u")
+CONV_POLICIES = ("auto", "sparse")
 
 
 class LavaBackendError(NeurodeployError):
@@ -148,14 +149,51 @@ def _invoke(args: list[str], folder: Path, progress: bool, timeout: float | None
         raise LavaBackendError(f"Lava run failed: {message}")
 
 
-def _read(path: Path) -> dict[str, np.ndarray]:
+class LavaTraces(dict):
+    """The traces of a Lava run (``{key: array}``, as the emulator returns them) plus ``summary``:
+    ``{"connections": {name: {"kind", "process", "reason"}}}``, which Lava process each connection ran
+    as (a conv connection: ``Conv``, or ``Sparse`` with the reason Conv was not exact for it)."""
+
+    summary: dict[str, Any]
+
+    def __init__(self, traces: Mapping[str, np.ndarray], summary: dict[str, Any]):
+        super().__init__(traces)
+        self.summary = summary
+
+
+def _read(path: Path, summary: Path) -> LavaTraces:
     with np.load(path, allow_pickle=False) as data:
-        return {key: data[key] for key in data.files}
+        traces = {key: data[key] for key in data.files}
+    info = json.loads(summary.read_text()) if summary.is_file() else {"connections": {}}
+    return LavaTraces(traces, info)
+
+
+def conv_paths(traces: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """``{conv connection: "Conv" | "Sparse"}`` of a Lava run's result."""
+    summary = getattr(traces, "summary", {"connections": {}})
+    return {name: entry["process"] for name, entry in summary["connections"].items() if entry["kind"] == "conv"}
+
+
+def summary_lines(traces: Mapping[str, np.ndarray]) -> list[str]:
+    """One line per conv connection of a Lava run: the process it ran as and, for Sparse, why."""
+    summary = getattr(traces, "summary", {"connections": {}})
+    lines = []
+    for name, entry in summary["connections"].items():
+        if entry["kind"] == "conv":
+            why = f" ({entry['reason']})" if entry.get("reason") else ""
+            lines.append(f"conv connection '{name}' ran as Lava {entry['process']}{why}")
+    return lines
+
+
+def _conv_policy(conv: str) -> str:
+    if conv not in CONV_POLICIES:
+        raise LavaBackendError(f"conv={conv!r}: choose from {', '.join(CONV_POLICIES)}")
+    return conv
 
 
 def run(artifact: Any, inputs: Any, record: Iterable[str] | str = ("v",), *, on_chip: bool = False,
         profile_out: str | os.PathLike | None = None, progress: bool = False,
-        timeout: float | None = None) -> dict[str, np.ndarray]:
+        timeout: float | None = None, conv: str = "auto") -> LavaTraces:
     """Run ``artifact`` (an .ndp path, an Artifact or a Program) in Lava on ``inputs``.
 
     ``inputs``: one array ``(batch, steps, *input_shape)`` or a dict per input name, integer
@@ -163,26 +201,33 @@ def run(artifact: Any, inputs: Any, record: Iterable[str] | str = ("v",), *, on_
     ``v.<pop>`` / ``u.<pop>`` (int64), indexed by step like ``neurodeploy.emulator``.
     ``on_chip``: Loihi2HwCfg on a Loihi 2 system (needs Intel's lava-loihi extension);
     ``profile_out``: there, a JSON file with the on-chip profiler's energy/power/time breakdowns.
+    ``conv``: ``"auto"`` runs conv connections as Lava's Conv process where it computes exactly what
+    the emulator does (else Sparse), ``"sparse"`` always as Sparse. The result's ``summary`` (and
+    ``summary_lines``) says which process each connection ran as.
     """
     items = _record(record)
+    policy = _conv_policy(conv)
     _require_python()
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         folder = Path(tmp)
         art = _write_artifact(artifact, folder, "program")
         _write_inputs(artifact, inputs, folder / "in.npz")
-        args = [art, str(folder / "in.npz"), str(folder / "out.npz"), "--record", ",".join(items)]
+        args = [art, str(folder / "in.npz"), str(folder / "out.npz"), "--record", ",".join(items),
+                "--conv", policy, "--summary", str(folder / "summary.json")]
         if on_chip:
             args.append("--on-chip")
             if profile_out is not None:
                 args += ["--profile-out", str(Path(profile_out).resolve())]
         _invoke(args, folder, progress, timeout)
-        return _read(folder / "out.npz")
+        return _read(folder / "out.npz", folder / "summary.json")
 
 
 def run_many(jobs: Sequence[tuple[Any, Any]], record: Iterable[str] | str = ("v",), *, progress: bool = False,
-             timeout: float | None = None) -> list[dict[str, np.ndarray]]:
-    """Run several ``(artifact, inputs)`` pairs in one Lava process (Lava's start-up is paid once)."""
+             timeout: float | None = None, conv: str = "auto") -> list[LavaTraces]:
+    """Run several ``(artifact, inputs)`` pairs in one Lava process (Lava's start-up is paid once);
+    ``conv`` as in ``run``."""
     items = _record(record)
+    policy = _conv_policy(conv)
     _require_python()
     with tempfile.TemporaryDirectory(prefix="neurodeploy-lava-") as tmp:
         folder = Path(tmp)
@@ -191,10 +236,11 @@ def run_many(jobs: Sequence[tuple[Any, Any]], record: Iterable[str] | str = ("v"
             path = _write_artifact(art, folder, f"job{i}")
             _write_inputs(art, inputs, folder / f"job{i}.in.npz")
             spec.append({"artifact": path, "input": str(folder / f"job{i}.in.npz"),
-                         "output": str(folder / f"job{i}.out.npz"), "record": items})
+                         "output": str(folder / f"job{i}.out.npz"), "record": items, "conv": policy,
+                         "summary": str(folder / f"job{i}.summary.json")})
         (folder / "jobs.json").write_text(json.dumps(spec))
         _invoke(["--jobs", str(folder / "jobs.json")], folder, progress, timeout)
-        return [_read(Path(job["output"])) for job in spec]
+        return [_read(Path(job["output"]), Path(job["summary"])) for job in spec]
 
 
 def doctor() -> dict[str, dict[str, Any]]:

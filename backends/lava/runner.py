@@ -1,28 +1,35 @@
 """Run a loihi2 artifact in Lava 0.10.0 and write its traces (runs INSIDE .venv-lava, Python 3.10).
 
-    python runner.py ART.ndp IN.npz OUT.npz [--record v,u] [--on-chip] [--progress]
+    python runner.py ART.ndp IN.npz OUT.npz [--record v,u] [--conv auto|sparse] [--summary S.json]
+                     [--on-chip] [--progress]
     python runner.py --jobs JOBS.json [--progress]
 
 ``IN.npz`` holds one integer array per program input, ``(batch, steps, *input_shape)``.
 ``OUT.npz`` gets the keys of ``neurodeploy.emulator.fixed_point.run``: ``spikes.<pop>``
 (batch, steps, *shape) uint8 for spiking populations and ``v.<pop>`` / ``u.<pop>`` int64 as
 recorded, with the emulator's step indexing (index t = the state after Lava's time step t + 1).
-``JOBS.json`` is a list of ``{"artifact", "input", "output", "record"}``: several artifacts in one
-interpreter, so Lava is imported once.
+``S.json`` says which Lava process each connection runs as (``{"connections": {name: {"kind",
+"process", "reason"}}}``); one line per conv connection also goes to stderr.
+``JOBS.json`` is a list of ``{"artifact", "input", "output", "record"}`` (optional ``"conv"``,
+``"summary"``): several artifacts in one interpreter, so Lava is imported once.
 
 Mapping (docs/backends-lava.md):
 - each program input -> ``lava.proc.io.source.RingBuffer`` (the batch's samples back to back);
 - each population -> ``lava.proc.lif.process.LIF`` (one per distinct (du, dv, vth): Lava's
   fixed-point LIF holds those as scalars), v initialised from ``v_init``;
-- each connection -> ``Dense`` / ``Sparse`` (conv kernels expanded into a ``Sparse`` matrix),
-  ``DelayDense`` / ``DelaySparse`` where a delay is set; integer mantissas, ``weight_exp``,
-  the artifact's sign mode; graded input counts use ``num_message_bits``;
+- each connection -> ``Dense`` / ``Sparse``, ``DelayDense`` / ``DelaySparse`` where a delay is set;
+  integer mantissas, ``weight_exp``, the artifact's sign mode; graded input counts use
+  ``num_message_bits``;
+- a conv connection -> ``lava.proc.conv.process.Conv`` where its fixed-point model computes exactly
+  what the emulator does (``conv_process_refusal``), through reshape/transpose virtual ports;
+  otherwise its kernel expanded into a ``Sparse`` matrix;
 - ``Monitor`` per recorded ``s_out`` / ``u`` / ``v``; ``Loihi2SimCfg(select_tag="fixed_pt")``.
 Samples run one after another on the same compiled network; between two samples u, v and
 every connection buffer are set back to their initial values.
 
-Only numpy, scipy, lava and the two plain modules ``neurodeploy.artifact`` / ``neurodeploy.program``
-(numpy + json) are imported; the main environment's packages are never put on sys.path.
+Only numpy, scipy, lava and the plain modules ``neurodeploy.artifact`` / ``neurodeploy.program`` /
+``neurodeploy.convolution`` (numpy + json) are imported; the main environment's packages are never
+put on sys.path.
 """
 from __future__ import annotations
 
@@ -44,6 +51,9 @@ VTH_MAX = 2**17 - 1  # 17-bit threshold mantissa
 READOUT_VTH = 2**17  # vth << 6 = 2**23 > any saturated v: a non-spiking readout never fires
 DELAY_MAX = 63  # DelayDense / DelaySparse: 6 bits
 MAX_BLOCKS = 256  # Lava connections one artifact connection may split into (on a chip)
+CONV_SUM_MAX = 2**23 - 1  # PyConvModelFixed wraps its summed output to 24 bits (utils.signed_clamp)
+CONV_FIELD_MAX = 127  # Conv's kernel_size, stride, padding, dilation and groups Vars are int8
+CONV_POLICIES = ("auto", "sparse")  # auto: Lava's Conv process where it is exact, else Sparse
 
 
 class RunnerError(Exception):
@@ -180,12 +190,11 @@ def full_matrix(conn):
     return m, d
 
 
-def conv_matrix(conn):
-    """A conv kernel (O, C/groups, *k) over (C, *spatial) as a CSR matrix (C-order flattening), the same
-    cross-correlation as the emulator; built synapse by synapse (neurodeploy/convolution.py)."""
+def conv_geometry(conn):
+    """The connection's ``ConvGeometry`` (neurodeploy/convolution.py), checked against its sizes."""
     from neurodeploy import convolution
 
-    w = np.asarray(conn.arrays["weight"]).astype(np.int64)
+    w = np.asarray(conn.arrays["weight"])
     try:
         geom = convolution.ConvGeometry.of(conn.attrs)
     except ValueError as exc:
@@ -196,7 +205,16 @@ def conv_matrix(conn):
     if expected != tuple(geom.out_shape[1:]) or geom.n_out != conn.n_out or geom.n_in != conn.n_in:
         raise RunnerError(f"connection '{conn.name}': conv geometry {list(conn.attrs['in_shape'])} -> "
                           f"{list(conn.attrs['out_shape'])} does not match n_in {conn.n_in}, n_out {conn.n_out}")
-    return convolution.as_csr(w, geom)
+    return geom
+
+
+def conv_matrix(conn):
+    """A conv kernel (O, C/groups, *k) over (C, *spatial) as a CSR matrix (C-order flattening), the same
+    cross-correlation as the emulator; built synapse by synapse (neurodeploy/convolution.py)."""
+    from neurodeploy import convolution
+
+    geom = conv_geometry(conn)
+    return convolution.as_csr(np.asarray(conn.arrays["weight"]).astype(np.int64), geom)
 
 
 def sign_mode_of(conn, values: np.ndarray) -> str:
@@ -226,44 +244,143 @@ def check_weights(conn, values: np.ndarray, mode: str, label: str) -> None:
                           f"with sign mode '{mode}' ({rule}); Lava would clip or truncate them")
 
 
+# ----------------------------------------------------------------------------- conv process
+
+def conv_process_refusal(conn, geom, peak: int, single: bool, policy: str, on_chip: bool) -> str | None:
+    """Why Lava's ``Conv`` (``PyConvModelFixed``) would not compute exactly what the emulator computes
+    for this conv connection, or None when it does. ``peak``: the largest |value| its source sends in
+    one step (1 for spikes); ``single``: source and target are one process each."""
+    if policy != "auto":
+        return f"conv={policy} asked for"
+    if on_chip:
+        return "on a chip (lava-loihi's Conv is not checked against the emulator)"
+    if not single:
+        return "its source or target is split into several LIF processes"
+    exp, delay = int(conn.attrs.get("weight_exp", 0)), int(conn.attrs.get("delay", 0))
+    if exp != 0:
+        return f"weight_exp {exp} (Lava's fixed-point Conv model does not apply weight_exp)"
+    if delay != 0:
+        return f"delay {delay} (Conv has no delay line)"
+    fields = {"kernel": max(geom.kernel_2d(np.asarray(conn.arrays["weight"])).shape[2:]),
+              "stride": max(geom.stride), "padding": max(geom.padding), "dilation": max(geom.dilation),
+              "groups": geom.groups}
+    too_big = {k: v for k, v in fields.items() if v > CONV_FIELD_MAX}
+    if too_big:
+        return f"{', '.join(f'{k} {v}' for k, v in too_big.items())} beyond Conv's int8 fields (<= {CONV_FIELD_MAX})"
+    kernel = np.asarray(conn.arrays["weight"]).astype(np.int64)
+    try:
+        check_weights(conn, kernel.reshape(-1), sign_mode_of(conn, kernel.reshape(-1)), "")
+    except RunnerError:
+        return "kernel mantissas outside 8-bit weights of its sign mode"
+    worst = conv_worst_sum(kernel, geom) * peak
+    if worst > CONV_SUM_MAX:
+        return f"worst per-step sum {worst} > 2^23 - 1 (Conv wraps its sum to 24 bits; the emulator does not)"
+    return None
+
+
+def conv_worst_sum(kernel: np.ndarray, geom) -> int:
+    """The largest |sum| one output neuron can get in one step from inputs of magnitude <= 1: the sum of
+    |w| over its receptive field (taps on padding excluded), exact by index arithmetic."""
+    from neurodeploy import convolution
+
+    sums = convolution.row_sums(np.abs(kernel), geom)
+    return int(sums.max()) if sums.size else 0
+
+
+def lava_conv_kernel(kernel: np.ndarray, geom) -> np.ndarray:
+    """(O, C/groups, kh, kw) cross-correlation kernel -> Lava's (O, kw, kh, C/groups) true-convolution
+    kernel: flipped in both spatial axes and transposed, as lava-dl's netx ``create_conv`` does."""
+    w = geom.kernel_2d(np.asarray(kernel).astype(np.int64))
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(0, 3, 2, 1)).astype(np.int32)
+
+
+def conv_process(conn, geom, message_bits: int):
+    """Lava's ``Conv`` for this connection: input (W, H, C), per-axis fields in (x, y) = (w, h) order."""
+    from lava.proc.conv.process import Conv
+
+    c, h, w = geom.in_shape
+    xy = {k: (int(v[1]), int(v[0])) for k, v in
+          (("stride", geom.stride), ("padding", geom.padding), ("dilation", geom.dilation))}
+    return Conv(weight=lava_conv_kernel(conn.arrays["weight"], geom), input_shape=(w, h, c), groups=geom.groups,
+                num_weight_bits=8, num_message_bits=message_bits, name=f"{conn.name}[conv]", **xy)
+
+
 # ----------------------------------------------------------------------------- network
 
 def _scalar_or_array(values: np.ndarray):
     return int(values[0]) if np.all(values == values[0]) else values.astype(np.int64)
 
 
+def matrix_process(dense: bool, block, delays, max_delay: int, kw: dict):
+    """Dense / Sparse for one block of a connection, DelayDense / DelaySparse where it has a delay
+    (``delays``: an int when uniform, else a CSR matrix of ``delay + 1`` on the block's pattern)."""
+    from lava.proc.dense.process import DelayDense, Dense
+    from lava.proc.sparse.process import DelaySparse, Sparse
+
+    weights = block.toarray().astype(np.int32) if dense else block.astype(np.int32)
+    if isinstance(delays, int) and delays == 0:
+        return Dense(weights=weights, **kw) if dense else Sparse(weights=weights, **kw)
+    if isinstance(delays, int):
+        d = block.copy().astype(np.int64)
+        d.data = np.full(d.data.shape, delays + 1, dtype=np.int64)
+    else:
+        d = delays
+    d.data = d.data - 1  # explicit zeros are delay 0 for Lava too
+    if dense:
+        return DelayDense(weights=weights, delays=d.toarray().astype(int), max_delay=max_delay, **kw)
+    return DelaySparse(weights=weights, delays=d.astype(int), max_delay=max_delay, **kw)
+
+
 class Network:
     """The Lava processes of one program, built once and run sample by sample."""
 
-    def __init__(self, prog, inputs: dict, record: tuple, label: str, on_chip: bool = False):
-        from lava.proc.io.source import RingBuffer
-        from lava.proc.lif.process import LIF
-        from lava.proc.monitor.process import Monitor
-
+    def __init__(self, prog, inputs: dict, record: tuple, label: str, on_chip: bool = False, conv: str = "auto"):
+        if conv not in CONV_POLICIES:
+            raise RunnerError(f"conv={conv!r}: choose from {', '.join(CONV_POLICIES)}")
         self.prog, self.label, self.record = prog, label, record
+        self.on_chip, self.conv_policy = on_chip, conv
+        self.paths = {}  # connection name -> {"kind", "process", "reason"}: what each one runs as
         self.batch, self.steps = next(iter(inputs.values())).shape[:2]
+        self._build_sources(inputs)
+        self._build_populations()
+        self.conns = []
+        self.edges = []
+        for conn in prog.connections:
+            self._connect(conn)
+        self._link_components()
+        self._build_monitors()
+
+    def _build_sources(self, inputs: dict) -> None:
+        """Inputs: all samples back to back; the ring buffer sends column (t - 1) at Lava step t."""
+        from lava.proc.io.source import RingBuffer
+
         total = self.batch * self.steps
-        # Inputs: all samples back to back; the ring buffer sends column (t - 1) at Lava step t.
         self.sources = {}
         self.graded = {}
+        self.peaks = {}  # input name -> largest |count| in one step (a spiking population sends 0/1)
         for name, arr in inputs.items():
             data = arr.transpose(2, 0, 1).reshape(arr.shape[2], total).astype(np.int32)
             self.sources[name] = RingBuffer(data=data)
             binary = bool(np.all((arr == 0) | (arr == 1)))
             peak = int(np.abs(arr).max()) if arr.size else 0
+            self.peaks[name] = peak
             self.graded[name] = 0 if binary else min(31, peak.bit_length() + (1 if arr.min() < 0 else 0))
-        # Populations: one LIF each. Lava's fixed-point LIF declares du, dv and vth as scalars; per-neuron
-        # values are passed as arrays, which its model code applies elementwise (lava/proc/lif/models.py).
-        # On a chip they are split into one LIF per distinct (du, dv, vth) instead.
-        self.groups = {}  # pop name -> list of (indices, LIF, v_init)
+
+    def _build_populations(self) -> None:
+        """One LIF per population. Lava's fixed-point LIF declares du, dv and vth as scalars; per-neuron
+        values are passed as arrays, which its model code applies elementwise (lava/proc/lif/models.py).
+        On a chip they are split into one LIF per distinct (du, dv, vth) instead."""
+        from lava.proc.lif.process import LIF
+
+        self.groups = {}  # pop name -> list of (indices, LIF, v_init, u_init)
         self.lifs = []
-        for pop in prog.populations:
+        for pop in self.prog.populations:
             p = {k: np.asarray(v).reshape(-1).astype(np.int64) for k, v in pop.params.items()}
             vth = p["vth"].copy()
             if not pop.spiking:
-                vth[:] = VTH_MAX if on_chip else READOUT_VTH
+                vth[:] = VTH_MAX if self.on_chip else READOUT_VTH
             keys = np.stack([p["du"], p["dv"], vth], axis=1)
-            if on_chip:
+            if self.on_chip:
                 uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
                 parts = [np.flatnonzero(np.asarray(inverse).reshape(-1) == g) for g in range(len(uniq))]
             else:
@@ -279,25 +396,52 @@ class Network:
                 groups.append((idx, lif, p["v_init"][idx], u_init[idx]))
                 self.lifs.append(lif)
             self.groups[pop.name] = groups
-        # Connections.
-        self.conns = []
-        self.edges = []
-        for conn in prog.connections:
-            self._connect(conn)
-        self._link_components()
-        # Monitors.
+
+    def _build_monitors(self) -> None:
+        from lava.proc.monitor.process import Monitor
+
         self.monitors = []  # (population, group index, 's_out' | 'u' | 'v', Monitor)
-        for pop in prog.populations:
+        for pop in self.prog.populations:
             for g, (_, lif, _, _) in enumerate(self.groups[pop.name]):
-                items = (["s_out"] if pop.spiking else []) + [r for r in record]
+                items = (["s_out"] if pop.spiking else []) + list(self.record)
                 for item in items:
                     mon = Monitor()
-                    mon.probe(lif.s_out if item == "s_out" else getattr(lif, item), total)
+                    mon.probe(lif.s_out if item == "s_out" else getattr(lif, item), self.batch * self.steps)
                     self.monitors.append((pop, g, item, mon))
 
     def _connect(self, conn) -> None:
-        from lava.proc.dense.process import DelayDense, Dense
-        from lava.proc.sparse.process import DelaySparse, Sparse
+        """A conv connection as Lava's Conv where that is exact, everything else as Dense / Sparse."""
+        if conn.kind == "conv":
+            geom = conv_geometry(conn)
+            if conn.arrays.get("delay") is not None:
+                raise RunnerError(f"{self.label}: connection '{conn.name}': per-synapse delays on a conv connection")
+            single = len(self._sources(conn)) == 1 and len(self.groups[conn.target]) == 1
+            peak = self.peaks.get(conn.source, 1)
+            reason = conv_process_refusal(conn, geom, peak, single, self.conv_policy, self.on_chip)
+            if reason is None:
+                self._connect_conv(conn, geom)
+                return
+            self.paths[conn.name] = {"kind": "conv", "process": "Sparse", "reason": reason}
+        self._connect_matrix(conn)
+
+    def _sources(self, conn) -> list:
+        """(indices, process) of the Lava processes that send the connection's source."""
+        if conn.source in self.sources:
+            return [(np.arange(conn.n_in), self.sources[conn.source])]
+        return [(idx, lif) for idx, lif, _, _ in self.groups[conn.source]]
+
+    def _connect_conv(self, conn, geom) -> None:
+        """Flat (C*H*W,) ports seen as Lava's (W, H, C) through virtual reshape/transpose ports."""
+        (_, src), = self._sources(conn)
+        (_, tgt, _, _), = self.groups[conn.target]
+        proc = conv_process(conn, geom, self.graded.get(conn.source, 0))
+        src.s_out.reshape(tuple(geom.in_shape)).transpose((2, 1, 0)).connect(proc.s_in)
+        proc.a_out.transpose((2, 1, 0)).reshape((geom.n_out,)).connect(tgt.a_in)
+        self.conns.append(proc)
+        self.edges.append((src, tgt))
+        self.paths[conn.name] = {"kind": "conv", "process": "Conv", "reason": ""}
+
+    def _connect_matrix(self, conn) -> None:
         from lava.utils.weightutils import SignMode
 
         label = self.label
@@ -315,11 +459,7 @@ class Network:
                               f"DelaySparse hold 0..{DELAY_MAX}")
         lava_mode = {"exc": SignMode.EXCITATORY, "inh": SignMode.INHIBITORY, "mixed": SignMode.MIXED}[mode]
         weight_exp = int(conn.attrs.get("weight_exp", 0))
-        if conn.source in self.sources:
-            sources = [(np.arange(conn.n_in), self.sources[conn.source])]
-        else:
-            sources = [(idx, lif) for idx, lif, _, _ in self.groups[conn.source]]
-        targets = self.groups[conn.target]
+        sources, targets = self._sources(conn), self.groups[conn.target]
         if len(sources) > 1 and weight_exp < 0:
             raise RunnerError(f"{label}: connection '{conn.name}': its source '{conn.source}' is split into "
                               f"{len(sources)} LIF processes (per-neuron du/dv/vth) and weight_exp {weight_exp} < 0 "
@@ -327,6 +467,7 @@ class Network:
         if len(sources) * len(targets) > MAX_BLOCKS:
             raise RunnerError(f"{label}: connection '{conn.name}' splits into {len(sources) * len(targets)} Lava "
                               f"connections (per-neuron du/dv/vth); at most {MAX_BLOCKS}")
+        kinds = set()
         for s_idx, src in sources:
             for t_idx, tgt, _, _ in targets:
                 block = matrix[t_idx][:, s_idx]
@@ -334,25 +475,15 @@ class Network:
                     continue
                 kw = dict(weight_exp=weight_exp, sign_mode=lava_mode, num_message_bits=self.graded.get(conn.source, 0),
                           name=f"{conn.name}[{len(self.conns)}]")
-                dense = conn.kind == "dense"
-                weights = block.toarray().astype(np.int32) if dense else block.astype(np.int32)
-                if uniform and delays == 0:
-                    proc = Dense(weights=weights, **kw) if dense else Sparse(weights=weights, **kw)
-                else:
-                    if uniform:
-                        d = block.copy().astype(np.int64)
-                        d.data = np.full(d.data.shape, delays + 1, dtype=np.int64)
-                    else:
-                        d = delays[t_idx][:, s_idx]
-                    d.data = d.data - 1  # explicit zeros are delay 0 for Lava too
-                    if dense:
-                        proc = DelayDense(weights=weights, delays=d.toarray().astype(int), max_delay=hi, **kw)
-                    else:
-                        proc = DelaySparse(weights=weights, delays=d.astype(int), max_delay=hi, **kw)
+                block_delays = delays if uniform else delays[t_idx][:, s_idx]
+                proc = matrix_process(conn.kind == "dense", block, block_delays, hi, kw)
                 src.s_out.connect(proc.s_in)
                 proc.a_out.connect(tgt.a_in)
                 self.conns.append(proc)
                 self.edges.append((src, tgt))
+                kinds.add(type(proc).__name__)
+        entry = self.paths.setdefault(conn.name, {"kind": conn.kind, "reason": ""})
+        entry["process"] = "+".join(sorted(kinds)) or "none"
 
     def _link_components(self) -> None:
         """Lava runs the processes connected to the one it is asked to run: tie every other
@@ -394,7 +525,8 @@ class Network:
                 lif.u.set(u_init.astype(np.int32))
                 lif.v.set(v_init.astype(np.int32))
         for proc in self.conns:
-            proc.a_buff.set(np.zeros(proc.a_buff.shape, dtype=np.int32))
+            buffer = proc.a_buf if hasattr(proc, "a_buf") else proc.a_buff  # Conv names it a_buf
+            buffer.set(np.zeros(buffer.shape, dtype=np.int32))
 
     def run(self, run_cfg, progress: bool = False, profiler_hook=None) -> dict:
         from lava.magma.core.run_conditions import RunSteps
@@ -522,7 +654,8 @@ def profile_results(prof) -> dict:
 # ----------------------------------------------------------------------------- entry points
 
 def run_one(artifact: str, inputs_path: str, output: str, record, on_chip: bool = False,
-            progress: bool = False, profile_out: str | None = None) -> None:
+            progress: bool = False, profile_out: str | None = None, conv: str = "auto",
+            summary: str | None = None) -> None:
     label = Path(artifact).name
     prog = load_program(artifact)
     check_program(prog, label)
@@ -534,12 +667,27 @@ def run_one(artifact: str, inputs_path: str, output: str, record, on_chip: bool 
         if item not in ("v", "u"):
             raise RunnerError(f"cannot record '{item}': choose from v, u")
     cfg = hardware_config() if on_chip else simulation_config()
-    net = Network(prog, inputs, record, label, on_chip=on_chip)
+    net = Network(prog, inputs, record, label, on_chip=on_chip, conv=conv)
+    for line in path_lines(net.paths):
+        print(f"lava {label}: {line}", file=sys.stderr, flush=True)
     prof = attach_profiler(cfg, net.batch * net.steps) if on_chip else None
     traces = net.run(cfg, progress=progress)
     _write_npz(output, traces)
+    if summary:
+        Path(summary).write_text(json.dumps({"connections": net.paths}, indent=1))
     if prof is not None and profile_out:
         Path(profile_out).write_text(json.dumps(profile_results(prof), indent=1))
+
+
+def path_lines(paths: dict) -> list[str]:
+    """One line per conv connection: the Lava process it runs as, and why not Conv where it is not."""
+    lines = []
+    for name, entry in paths.items():
+        if entry["kind"] != "conv":
+            continue
+        why = f" ({entry['reason']})" if entry["reason"] else ""
+        lines.append(f"conv connection '{name}' -> {entry['process']}{why}")
+    return lines
 
 
 def _write_npz(path: str, arrays: dict) -> None:
@@ -560,6 +708,10 @@ def main(argv=None) -> int:
     ap.add_argument("--on-chip", action="store_true", help="Loihi2HwCfg on a Loihi 2 system (lava-loihi)")
     ap.add_argument("--profile-out", help="with --on-chip: write the profiler's results here (JSON)")
     ap.add_argument("--progress", action="store_true")
+    ap.add_argument("--conv", default="auto", choices=CONV_POLICIES,
+                    help="auto: conv connections as Lava's Conv process where it is exact, else Sparse; "
+                         "sparse: always Sparse")
+    ap.add_argument("--summary", help="write which Lava process each connection runs as here (JSON)")
     ap.add_argument("--error-file", help="write the error message here on failure")
     args = ap.parse_args(argv)
     started = time.time()
@@ -569,7 +721,8 @@ def main(argv=None) -> int:
             for i, job in enumerate(jobs):
                 try:
                     run_one(job["artifact"], job["input"], job["output"], job.get("record", ()),
-                            on_chip=args.on_chip, progress=args.progress)
+                            on_chip=args.on_chip, progress=args.progress, conv=job.get("conv", args.conv),
+                            summary=job.get("summary"))
                 except RunnerError:
                     raise
                 except Exception as exc:
@@ -582,7 +735,7 @@ def main(argv=None) -> int:
                 ap.error("give ART.ndp IN.npz OUT.npz, or --jobs JOBS.json")
             record = [r.strip() for r in args.record.split(",") if r.strip()]
             run_one(args.artifact, args.inputs, args.output, record, on_chip=args.on_chip,
-                    progress=args.progress, profile_out=args.profile_out)
+                    progress=args.progress, profile_out=args.profile_out, conv=args.conv, summary=args.summary)
     except Exception as exc:  # noqa: BLE001 - one line for the caller, traceback only when asked
         name = type(exc).__name__
         message = str(exc) if name in ("RunnerError", "ArtifactError") else f"{name}: {exc}"
