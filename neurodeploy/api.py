@@ -8,7 +8,7 @@ import numpy as np
 from neurodeploy.compiler.build import build
 from neurodeploy.compiler.ir import NetworkIR
 
-__all__ = ["build", "simulate"]
+__all__ = ["build", "compile", "run", "simulate"]
 
 
 def simulate(
@@ -50,3 +50,13 @@ def compile(  # noqa: A001 - the public name the CLI mirrors
 
     compiled = compile_model(source, Options(target=target, **options), calibrate)
     return compiled.to_artifact()
+
+
+def run(artifact: Any, inputs: np.ndarray | dict[str, np.ndarray], *, backend: str = "emulator",
+        record: Iterable[str] = ("v",), progress: bool = False, **options: Any) -> dict[str, np.ndarray] | None:
+    """Run a compiled artifact (an .ndp path or an Artifact) on a backend by name (``emulator``,
+    ``lava``, ``spinnaker``; backends/registry.py). Traces on the target's own time grid; None
+    when the backend only mapped the network (a virtual SpiNNaker board)."""
+    from neurodeploy.backends import registry
+
+    return registry.get(backend).run(artifact, inputs, record=tuple(record), progress=progress, options=options)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from neurodeploy import atomic, cli_files, cli_verify
+from neurodeploy.backends import registry
 from neurodeploy.errors import OptionError
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
@@ -40,7 +41,7 @@ def add_parsers(sub, add_semantics) -> None:
                    help="time grid of the output: 'target' (default) as the target runs it, each population "
                         "lagging the float model by its latency; 'float': input padded by the latency and outputs "
                         "shifted back, so that step t is `simulate`'s step t")
-    p.add_argument("--backend", default="emulator", choices=["emulator", "lava", "spinnaker"],
+    p.add_argument("--backend", default="emulator", choices=list(registry.BACKENDS),
                    help="where to run it: the bit-accurate emulator, Lava 0.10.0 (loihi2; needs `make lava`), or "
                         "sPyNNaker 7.4.1 (spinnaker; a virtual board unless a machine is given)")
     p.add_argument("--on-chip", action="store_true",
@@ -61,12 +62,7 @@ def add_doctor(sub) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from neurodeploy.backends.lava import doctor as lava_doctor
-    from neurodeploy.backends.spinnaker import doctor as spinnaker_doctor
-
-    report = lava_doctor()
-    report["spinnaker"] = spinnaker_doctor()
-    for name, entry in report.items():
+    for name, entry in registry.doctor().items():
         print(f"{name:<10} {'available' if entry['available'] else 'unavailable':<12} {entry['detail']}")
     return 0
 
@@ -187,7 +183,6 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy import artifact
-    from neurodeploy.emulator import run_program
     from neurodeploy.npzio import read_inputs, write_npz
     from neurodeploy.program import from_manifest
     from neurodeploy.verify import on_grid, pad_for_latency
@@ -200,18 +195,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.align == "float":
         inputs = pad_for_latency(program, inputs)
     record = [r.strip() for r in args.record.split(",") if r.strip()]
-    if args.backend == "lava":
-        from neurodeploy.backends import lava
-
-        traces = lava.run(args.artifact, inputs, record=record, on_chip=args.on_chip, progress=sys.stderr.isatty())
-    elif args.backend == "spinnaker":
-        from neurodeploy.backends import spinnaker
-
-        traces = spinnaker.run_cli(args, inputs, record)
-        if traces is None:  # a virtual board: a mapping report, no traces
-            return 0
-    else:
-        traces = run_program(program, inputs, record=record, progress=sys.stderr.isatty())
+    backend = registry.get(args.backend)
+    registry.check_target(backend, program.target)
+    source = art if args.backend == "emulator" else args.artifact
+    traces = backend.run(source, inputs, record=record, progress=sys.stderr.isatty(), options=vars(args))
+    if traces is None:  # mapped and checked without running (a virtual SpiNNaker board): no output
+        return 1
     traces, grid = on_grid(program, traces, shape[0], shape[1], args.align)
     write_npz(args.output, traces)
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}

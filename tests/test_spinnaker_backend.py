@@ -245,7 +245,8 @@ def test_exported_script_runs_on_a_virtual_board(tmp_path):
 # ------------------------------------------------------------------ command line, machines, errors
 
 @needs_spynnaker
-def test_cli_run_on_a_virtual_board_says_no_spikes(tmp_path, capsys):
+def test_cli_run_on_a_virtual_board_maps_without_running_and_exits_1(tmp_path, capsys):
+    """A virtual board maps and checks the network; nothing runs, so `run` writes no -o and exits 1."""
     from neurodeploy import artifact as artifact_format
     from neurodeploy.cli import main
 
@@ -253,9 +254,9 @@ def test_cli_run_on_a_virtual_board_says_no_spikes(tmp_path, capsys):
     artifact_format.write(zoo_artifacts()["lif_paper"], ndp)
     np.savez(tmp_path / "x.npz", input=np.ones((1, 20, 1), dtype=np.uint8))
     out = tmp_path / "out.npz"
-    assert main(["run", str(ndp), "--input", str(tmp_path / "x.npz"), "-o", str(out), "--backend", "spinnaker"]) == 0
+    assert main(["run", str(ndp), "--input", str(tmp_path / "x.npz"), "-o", str(out), "--backend", "spinnaker"]) == 1
     text = capsys.readouterr().out
-    assert "NO spikes were produced" in text and "all equal" in text
+    assert "NOT run: no spikes exist" in text and "all equal" in text
     assert not out.exists()
     report = json.loads((tmp_path / "out.spinnaker.json").read_text())
     assert report["virtual_board"] and all(report["matches"].values())

@@ -243,9 +243,19 @@ def run_many(jobs: Sequence[tuple[Any, Any]], record: Iterable[str] | str = ("v"
         return [_read(Path(job["output"]), Path(job["summary"])) for job in spec]
 
 
-def doctor() -> dict[str, dict[str, Any]]:
-    """Which backends can run here: ``{name: {"available": bool, "detail": str}}``."""
-    report: dict[str, dict[str, Any]] = {"emulator": {"available": True, "detail": "built in"}}
+def run_backend(artifact: Any, inputs: Any, *, record: Sequence[str], progress: bool,
+                options: Mapping[str, Any]) -> dict:
+    """The registry's entry point (backends/registry.py): ``run`` plus which process each conv took."""
+    traces = run(artifact, inputs, record=record, on_chip=bool(options.get("on_chip")), progress=progress,
+                 conv=options.get("conv") or "auto")
+    for line in summary_lines(traces):
+        print(line)
+    return traces
+
+
+def doctor() -> dict[str, Any]:
+    """Can Lava run here: ``{"available": bool, "detail": str, "on_chip": bool}``."""
+    report: dict[str, dict[str, Any]] = {}
     python = lava_python()
     if not python.exists():
         report["lava"] = {"available": False, "detail": f"{python} not found: run `make lava`"}
@@ -266,11 +276,4 @@ def doctor() -> dict[str, dict[str, Any]]:
             else:
                 last = (out.stderr.strip().splitlines() or ["import failed"])[-1]
                 report["lava"] = {"available": False, "detail": f"{python}: {last}; run `make lava`"}
-    try:
-        import spynnaker  # noqa: F401
-
-        version = getattr(spynnaker, "__version__", "")
-        report["spinnaker"] = {"available": True, "detail": f"sPyNNaker {version}".strip()}
-    except Exception as exc:  # noqa: BLE001 - any import failure means unavailable
-        report["spinnaker"] = {"available": False, "detail": f"import spynnaker failed: {type(exc).__name__}: {exc}"}
-    return report
+    return report["lava"]

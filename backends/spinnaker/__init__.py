@@ -8,10 +8,10 @@ shared with ``neurodeploy export --format pynn``.
 from __future__ import annotations
 
 from neurodeploy.backends.spinnaker.backend import (
-    MACHINE_ENV, SPALLOC_ENV, Machine, SpinnakerMachineError, doctor, machine, map_many, map_virtual, run, run_cli,
+    MACHINE_ENV, SPALLOC_ENV, Machine, SpinnakerMachineError, doctor, machine, map_many, map_virtual, run, run_backend,
     summary, write_config,
 )
 from neurodeploy.backends.spinnaker.network import SpinnakerBackendError, plan
 
 __all__ = ["MACHINE_ENV", "SPALLOC_ENV", "Machine", "SpinnakerBackendError", "SpinnakerMachineError", "doctor",
-           "machine", "map_many", "map_virtual", "plan", "run", "run_cli", "summary", "write_config"]
+           "machine", "map_many", "map_virtual", "plan", "run", "run_backend", "summary", "write_config"]

@@ -408,18 +408,22 @@ def summary(report: dict) -> list[str]:
     return lines
 
 
-def run_cli(args, inputs: Any, record: Sequence[str]) -> dict[str, np.ndarray] | None:
-    """`neurodeploy run --backend spinnaker`: traces from a machine, or None after a virtual-board mapping."""
-    where = machine(args.machine, args.spalloc, args.board_version, args.time_scale_factor)
-    report_path = Path(args.report) if args.report else Path(args.output).with_suffix(".spinnaker.json")
-    progress = sys.stderr.isatty()
+def run_backend(artifact: Any, inputs: Any, *, record: Sequence[str], progress: bool,
+                options: Mapping[str, Any]) -> dict[str, np.ndarray] | None:
+    """The registry's entry point (backends/registry.py): traces from a machine, or None after a
+    virtual-board mapping (nothing ran). ``options``: machine, spalloc, board_version,
+    time_scale_factor, report (path), output (the traces' path, for the default report name)."""
+    get = options.get
+    where = machine(get("machine"), get("spalloc"), get("board_version"), get("time_scale_factor"))
+    output = get("output") or "spinnaker.npz"
+    report_path = Path(get("report")) if get("report") else Path(output).with_suffix(".spinnaker.json")
     if where.virtual:
-        report = map_virtual(args.artifact, inputs, record=record, report_out=report_path, progress=progress)
+        report = map_virtual(artifact, inputs, record=record, report_out=report_path, progress=progress)
         print("\n".join(summary(report)))
-        print(f"virtual board: NO spikes were produced (no SpiNNaker board ran; set --machine HOST, --spalloc URL or "
-              f"${MACHINE_ENV} to run one); {args.output} was not written; report: {report_path}")
+        print(f"virtual board: mapped and checked, NOT run: no spikes exist (set --machine HOST, --spalloc URL or "
+              f"${MACHINE_ENV} to run on a SpiNNaker machine); {output} was not written; report: {report_path}")
         return None
-    traces = run(args.artifact, inputs, record, host=where.host, spalloc=where.spalloc,
+    traces = run(artifact, inputs, record, host=where.host, spalloc=where.spalloc,
                  board_version=where.board_version, time_scale_factor=where.time_scale_factor,
                  report_out=report_path, progress=progress)
     report = json.loads(report_path.read_text())
