@@ -23,7 +23,7 @@ import scipy.sparse
 from neurodeploy.backends.lava.backend import program_artifact
 from neurodeploy.backends.spinnaker import map_many
 from neurodeploy.compiler.mapping import map_program
-from neurodeploy.compiler.targets.spinnaker import TARGET as SPINNAKER
+from neurodeploy.targets.spinnaker import TARGET as SPINNAKER
 from neurodeploy.program import Program, QConnection, QPopulation
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from neurodeploy import artifact as artifact_format
 from neurodeploy import program as program_format
-from neurodeploy.compiler import targets
+from neurodeploy import targets
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR
 from neurodeploy.compiler.mapping import Mapping, MappingError, map_program
@@ -121,7 +121,7 @@ def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
         raise OptionError(f"--netx-format is a loihi2 number format; it does not apply to --target {options.target}")
     if options.target == "loihi2":
         from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
-        from neurodeploy.compiler.targets.loihi2 import NETX_FORMAT_OVERRIDES
+        from neurodeploy.targets.loihi2 import NETX_FORMAT_OVERRIDES
 
         fmt = replace(LOIHI2, **NETX_FORMAT_OVERRIDES) if options.netx_format else LOIHI2
         return run(net, fmt, ranges, options.per_neuron, tuple(options.high_precision))

@@ -9,7 +9,6 @@ axons without listing synapses.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
@@ -19,9 +18,9 @@ import scipy.sparse
 from neurodeploy import convolution
 from neurodeploy.convolution import ConvGeometry
 from neurodeploy.program import Program, QConnection
-from neurodeploy.compiler.targets import Target
-from neurodeploy.compiler.targets import loihi2 as loihi2_data
-from neurodeploy.compiler.targets import spinnaker as spinnaker_data
+from neurodeploy.targets import Target
+from neurodeploy.targets import loihi2 as loihi2_data
+from neurodeploy.targets import spinnaker as spinnaker_data
 from neurodeploy.errors import NeurodeployError
 
 
@@ -296,22 +295,7 @@ def _distinct_sources(fan: _Fan, start: int, stop: int) -> int:
 
 # ------------------------------------------------------------------ per-target core models
 
-def _loihi2_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dict[str, float]:
-    memory = (synapses * loihi2_data.SYNAPSE_BYTES + neurons * loihi2_data.NEURON_STATE_BYTES
-              + sources * loihi2_data.AXON_BYTES)
-    return {"neurons": neurons, "memory_bytes": memory, "fan_in_axons": sources, "synapses": synapses}
-
-
-def _spinnaker_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dict[str, float]:
-    slots = min(spinnaker_data.DELAY_SLOTS_256, 2 ** math.ceil(math.log2(max(max_delay, 1) + 1)))
-    ring_buffers = 2 * slots * max(neurons, 1) * 2  # exc + inh, uint16
-    dtcm = neurons * 88 + ring_buffers + 2048  # IF_curr_exp state + parameters, ring buffers, stack
-    sdram = synapses * 4 + sources * 16  # one 32-bit word per synapse, a row header per source
-    return {"neurons": neurons, "dtcm_bytes": dtcm, "sdram_bytes": sdram, "synapses": synapses,
-            "delay_steps": max_delay, "fan_in_axons": sources}
-
-
-USAGE = {"loihi2": _loihi2_usage, "spinnaker": _spinnaker_usage, "emulator": None}
+USAGE = {"loihi2": loihi2_data.core_usage, "spinnaker": spinnaker_data.core_usage, "emulator": None}
 
 
 # ------------------------------------------------------------------ mapping

@@ -16,7 +16,7 @@ total, for every sample and summed over the batch:
   spiking populations) and connection sparsity (zero entries of the full dense matrices);
 - the deployed footprint in bits (weights at the target's width, neuron state, routing) and
   each core's use of every limit the mapper checked;
-- energy and latency per inference from the target's cost model (``compiler/targets/*.py``
+- energy and latency per inference from the target's cost model (``neurodeploy/targets/*.py``
   ``costs``), with the assumptions printed next to the numbers; for SpiNNaker also the
   synaptic events per ms per core against the real-time budget.
 
@@ -40,18 +40,13 @@ import scipy.sparse
 
 from neurodeploy import artifact as artifact_format
 from neurodeploy import convolution
+from neurodeploy.targets import spinnaker as spinnaker_target
 from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, from_manifest, plain
 
 SCHEMA = "neurodeploy-profile"
 SCHEMA_VERSION = 1
 
-# SpiNNaker per-core memory model of compiler/mapping.py (_spinnaker_usage), split by kind.
-_SPINN_NEURON_BYTES = 88  # IF_curr_exp state + parameters per neuron (DTCM)
-_SPINN_STACK_BYTES = 2048
-_SPINN_WORD_BYTES = 4  # one 32-bit synaptic word: 16-bit weight + delay, type and index
-_SPINN_ROW_HEADER_BYTES = 16  # master population table / row header per source neuron
-_SPINN_ROUTER_ENTRY_BITS = 96  # key, mask, route (3 x 32 bits)
 
 
 # ------------------------------------------------------------------ loading
@@ -158,7 +153,7 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
     population sees the whole input; ``time_scale_factor`` (SpiNNaker) defaults to the smallest
     that keeps every core inside the conservative real-time budget.
     """
-    from neurodeploy.compiler import targets
+    from neurodeploy import targets
 
     art, program = load(artifact)
     manifest = art.manifest
@@ -500,16 +495,14 @@ def _footprint(program: Program, core: _Core, conn_rows: dict, is_input: bool) -
     n = core.stop - core.start
     eff, stored, sources = _incoming(program, conn_rows, core)
     if program.target == "spinnaker":
-        from neurodeploy.compiler.targets import spinnaker as sp
+        from neurodeploy.targets import spinnaker as sp
 
-        max_delay = int(core.usage.get("delay_steps", 1))
-        slots = min(sp.DELAY_SLOTS_256, 2 ** math.ceil(math.log2(max(max_delay, 1) + 1)))
-        ring = 2 * slots * max(n, 1) * 16  # exc + inh uint16 ring buffers
-        return {"weights": stored * sp.WEIGHT_BITS, "synapse_metadata": stored * (32 - sp.WEIGHT_BITS),
-                "state": n * _SPINN_NEURON_BYTES * 8 + ring + _SPINN_STACK_BYTES * 8,
-                "routing": sources * _SPINN_ROW_HEADER_BYTES * 8}
+        ring = sp.ring_buffer_bytes(n, int(core.usage.get("delay_steps", 1)))
+        return {"weights": stored * sp.WEIGHT_BITS, "synapse_metadata": stored * (8 * sp.WORD_BYTES - sp.WEIGHT_BITS),
+                "state": (n * sp.NEURON_BYTES + ring + sp.STACK_BYTES) * 8,
+                "routing": sources * sp.ROW_HEADER_BYTES * 8}
     if program.target == "loihi2":
-        from neurodeploy.compiler.targets import loihi2 as lo
+        from neurodeploy.targets import loihi2 as lo
 
         return {"weights": eff * lo.WEIGHT_BITS, "synapse_metadata": 0,
                 "state": int(n * lo.NEURON_STATE_BYTES * 8), "routing": int(sources * lo.AXON_BYTES * 8)}
@@ -543,10 +536,10 @@ def _chips(core_rows: list[dict], target) -> list[dict]:
         c = chips[chip]
         c["core_utilisation"] = c["cores"] / target.cores_per_chip
         if target.name == "spinnaker":
-            from neurodeploy.compiler.targets import spinnaker as sp
+            from neurodeploy.targets import spinnaker as sp
 
             entries = 2 * c["cores"]  # the mapper's estimate: one entry per slice sending to or through the chip, x2
-            c["footprint_bits"]["router"] = entries * _SPINN_ROUTER_ENTRY_BITS
+            c["footprint_bits"]["router"] = entries * spinnaker_target.ROUTER_ENTRY_BITS
             c["router_entries_estimate"] = entries
             c["router_utilisation"] = entries / sp.ROUTER_ENTRIES
         out.append(c)
@@ -759,7 +752,7 @@ def _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, ac
 
 def _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, budget) -> dict:
     """Largest neurons-per-core (<= 256) whose busiest slice stays inside the budget at time_scale_factor 1."""
-    from neurodeploy.compiler.targets import spinnaker as sp
+    from neurodeploy.targets import spinnaker as sp
 
     per_neuron: dict[str, np.ndarray] = {}  # (batch, steps, n) events per target neuron
     for conn in program.connections:

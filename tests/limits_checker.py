@@ -1,6 +1,6 @@
 """An independent check that a compiled artifact stays inside its target's limits.
 
-Written from the target data modules (``compiler/targets/<name>.py``: number formats and per-core
+Written from the target data modules (``neurodeploy/targets/<name>.py``: number formats and per-core
 limits), ``docs/targets.md`` and the artifact's own contents (manifest, program arrays, mapping),
 without calling ``compiler/mapping.py`` or the quantizers: every count (synapses, distinct
 sources, output axons, memory, delays) is recomputed here from the weights themselves.
@@ -38,11 +38,11 @@ import numpy as np
 from neurodeploy import artifact as artifact_format
 from neurodeploy import convolution
 from neurodeploy import program as program_format
-from neurodeploy.compiler.targets import emulator as emulator_data
-from neurodeploy.compiler.targets import get as get_target
-from neurodeploy.compiler.targets import loihi2 as loihi2_data
-from neurodeploy.compiler.targets import spinnaker as spinnaker_data
-from neurodeploy.compiler.targets import spinnaker_math as sm
+from neurodeploy.targets import emulator as emulator_data
+from neurodeploy.targets import get as get_target
+from neurodeploy.targets import loihi2 as loihi2_data
+from neurodeploy.targets import spinnaker as spinnaker_data
+from neurodeploy.targets import spinnaker_math as sm
 
 INT32 = (-(2**31), 2**31 - 1)
 

@@ -13,7 +13,7 @@ import pytest
 from neurodeploy import convolution
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.compiler.mapping import MappingError, _ConvField, map_program
-from neurodeploy.compiler.targets import get as get_target
+from neurodeploy.targets import get as get_target
 from neurodeploy.convolution import out_size
 from neurodeploy.program import Program, QConnection, QPopulation
 

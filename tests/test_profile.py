@@ -18,8 +18,8 @@ import pytest
 
 from neurodeploy import artifact
 from neurodeploy.compiler.compile import Options, compile_model
-from neurodeploy.compiler.targets import loihi2 as loihi2_target
-from neurodeploy.compiler.targets import spinnaker as spinnaker_target
+from neurodeploy.targets import loihi2 as loihi2_target
+from neurodeploy.targets import spinnaker as spinnaker_target
 from neurodeploy.emulator import run_program
 from neurodeploy.emulator.ops import conv as float_conv
 from neurodeploy.models import data, paths

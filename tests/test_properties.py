@@ -36,7 +36,7 @@ from limits_checker import check_artifact
 from nir_gen import INVALID_KINDS, HypothesisSource, NumpySource, Spec, invalid_case, valid_spec
 from neurodeploy import artifact as artifact_format
 from neurodeploy.compiler.compile import Options, compile_model
-from neurodeploy.compiler.targets import loihi2 as loihi2_data
+from neurodeploy.targets import loihi2 as loihi2_data
 from neurodeploy.errors import GraphValidationError, NeurodeployError
 
 warnings.filterwarnings("ignore", category=UserWarning)
@@ -297,7 +297,7 @@ def test_loihi2_constant_drive_before_first_input():
 
 
 def test_loihi2_output_axons_per_core_are_respected():
-    """compiler/targets/loihi2.py declares fan_out_axons = 4096 per core. Was: compiler/mapping.py
+    """neurodeploy/targets/loihi2.py declares fan_out_axons = 4096 per core. Was: compiler/mapping.py
     ::_loihi2_usage computed only neurons, memory, fan-in axons and synapses, so the limit was never
     enforced (fixed: map_program now places again with capped slices). Graph: Input(4) ->
     Linear(5000x4) -> LIF(5000) -> LIF(5000) (one-to-one edge). The first LIF fits one core (80 KB)

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from neurodeploy.api import simulate
 from neurodeploy.compiler.compile import Options, compile_model
-from neurodeploy.compiler.targets import spinnaker_math as sm
+from neurodeploy.targets import spinnaker_math as sm
 from neurodeploy.emulator import spinnaker as emu
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.program import from_manifest, to_manifest

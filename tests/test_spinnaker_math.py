@@ -1,4 +1,4 @@
-"""The s16.15 / u0.32 helpers of sPyNNaker's LIF cores (compiler/targets/spinnaker_math.py).
+"""The s16.15 / u0.32 helpers of sPyNNaker's LIF cores (neurodeploy/targets/spinnaker_math.py).
 
 Expected values are the ones in /work/shared/specs/spinnaker-fixed-point.md (seen on sPyNNaker
 7.4.1 and in an ARMv5TE build of the C arithmetic), worked examples computed by hand below, or
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeploy.compiler.targets import spinnaker_math as sm
+from neurodeploy.targets import spinnaker_math as sm
 
 ONE = 1 << 15
 

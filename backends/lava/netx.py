@@ -40,7 +40,7 @@ import numpy as np
 
 from neurodeploy import atomic
 from neurodeploy.errors import OptionError, UnsupportedError
-from neurodeploy.compiler.targets.loihi2 import NETX_BIAS_EXP, NETX_FORMAT_OVERRIDES  # noqa: F401 (re-exported)
+from neurodeploy.targets.loihi2 import NETX_BIAS_EXP, NETX_FORMAT_OVERRIDES  # noqa: F401 (re-exported)
 
 LAVA_FORMAT = {"state_bits": 24, "decay_bits": 12, "activation_shift": 6, "threshold_shift": 6,
                "du_offset": 1, "weight_bits": 8}
@@ -50,7 +50,7 @@ READOUT_VTH = 2**17  # as the Lava backend: vth << 6 = 2**23 > any saturated v, 
 # by the sign class Lava derives from the values (all >= 0 / all <= 0 / both); see netx_dense_weights.
 WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
 _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixed-sign"}
-# The part of the loihi2 number format a netx file can hold: compiler/targets/loihi2.py
+# The part of the loihi2 number format a netx file can hold: neurodeploy/targets/loihi2.py
 # (NETX_FORMAT_OVERRIDES; `compile --netx-format`). netx's LIF starts every layer at u = v = 0: no
 # start state can shape a CubaLIF bias's rise or cancel the drive of the ticks before a layer's
 # first input (compiler/quantize/prestart.py); the health report warns `no_start_state` there.

@@ -52,8 +52,8 @@ from neurodeploy.compiler.quantize.fixed_point import _check_activity, _delay, _
 from neurodeploy import convolution
 from neurodeploy.compiler.quantize.synaptic_map import SynapticMap
 from neurodeploy.compiler.synapses import Connection, connections
-from neurodeploy.compiler.targets import spinnaker as chip
-from neurodeploy.compiler.targets import spinnaker_math as sm
+from neurodeploy.targets import spinnaker as chip
+from neurodeploy.targets import spinnaker_math as sm
 from neurodeploy.errors import OptionError, UnsupportedError
 from neurodeploy.program import Program, QConnection, QPopulation
 

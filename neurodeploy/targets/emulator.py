@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from neurodeploy.compiler.targets.base import Target
+from neurodeploy.targets.base import Target
 
 
 @dataclass(frozen=True)

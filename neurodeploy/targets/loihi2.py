@@ -7,7 +7,7 @@ to its research community.
 """
 from __future__ import annotations
 
-from neurodeploy.compiler.targets.base import Limit, Target
+from neurodeploy.targets.base import Limit, Target
 
 STATE_BITS = 24  # u and v are 24-bit signed
 V_MAX = 2**23 - 1  # v saturates at +-(2^23 - 1)
@@ -33,6 +33,12 @@ NETX_FORMAT_OVERRIDES = {"weight_exp_range": (0, 0), "bias_exp_range": (NETX_BIA
 SYNAPSE_BYTES = 1.0  # an 8-bit weight mantissa
 NEURON_STATE_BYTES = 12.0  # u, v (24 bits each), du/dv/vth/bias
 AXON_BYTES = 4.0  # one routing entry per output axon
+
+def core_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dict[str, float]:
+    """One core's use of each limit (the memory model above is an estimate)."""
+    memory = synapses * SYNAPSE_BYTES + neurons * NEURON_STATE_BYTES + sources * AXON_BYTES
+    return {"neurons": neurons, "memory_bytes": memory, "fan_in_axons": sources, "synapses": synapses}
+
 
 TARGET = Target(
     name="loihi2",

@@ -7,7 +7,9 @@ spinn_common's stdfix-exp.c). Limits from SpiNNMachine/sPyNNaker 7.4.1 and the S
 """
 from __future__ import annotations
 
-from neurodeploy.compiler.targets.base import Limit, Target
+import math
+
+from neurodeploy.targets.base import Limit, Target
 
 FRACTION_BITS = 15  # s16.15
 ONE = 1 << FRACTION_BITS
@@ -23,6 +25,33 @@ USABLE_CORES_SPINN5 = 759  # of 856 application cores after monitor/gatherer cor
 SDRAM_PER_CHIP = 123_469_792  # usable bytes
 DTCM_BYTES = 64 * 1024
 EVENTS_PER_MS_PER_CORE = (5_000, 10_000)  # real-time synaptic event budget, Rhodes et al. 2018
+
+# Per-core memory model (an estimate of sPyNNaker 7.4.1's own): what the mapper checks and the
+# profile's footprint reports.
+NEURON_BYTES = 88  # IF_curr_exp state + parameters per neuron (DTCM)
+STACK_BYTES = 2048
+WORD_BYTES = 4  # one 32-bit synaptic word: 16-bit weight + delay, type and index
+ROW_HEADER_BYTES = 16  # master population table / row header per source neuron
+ROUTER_ENTRY_BITS = 96  # key, mask, route (3 x 32 bits)
+
+
+def delay_slots(max_delay: int) -> int:
+    """Ring-buffer slots a core keeps: a power of two above the longest on-core delay."""
+    return min(DELAY_SLOTS_256, 2 ** math.ceil(math.log2(max(max_delay, 1) + 1)))
+
+
+def ring_buffer_bytes(neurons: int, max_delay: int) -> int:
+    return 2 * delay_slots(max_delay) * max(neurons, 1) * 2  # exc + inh, uint16
+
+
+def core_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dict[str, float]:
+    """One core's use of each limit for a slice of ``neurons`` with ``synapses`` incoming synapses
+    from ``sources`` distinct source neurons."""
+    dtcm = neurons * NEURON_BYTES + ring_buffer_bytes(neurons, max_delay) + STACK_BYTES
+    sdram = synapses * WORD_BYTES + sources * ROW_HEADER_BYTES
+    return {"neurons": neurons, "dtcm_bytes": dtcm, "sdram_bytes": sdram, "synapses": synapses,
+            "delay_steps": max_delay, "fan_in_axons": sources}
+
 
 TARGET = Target(
     name="spinnaker",

@@ -1,7 +1,7 @@
 """Targets as data: number formats, limits and cost constants, one module per target."""
 from __future__ import annotations
 
-from neurodeploy.compiler.targets.base import Limit, Target
+from neurodeploy.targets.base import Limit, Target
 from neurodeploy.errors import OptionError
 
 NAMES = ("loihi2", "spinnaker", "emulator")
@@ -9,11 +9,11 @@ NAMES = ("loihi2", "spinnaker", "emulator")
 
 def get(name: str) -> Target:
     if name == "loihi2":
-        from neurodeploy.compiler.targets.loihi2 import TARGET
+        from neurodeploy.targets.loihi2 import TARGET
     elif name == "spinnaker":
-        from neurodeploy.compiler.targets.spinnaker import TARGET
+        from neurodeploy.targets.spinnaker import TARGET
     elif name == "emulator":
-        from neurodeploy.compiler.targets.emulator import TARGET
+        from neurodeploy.targets.emulator import TARGET
     else:
         raise OptionError(f"unknown target {name!r}; choose one of {', '.join(NAMES)}")
     return TARGET
