@@ -20,23 +20,7 @@ import scipy.sparse
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.emulator.ops import conv as conv_float
 from neurodeploy.program import Program, QConnection, QPopulation
-
-
-def trunc_shr(x: np.ndarray, bits: int) -> np.ndarray:
-    """Shift right rounding toward zero (Lava's decay)."""
-    return np.where(x >= 0, x >> bits, -((-x) >> bits))
-
-
-def round_shr(x: np.ndarray, bits: int) -> np.ndarray:
-    """Shift right rounding to nearest, half away from zero (the generic profile)."""
-    if bits == 0:
-        return x
-    half = 1 << (bits - 1)
-    return np.where(x >= 0, (x + half) >> bits, -((-x + half) >> bits))
-
-
-def shift_exp(y: np.ndarray, e: int) -> np.ndarray:
-    return y << e if e > 0 else (y >> -e if e < 0 else y)
+from neurodeploy.targets import fixed_point_math as fpm
 
 
 class _Synapses:
@@ -87,12 +71,12 @@ class _Synapses:
         if not np.any(x):
             return
         if self.per_synapse is None:
-            y = shift_exp(self.apply(x).astype(np.int64), self.exp)
+            y = fpm.shift_exp(self.apply(x).astype(np.int64), self.exp)
             self.buffer[(t + self.base) % self.depth] += y
             return
         for d, m in self.groups:
             y = x @ m.T if isinstance(m, np.ndarray) else np.asarray((m @ x.T).T)
-            self.buffer[(t + self.base + d) % self.depth] += shift_exp(y.astype(np.int64), self.exp)
+            self.buffer[(t + self.base + d) % self.depth] += fpm.shift_exp(y.astype(np.int64), self.exp)
 
     def receive(self, t: int) -> np.ndarray:
         slot = t % self.depth
@@ -101,11 +85,6 @@ class _Synapses:
         if self.loihi:
             return ((out + 2**31) % 2**32) - 2**31  # Lava's emitted value wraps to int32
         return np.clip(out, -(2**31), 2**31 - 1)  # the generic profile saturates
-
-
-def _wrap32(x: np.ndarray) -> np.ndarray:
-    """Two's-complement int32 wrap of int64 values (Lava's fixed-point LIF adds u's terms in int32)."""
-    return ((x + 2**31) % 2**32) - 2**31
 
 
 class _Neurons:
@@ -122,21 +101,13 @@ class _Neurons:
         self.max = 2 ** (int(fmt["state_bits"]) - 1)
         self.loihi = fmt["target"] == "loihi2"
         self.subtract = reset == "subtract"
-        self.shr = trunc_shr if self.loihi else round_shr
         n = pop.size
         self.v = np.broadcast_to(p["v_init"], (batch, n)).astype(np.int64)
         self.u = np.broadcast_to(p.get("u_init", np.zeros(n, dtype=np.int64)), (batch, n)).astype(np.int64)
 
     def step(self, a: np.ndarray) -> np.ndarray:
-        x = self.shr(self.u * self.keep_u, self.decay_bits) + (a << self.shift)
-        if self.loihi:  # Lava sums in int32 (mod 2^32); then u wraps once by 2^24 (it can stay outside 24 bits)
-            x = _wrap32(x)
-            x = np.where(x > self.max, x - 2 * self.max, np.where(x <= -self.max, x + 2 * self.max, x))
-        else:
-            x = np.clip(x, -(self.max - 1), self.max - 1)
-        self.u = x
-        y = self.shr(self.v * self.keep_v, self.decay_bits) + self.u + self.bias
-        y = np.clip(y, -(self.max - 1), self.max - 1)
+        self.u = fpm.next_u(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
+        y = fpm.saturate(fpm.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi), self.max)
         s = y > self.threshold
         if self.pop.spiking:
             self.v = np.where(s, y - self.threshold if self.subtract else 0, y)

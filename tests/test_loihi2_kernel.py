@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
-from neurodeploy.emulator.fixed_point import run, trunc_shr
+from neurodeploy.emulator.fixed_point import run
+from neurodeploy.targets.fixed_point_math import trunc_shr
 from neurodeploy.program import Program, QConnection, QPopulation
 
 DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"

@@ -39,16 +39,11 @@ from typing import Any
 import numpy as np
 
 from neurodeploy import atomic
-from neurodeploy.errors import OptionError, UnsupportedError
-from neurodeploy.targets.loihi2 import NETX_BIAS_EXP, NETX_FORMAT_OVERRIDES  # noqa: F401 (re-exported)
+from neurodeploy.errors import UnsupportedError
+from neurodeploy.targets.loihi2 import LAVA_FORMAT, NETX_BIAS_EXP, READOUT_VTH, VTH_MAX, WEIGHT_RANGES
 
-LAVA_FORMAT = {"state_bits": 24, "decay_bits": 12, "activation_shift": 6, "threshold_shift": 6,
-               "du_offset": 1, "weight_bits": 8}
-VTH_MAX = 2**17 - 1
-READOUT_VTH = 2**17  # as the Lava backend: vth << 6 = 2**23 > any saturated v, so a readout never fires
-# Effective weights that lava-dl's optimize_weight_bits and Lava's weight truncation keep exactly,
-# by the sign class Lava derives from the values (all >= 0 / all <= 0 / both); see netx_dense_weights.
-WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
+# WEIGHT_RANGES: the effective weights that lava-dl's optimize_weight_bits and Lava's weight
+# truncation keep exactly, by sign class (see netx_dense_weights).
 _MODE_TEXT = {"exc": "a non-negative", "inh": "a non-positive", "mixed": "a mixed-sign"}
 # The part of the loihi2 number format a netx file can hold: neurodeploy/targets/loihi2.py
 # (NETX_FORMAT_OVERRIDES; `compile --netx-format`). netx's LIF starts every layer at u = v = 0: no

@@ -45,11 +45,7 @@ import numpy as np
 
 # Lava's fixed-point LIF (lava/proc/lif/models.py, AbstractPyLifModelFixed) and what a loihi2
 # program must have been compiled for.
-LAVA_FORMAT = {"state_bits": 24, "decay_bits": 12, "activation_shift": 6, "threshold_shift": 6,
-               "du_offset": 1, "hop_latency": 1, "weight_bits": 8}
-VTH_MAX = 2**17 - 1  # 17-bit threshold mantissa
-READOUT_VTH = 2**17  # vth << 6 = 2**23 > any saturated v: a non-spiking readout never fires
-DELAY_MAX = 63  # DelayDense / DelaySparse: 6 bits
+# (LAVA_FORMAT, VTH_MAX, READOUT_VTH, DELAY_MAX: neurodeploy/targets/loihi2.py, imported below.)
 MAX_BLOCKS = 256  # Lava connections one artifact connection may split into (on a chip)
 CONV_SUM_MAX = 2**23 - 1  # PyConvModelFixed wraps its summed output to 24 bits (utils.signed_clamp)
 CONV_FIELD_MAX = 127  # Conv's kernel_size, stride, padding, dilation and groups Vars are int8
@@ -72,6 +68,14 @@ def _neurodeploy_dir() -> Path:
     raise RunnerError(f"cannot find neurodeploy/artifact.py next to {here}; set NEURODEPLOY_PKG")
 
 
+def _import_target_facts():
+    """Lava's number format and limits, from the target description (a leaf: numpy only)."""
+    _import_reader()
+    from neurodeploy.targets import loihi2
+
+    return dict(loihi2.LAVA_FORMAT, hop_latency=1), loihi2.VTH_MAX, loihi2.READOUT_VTH, loihi2.LAVA_DELAY_MAX
+
+
 def _import_reader():
     """neurodeploy.artifact and neurodeploy.program without running the package's __init__."""
     if "neurodeploy" not in sys.modules:
@@ -81,6 +85,9 @@ def _import_reader():
     from neurodeploy import artifact, program
 
     return artifact, program
+
+
+LAVA_FORMAT, VTH_MAX, READOUT_VTH, DELAY_MAX = _import_target_facts()
 
 
 def load_program(path: str):

@@ -11,10 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from neurodeploy.compiler.health import HealthReport
-
-
-def _trunc_shr(x: np.ndarray, bits: int) -> np.ndarray:
-    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+from neurodeploy.targets import fixed_point_math as fpm
 
 
 def _preimage(r: np.ndarray, keep: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,8 +60,8 @@ def replay(u: np.ndarray, v: np.ndarray, params: dict[str, np.ndarray], fmt, tic
     fired = np.zeros(u.shape, dtype=bool)
     clipped = np.zeros(u.shape, dtype=bool)
     for _ in range(ticks):
-        u = _trunc_shr(u * keep_u, bits)
-        y = _trunc_shr(v * keep_v, bits) + u + bias
+        u = fpm.trunc_shr(u * keep_u, bits)  # no input; a u that leaves the range is flagged below
+        y = fpm.drive_v(v, u, bias, keep_v, bits, loihi=True)
         clipped |= (np.abs(y) > limit) | (np.abs(u) > limit)
         v = np.clip(y, -limit, limit)
         if spiking:

@@ -23,6 +23,15 @@ BIAS_MANT_BITS = 13  # bias mantissa, signed
 BIAS_EXP_RANGE = (0, 7)
 DELAY_MAX = 62  # synaptic delay in steps (DelayDense holds 0..63; the hardware brief says 62)
 
+# What Lava 0.10.0 itself holds (the Lava backend and the netx export check artifacts against it).
+LAVA_FORMAT = {"state_bits": STATE_BITS, "decay_bits": DECAY_BITS, "activation_shift": ACTIVATION_SHIFT,
+               "threshold_shift": THRESHOLD_SHIFT, "du_offset": 1, "weight_bits": WEIGHT_BITS}
+READOUT_VTH = 2**17  # vth << 6 = 2**23 > any saturated v: a non-spiking readout never fires in Lava's LIF
+LAVA_DELAY_MAX = 63  # DelayDense / DelaySparse hold 6-bit delays
+# Weight mantissas that Lava's truncation (lava/utils/weightutils.py) keeps exactly, by the sign
+# mode it derives from the values (all >= 0 / all <= 0 / both).
+WEIGHT_RANGES = {"exc": (0, 255), "inh": (-255, 0), "mixed": (-256, 254)}
+
 # lava-dl's netx format holds part of this: weight exponent 0 and every LIF's bias exponent 6
 # (lava-dl 0.6.0, netx/hdf5.py: Network.get_neuron_params), and no start state (u = v = 0).
 NETX_BIAS_EXP = 6
