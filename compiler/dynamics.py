@@ -4,7 +4,8 @@ Every target implements the same two-stage neuron: a synaptic current that decay
 fraction ``syn_decay`` per step and takes input with gain ``syn_gain``, and a membrane that
 decays by ``mem_decay`` and integrates the current with gain ``mem_gain`` plus a constant
 ``mem_const`` per step. These fractions are exactly what the float reference computes
-(emulator/reference.py); targets turn them into their own integers.
+(emulator/reference.py); targets turn them into their own integers. Each kind's coefficients are
+in compiler/neurons.py.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.compiler.ir import Population
+from neurodeploy.compiler.neurons import KINDS
 from neurodeploy.semantics import Semantics
 
 
@@ -35,23 +37,13 @@ class Dynamics:
 def dynamics(pop: Population, semantics: Semantics) -> Dynamics:
     p = {k: np.asarray(v, dtype=np.float64) for k, v in pop.params.items()}
     shape = pop.shape
-    one, zero = np.ones(shape), np.zeros(shape)
+    zero = np.zeros(shape)
     dt, exact = semantics.dt, semantics.integrator == "exact"
 
     def fraction(tau: np.ndarray) -> np.ndarray:
         return 1.0 - np.exp(-dt / tau) if exact else dt / tau
 
-    kind = pop.kind
-    if kind in ("LIF", "LI"):
-        m = fraction(p["tau"])
-        syn_decay, syn_gain, mem_decay, mem_gain, const = one, one, m, m * p["r"], m * p["v_leak"]
-    elif kind in ("CubaLIF", "CubaLI"):
-        s, m = fraction(p["tau_syn"]), fraction(p["tau_mem"])
-        syn_decay, syn_gain, mem_decay, mem_gain, const = s, s * p["w_in"], m, m * p["r"], m * p["v_leak"]
-    elif kind in ("IF", "I"):
-        syn_decay, syn_gain, mem_decay, mem_gain, const = one, one, zero, dt * p["r"], zero
-    else:  # Threshold, Sum: stateless, v = input
-        syn_decay, syn_gain, mem_decay, mem_gain, const = one, one, one, one, zero
+    syn_decay, syn_gain, mem_decay, mem_gain, const = KINDS[pop.kind].coefficients(p, shape, dt, fraction)
     threshold = p.get("v_threshold", p.get("threshold"))
     reset = p.get("v_reset", zero if threshold is not None else None)
     return Dynamics(syn_decay, syn_gain, mem_decay, mem_gain, const, threshold, reset)

@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.compiler.neurons import KINDS, kinds
 from neurodeploy.semantics import Semantics
 
-POPULATION_KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I", "Threshold", "Sum")
-SPIKING = ("LIF", "CubaLIF", "IF", "Threshold")
+POPULATION_KINDS = tuple(KINDS)
+SPIKING = kinds(spiking=True)
 OP_KINDS = ("dense", "sparse", "conv", "sumpool", "avgpool", "scale", "reshape", "delay")
 
 

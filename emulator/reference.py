@@ -24,6 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from neurodeploy.compiler.ir import NetworkIR, Population, Projection
+from neurodeploy.compiler.neurons import KINDS
 from neurodeploy.emulator.ops import apply
 from neurodeploy.errors import InputDataError, OptionError
 
@@ -43,10 +44,10 @@ class _PopulationState:
         self.bias = c(pop.bias)
         self.v = np.zeros((batch,) + pop.shape, dtype=dtype)
         self.i = np.zeros((batch,) + pop.shape, dtype=dtype)
-        kind = pop.kind
-        if kind in ("LIF", "LI"):
+        self.kind = kind = KINDS[pop.kind]
+        if kind.leaky and not kind.synaptic:
             self.mem = _membrane(p["tau"], s.dt, exact)
-        if kind in ("CubaLIF", "CubaLI"):
+        if kind.synaptic:
             self.mem = _membrane(p["tau_mem"], s.dt, exact)
             if exact:
                 e = np.exp(-s.dt / p["tau_syn"])
@@ -55,9 +56,9 @@ class _PopulationState:
             else:
                 a = s.dt / p["tau_syn"]
                 self.syn_decay, self.syn_in = c(-a), c(a * p["w_in"])
-        if kind in ("IF", "I"):
+        if kind.integrator:
             self.gain = c(s.dt * p["r"])
-        if kind != "Sum" and "r" in p:
+        if kind.name != "Sum" and "r" in p:
             self.r = c(p["r"])
         for name in ("v_leak", "v_threshold", "v_reset", "threshold"):
             if name in p:
@@ -71,20 +72,20 @@ class _PopulationState:
 
     def step(self, current: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
         """Advance one step with summed input ``current``; returns (spikes or None, output)."""
-        kind = self.pop.kind
-        if kind == "Sum":
+        kind = self.kind
+        if kind.stateless and not kind.spiking:  # Sum
             self.v = current
             return None, current
-        if kind == "Threshold":
+        if kind.stateless:  # Threshold
             z = current > self.threshold
             return z, z
-        if kind in ("CubaLIF", "CubaLI"):
+        if kind.synaptic:
             if self.exact:
                 self.i = self.i * self.syn_keep + self.syn_in * current
             else:
                 self.i = (self.i + self.syn_decay * self.i) + self.syn_in * current
             drive = self.r * self.i
-        elif kind in ("IF", "I"):
+        elif kind.integrator:
             self.i = current
             self.v = self.v + self.gain * current
             drive = None
@@ -99,7 +100,7 @@ class _PopulationState:
             else:
                 _, a = self.mem
                 self.v = self.v + a * ((self.v_leak - self.v) + drive)
-        if kind in ("LI", "CubaLI", "I"):
+        if not kind.spiking:
             return None, self.v
         z = self.v > self.v_threshold
         if self.subtract:
@@ -163,7 +164,7 @@ def simulate(
         if pop.spiking:
             traces[f"spikes.{name}"] = np.zeros((batch, steps) + pop.shape, dtype=np.uint8)
         for item in record:
-            if item == "i" and pop.kind in ("Threshold", "Sum"):
+            if item == "i" and KINDS[pop.kind].stateless:
                 continue
             traces[f"{item}.{name}"] = np.zeros((batch, steps) + pop.shape, dtype=dtype)
 

@@ -6,8 +6,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-NEURON_KINDS = ("LIF", "CubaLIF", "IF", "LI", "CubaLI", "I")
-SPIKING_KINDS = ("LIF", "CubaLIF", "IF", "Threshold")
+from neurodeploy.compiler.neurons import kinds
+
+NEURON_KINDS = kinds(nir=True, stateless=False)
+SPIKING_KINDS = kinds(spiking=True)
 OPERATOR_KINDS = (
     "Affine", "Linear", "Scale", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Delay",
 )

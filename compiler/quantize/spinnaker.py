@@ -46,6 +46,7 @@ import numpy as np
 
 from neurodeploy.compiler.dynamics import dynamics
 from neurodeploy.compiler.health import HealthReport
+from neurodeploy.compiler.neurons import kinds
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.compiler.quantize.calibration import Ranges
 from neurodeploy.compiler.quantize.fixed_point import _check_activity, _delay, _latencies
@@ -58,11 +59,11 @@ from neurodeploy.errors import OptionError, UnsupportedError
 from neurodeploy.program import Program, QConnection, QPopulation
 
 EXC, INH = 0, 1
-LEAKY = ("LIF", "LI", "CubaLIF", "CubaLI")
-INTEGRATORS = ("IF", "I")
-FOLLOWERS = ("Sum", "Threshold")
-STATEFUL_SPIKING = ("LIF", "CubaLIF", "IF")
-SYN_MODELS = ("CubaLIF", "CubaLI")
+LEAKY = kinds(leaky=True)
+INTEGRATORS = kinds(integrator=True)
+FOLLOWERS = kinds(stateless=True)
+STATEFUL_SPIKING = kinds(spiking=True, stateless=False)
+SYN_MODELS = kinds(synaptic=True)
 
 
 @dataclass(frozen=True)
