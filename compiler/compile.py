@@ -16,7 +16,8 @@ from neurodeploy import targets
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR
 from neurodeploy.compiler.mapping import Mapping, MappingError, map_program
-from neurodeploy.compiler.quantize.calibration import Ranges, calibrate
+from neurodeploy.compiler.quantize import quantize
+from neurodeploy.compiler.quantize.calibration import calibrate
 from neurodeploy.errors import NeurodeployError, OptionError
 from neurodeploy.program import Program
 
@@ -114,31 +115,6 @@ def _source_hash(source: Any, net: NetworkIR) -> str:
         for key in sorted(pop.params):
             digest.update(np.ascontiguousarray(pop.params[key]).tobytes())
     return digest.hexdigest()
-
-
-def quantize(net: NetworkIR, options: Options, ranges: Ranges | None):
-    if options.netx_format and options.target != "loihi2":
-        raise OptionError(f"--netx-format is a loihi2 number format; it does not apply to --target {options.target}")
-    if options.target == "loihi2":
-        from neurodeploy.compiler.quantize.fixed_point import LOIHI2, quantize as run
-        from neurodeploy.targets.loihi2 import NETX_FORMAT_OVERRIDES
-
-        fmt = replace(LOIHI2, **NETX_FORMAT_OVERRIDES) if options.netx_format else LOIHI2
-        return run(net, fmt, ranges, options.per_neuron, tuple(options.high_precision))
-    if options.target == "emulator":
-        from neurodeploy.compiler.quantize.fixed_point import quantize as run
-        from neurodeploy.compiler.quantize.generic import profile_format
-
-        fmt = profile_format(options.weight_bits, options.state_bits, options.decay_bits)
-        return run(net, fmt, ranges, options.per_neuron, tuple(options.high_precision))
-    if options.target == "spinnaker":
-        from neurodeploy.compiler.quantize.spinnaker import quantize as run
-
-        if options.high_precision:
-            raise OptionError("spinnaker weights are 16-bit words on every connection already; "
-                              "--high-precision applies to --target emulator")
-        return run(net, ranges, options.per_neuron)
-    raise OptionError(f"unknown target {options.target!r}; choose one of {', '.join(targets.NAMES)}")
 
 
 def analyse(source: Any, options: Options, calibration_inputs=None, calibration_label: str | None = None
