@@ -19,8 +19,6 @@ from neurodeploy import convolution
 from neurodeploy.convolution import ConvGeometry
 from neurodeploy.program import Program, QConnection
 from neurodeploy.targets import Target
-from neurodeploy.targets import loihi2 as loihi2_data
-from neurodeploy.targets import spinnaker as spinnaker_data
 from neurodeploy.errors import NeurodeployError
 
 
@@ -295,7 +293,6 @@ def _distinct_sources(fan: _Fan, start: int, stop: int) -> int:
 
 # ------------------------------------------------------------------ per-target core models
 
-USAGE = {"loihi2": loihi2_data.core_usage, "spinnaker": spinnaker_data.core_usage, "emulator": None}
 
 
 # ------------------------------------------------------------------ mapping
@@ -337,10 +334,10 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
     per_core = min(neurons_per_core or target.neurons_per_core, target.neurons_per_core)
     if per_core < 1:
         raise MappingError(f"neurons per core must be >= 1, got {neurons_per_core}")
-    chips_available = chips or (target.chips_per_board if target.name != "loihi2" else 1)
+    chips_available = chips or target.default_chips
     cores: list[CoreSlice] = []
-    for name, shape in program.inputs.items():  # inputs occupy source cores on SpiNNaker only
-        if target.name == "spinnaker":
+    for name, shape in program.inputs.items():  # inputs occupy source cores (SpiNNaker's spike sources)
+        if target.inputs_on_cores:
             size = int(np.prod(shape))
             for start in range(0, size, per_core):
                 stop = min(size, start + per_core)
@@ -367,7 +364,7 @@ def _slice_population(name: str, size: int, fan: _Fan, target: Target,
                       size_hint: int) -> list[tuple[int, int, dict[str, float]]]:
     """Contiguous slices (start, stop, usage), each halved until it fits a core; slices of one
     population are alike, so each starts from the size the previous one settled on."""
-    usage_of = USAGE[target.name]
+    usage_of = target.core_usage
     out: list[tuple[int, int, dict[str, float]]] = []
     start = 0
     while start < size:
@@ -475,15 +472,8 @@ def _limit_table(cores: list[CoreSlice], target: Target, chips_used: int, chips_
     rows = [{"limit": "chips", "value": chips_used, "size": chips_available,
              "margin": chips_available - chips_used, "unit": "chips",
              "source": f"{target.description}: {target.cores_per_chip} cores per chip"}]
-    if target.name == "spinnaker":
-        usable = spinnaker_data.USABLE_CORES_SPINN5 * max(1, chips_available // target.chips_per_board)
-        rows.append({"limit": "application cores", "value": len(cores), "size": usable,
-                     "margin": usable - len(cores), "unit": "cores",
-                     "source": "SpiNN-5: about 759 of 856 cores usable by a model"})
-        router = _router_entries(cores, target)
-        rows.append({"limit": "router entries per chip (estimate)", "value": router,
-                     "size": spinnaker_data.ROUTER_ENTRIES, "margin": spinnaker_data.ROUTER_ENTRIES - router,
-                     "unit": "entries", "source": "SpiNNaker router: 1024 entries per chip"})
+    if target.machine_limits is not None:
+        rows += target.machine_limits([c.chip for c in cores], chips_available)
     for key, lim in target.core_limits.items():
         values = [c.usage[key] for c in cores if key in c.usage]
         if not values:
@@ -498,9 +488,3 @@ def _limit_table(cores: list[CoreSlice], target: Target, chips_used: int, chips_
     return rows
 
 
-def _router_entries(cores: list[CoreSlice], target: Target) -> int:
-    """Worst chip: one entry per core slice that sends to or through it (an upper-bound estimate)."""
-    per_chip: dict[int, int] = {}
-    for c in cores:
-        per_chip[c.chip] = per_chip.get(c.chip, 0) + 1
-    return max(per_chip.values(), default=0) * 2

@@ -93,4 +93,5 @@ TARGET = Target(
         "Intel, Loihi 2 brief (2021): 128 cores/chip, 8192 neurons and 192 KB per core",
         "Davies et al., IEEE Micro 38(1), 2018: Loihi 1 limits and Table 2 energies",
     ),
+    core_usage=core_usage,
 )

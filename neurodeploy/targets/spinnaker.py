@@ -21,6 +21,7 @@ DELAY_SLOTS_256 = 32  # 2**(14 - atom_bits - type_bits) with 256 neurons/core
 DELAY_EXTENSION_FACTOR = 9  # delay-extension cores give up to 9x the on-core slots
 SYNAPTIC_ROW_MAX = 256  # synapses per (pre-neuron, post-core) row
 ROUTER_ENTRIES = 1024  # per chip (compressed when over 1023)
+CHIPS_PER_BOARD = 48  # SpiNN-5
 USABLE_CORES_SPINN5 = 759  # of 856 application cores after monitor/gatherer cores
 SDRAM_PER_CHIP = 123_469_792  # usable bytes
 DTCM_BYTES = 64 * 1024
@@ -53,12 +54,27 @@ def core_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dic
             "delay_steps": max_delay, "fan_in_axons": sources}
 
 
+def machine_limits(core_chips: list[int], chips_available: int) -> list[dict]:
+    """Application cores on the boards available, and router entries on the busiest chip (an
+    upper-bound estimate: one entry per core slice that sends to or through it, two each)."""
+    usable = USABLE_CORES_SPINN5 * max(1, chips_available // CHIPS_PER_BOARD)
+    per_chip: dict[int, int] = {}
+    for chip in core_chips:
+        per_chip[chip] = per_chip.get(chip, 0) + 1
+    router = max(per_chip.values(), default=0) * 2
+    return [{"limit": "application cores", "value": len(core_chips), "size": usable,
+             "margin": usable - len(core_chips), "unit": "cores",
+             "source": "SpiNN-5: about 759 of 856 cores usable by a model"},
+            {"limit": "router entries per chip (estimate)", "value": router, "size": ROUTER_ENTRIES,
+             "margin": ROUTER_ENTRIES - router, "unit": "entries", "source": "SpiNNaker router: 1024 entries per chip"}]
+
+
 TARGET = Target(
     name="spinnaker",
     description="SpiNNaker SpiNN-5 (sPyNNaker 7.4.1 IF_curr_exp / IF_curr_delta, s16.15)",
     neurons_per_core=MAX_NEURONS_PER_CORE,
     cores_per_chip=17,  # 18 ARM968 cores, one is the monitor
-    chips_per_board=48,
+    chips_per_board=CHIPS_PER_BOARD,
     core_limits={
         "dtcm_bytes": Limit("DTCM per core (neuron state, ring buffers), estimate", DTCM_BYTES, "B",
                             "SpiNNaker datasheet: 64 KiB DTCM per ARM968"),
@@ -97,4 +113,8 @@ TARGET = Target(
         "spinn_common: stdfix-exp.c, maths-util.h",
         "SpiNNMachine 7.4.1: machine versions 3 and 5",
     ),
+    default_chips=48,
+    inputs_on_cores=True,
+    core_usage=core_usage,
+    machine_limits=machine_limits,
 )
