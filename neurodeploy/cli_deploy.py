@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from neurodeploy import atomic, cli_files, cli_verify
+from neurodeploy import atomic, cli_files, cli_shard, cli_verify
 from neurodeploy.backends import registry
 from neurodeploy.errors import OptionError
 
@@ -53,6 +53,7 @@ def add_parsers(sub, add_semantics) -> None:
     g.add_argument("--time-scale-factor", type=float, help="run the machine this many times slower than real time")
     g.add_argument("--report", metavar="REPORT.json",
                    help="mapping/provenance report (default: OUTPUT with suffix .spinnaker.json)")
+    cli_shard.add_options(p, traces=True)
 
     cli_verify.add_parser(sub, add_semantics)
 
@@ -187,6 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.program import from_manifest
     from neurodeploy.verify import on_grid, pad_for_latency
 
+    if cli_shard.run_wanted(args):  # shards: a Dask cluster, probes, events or a folder of parts
+        return cli_shard.cmd_run(args)
     _check_run(args)
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)

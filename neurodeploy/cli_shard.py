@@ -1,0 +1,152 @@
+"""`run`, `verify` and `profile` over shards of samples, in this process or on a Dask cluster.
+
+``--workers N`` (a local cluster on 127.0.0.1) or ``--scheduler ADDRESS`` (a running one) send
+shards of ``--shard-size`` samples to Dask workers, each reading the artifact and its input rows
+itself; ``run --probe POP[,POP]`` keeps the named populations, ``--format events`` writes spikes as
+(sample, step, neuron) rows, and ``-o DIR/`` keeps the per-shard parts with an index. Results equal
+one process's, whatever the workers; the client holds a bounded number of shards.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from neurodeploy import cli_files
+from neurodeploy.cluster import Where, map_shards, progress
+from neurodeploy.errors import OptionError
+from neurodeploy.shard import DEFAULT_SHARD_SIZE, RunSpec, ShardResult, plan, run_shard
+
+
+def add_options(p: argparse.ArgumentParser, *, traces: bool = False) -> None:
+    """``--workers``, ``--scheduler``, ``--shard-size`` (and for `run`: ``--probe``, ``--format``)."""
+    g = p.add_argument_group("shards of samples on Dask (default: one process)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="start a local Dask cluster of N single-threaded worker processes (127.0.0.1 only)")
+    g.add_argument("--scheduler", metavar="ADDRESS",
+                   help="use a running Dask cluster, e.g. tcp://10.0.0.5:8786; its workers read the files at "
+                        "the same paths (a shared folder)")
+    g.add_argument("--shard-size", type=int, metavar="S",
+                   help=f"samples per shard (default {DEFAULT_SHARD_SIZE}); the client holds a few shards at once")
+    if traces:
+        g.add_argument("--probe", default="", metavar="POP[,POP]",
+                       help="record only these populations (default: all)")
+        g.add_argument("--format", default="dense", choices=["dense", "events"], dest="trace_format",
+                       help="'events': spikes as events.<pop> rows (sample, step, neuron) with shape.<pop>; "
+                            "state traces stay dense")
+
+
+def where(args: argparse.Namespace) -> Where:
+    w = Where(getattr(args, "workers", None), getattr(args, "scheduler", None))
+    w.check()
+    return w
+
+
+def run_wanted(args: argparse.Namespace) -> bool:
+    """Whether `run` goes through shards: a cluster, a probe, events, or an output folder."""
+    return bool(args.workers is not None or args.scheduler or args.probe or args.trace_format != "dense"
+                or args.shard_size or not str(args.output).endswith(".npz"))
+
+
+def _probe_names(text: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip())
+
+
+def _check_run(args: argparse.Namespace) -> Path:
+    """Options of a sharded `run`, before any work; returns the output path."""
+    if args.backend != "emulator":
+        raise OptionError(f"--workers, --scheduler, --probe, --format and folder outputs run the emulator; "
+                          f"drop them to run on --backend {args.backend}")
+    cli_files.expect_artifact(args.artifact, "run")
+    output = Path(args.output)
+    if output.suffix == ".npz":
+        from neurodeploy.npzio import check_output
+
+        check_output(output, "-o")
+    elif output.exists() and not output.is_dir():
+        raise OptionError(f"-o {output}: is a file; name an .npz file, or a folder (DIR/) for per-shard parts")
+    elif not (output.parent.is_dir() or str(output.parent) in ("", ".")):
+        raise OptionError(f"-o {output}: folder {output.parent} does not exist; create it first")
+    return output
+
+
+def _run_spec(args: argparse.Namespace, art: Any, program: Any) -> tuple[RunSpec, int, int]:
+    """The workers' spec (absolute paths), and the input's (samples, steps) from its headers."""
+    from neurodeploy import shard
+
+    keys = shard.input_keys(args.input, program.inputs)
+    samples, steps = shard.input_extent(args.input, keys, program.inputs)
+    names = _probe_names(args.probe)
+    shard.check_probe(program, names)
+    record = tuple(r.strip() for r in args.record.split(",") if r.strip())
+    spec = RunSpec(os.path.abspath(args.artifact), art.content_hash, os.path.abspath(args.input),
+                   tuple(keys.items()), record, args.align, names, args.trace_format == "events")
+    return spec, samples, steps
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """`run` over shards; writes one .npz (or a folder of parts) and prints what `run` prints."""
+    from neurodeploy import artifact
+    from neurodeploy.program import from_manifest
+    from neurodeploy.tracestore import PartStore
+
+    output = _check_run(args)
+    cluster = where(args)
+    art = artifact.read(args.artifact)
+    program = from_manifest(art.manifest["program"], art.arrays)
+    spec, samples, steps = _run_spec(args, art, program)
+    store = PartStore(output, samples, {"samples": samples, "steps": steps, "format": args.trace_format,
+                                        "align": args.align})
+    totals = _Totals()
+    try:
+        with progress(samples) as bar:
+            def take(result: ShardResult) -> None:
+                store.add(result.shard, result.arrays)
+                totals.add(result)
+                bar.update(result.shard.size)
+
+            map_shards(cluster, run_shard, spec, plan(samples, args.shard_size), take)
+        store.finish(_event_shapes(program, spec, samples, steps))
+    except BaseException:
+        store.discard()
+        raise
+    written = [f"{k} ({n} spikes)" for k, n in totals.spikes.items()] + totals.states
+    print(f"wrote {output}: " + ", ".join(written))
+    print(_grid_line(program, samples, steps, args.align, totals.dropped))
+    return 0
+
+
+class _Totals:
+    """Spike counts and dropped spikes, summed over shards in the population order of the first."""
+
+    def __init__(self) -> None:
+        self.spikes: dict[str, int] = {}
+        self.states: list[str] = []  # state traces written (v.<pop>, u.<pop>)
+        self.dropped = 0
+
+    def add(self, result: ShardResult) -> None:
+        self.states = self.states or [k for k in result.arrays if not k.startswith(("spikes.", "events."))]
+        for key, count in result.spikes.items():
+            self.spikes[key] = self.spikes.get(key, 0) + count
+        self.dropped += result.dropped
+
+
+def _event_shapes(program: Any, spec: RunSpec, samples: int, steps: int) -> dict[str, np.ndarray]:
+    """``shape.<pop>`` = (samples, steps, *shape) of every spiking population written as events."""
+    if not spec.events:
+        return {}
+    kept = set(spec.probe) or {p.name for p in program.populations}
+    return {f"shape.{p.name}": np.asarray((samples, steps) + tuple(p.shape), dtype=np.int64)
+            for p in program.populations if p.spiking and p.name in kept}
+
+
+def _grid_line(program: Any, samples: int, steps: int, align: str, dropped: int) -> str:
+    """The alignment line `run` prints, for the whole run."""
+    from neurodeploy.verify import _alignment_info, format_alignment, on_grid
+
+    if align == "float":
+        return f"alignment: {format_alignment(_alignment_info(program, samples, steps, dropped))}"
+    return on_grid(program, {}, samples, steps, "target")[1]

@@ -1,0 +1,287 @@
+"""Samples in contiguous shards: reading a shard of an input file, and the tasks that run on one.
+
+A shard is a range of samples ``[start, stop)``. The tasks here are what a Dask worker runs
+(:mod:`neurodeploy.cluster` submits them): each reads the artifact and the input rows itself from
+the paths in its spec (no program or array travels to it), runs the bit-accurate emulator on its
+samples and returns plain numpy arrays. Samples are independent in every kernel, so the
+concatenation of the shards' traces equals one run over all samples, whatever the shards.
+
+Input rows are read from the ``.npz`` without loading whole arrays: the ``.npy`` header gives the
+row size and the member is seeked to the first row (``allow_pickle`` is never needed: object
+arrays are refused), so a worker's memory is bounded by its shard.
+"""
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from neurodeploy.errors import InputDataError, OptionError
+
+DEFAULT_SHARD_SIZE = 128  # samples; fixed, so that shards (and merged sums) do not depend on the workers
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    start: int
+    stop: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def plan(samples: int, shard_size: int | None = None) -> list[Shard]:
+    """Contiguous shards of ``shard_size`` samples (the last one shorter) covering ``[0, samples)``."""
+    size = shard_size or DEFAULT_SHARD_SIZE
+    if size < 1:
+        raise OptionError(f"--shard-size must be >= 1 sample, got {size}")
+    count = math.ceil(samples / size)
+    return [Shard(i, i * size, min((i + 1) * size, samples)) for i in range(count)]
+
+
+# ------------------------------------------------------------------ input rows
+
+@dataclass(frozen=True)
+class ArrayInfo:
+    shape: tuple[int, ...]
+    dtype: str
+    fortran: bool
+
+
+def _header(handle) -> tuple[ArrayInfo, int]:
+    """(shape, dtype, order) of the ``.npy`` stream at ``handle`` and the offset of its data."""
+    version = np.lib.format.read_magic(handle)
+    reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = reader(handle)
+    return ArrayInfo(tuple(int(n) for n in shape), dtype.str, bool(fortran)), handle.tell()
+
+
+def array_info(path: str | Path, key: str) -> ArrayInfo:
+    """Shape and dtype of array ``key`` in the ``.npz`` at ``path``, from its header only."""
+    with _member(path, key) as handle:
+        info, _ = _header(handle)
+    if np.dtype(info.dtype).hasobject:
+        raise InputDataError(f"{path}: array '{key}' holds Python objects, which would need pickle; "
+                             f"save a numeric array")
+    return info
+
+
+def _member(path: str | Path, key: str):
+    """The open ``.npy`` member of ``key`` (a seekable, decompressing file object)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputDataError(f"{path}: not a readable .npz file ({exc}); save inputs with "
+                             f"numpy.savez(path, input=array)") from None
+    try:
+        return _Closing(archive, archive.open(f"{key}.npy"))
+    except KeyError:
+        archive.close()
+        raise InputDataError(f"{path}: no array '{key}'") from None
+
+
+class _Closing:
+    """The member's file object; closing it closes the archive too."""
+
+    def __init__(self, archive: zipfile.ZipFile, handle):
+        self.archive, self.handle = archive, handle
+
+    def __enter__(self):
+        return self.handle
+
+    def __exit__(self, *exc: object) -> None:
+        self.handle.close()
+        self.archive.close()
+
+
+def read_rows(path: str | Path, key: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` (first axis) of array ``key``, reading only those rows."""
+    with _member(path, key) as handle:
+        info, offset = _header(handle)
+        dtype = np.dtype(info.dtype)
+        if dtype.hasobject:
+            raise InputDataError(f"{path}: array '{key}' holds Python objects, which would need pickle; "
+                                 f"save a numeric array")
+        if info.fortran or not info.shape:  # rare: no contiguous rows to seek to
+            handle.seek(0)
+            return np.lib.format.read_array(handle, allow_pickle=False)[start:stop]
+        row = math.prod(info.shape[1:]) * dtype.itemsize
+        handle.seek(offset + start * row)
+        data = handle.read((stop - start) * row)
+    if len(data) != (stop - start) * row:
+        raise InputDataError(f"{path}: array '{key}' is truncated (rows {start}-{stop} of {info.shape[0]} unreadable)")
+    return np.frombuffer(data, dtype=dtype).reshape((stop - start,) + info.shape[1:])
+
+
+def input_keys(path: str | Path, program_inputs: Mapping[str, tuple[int, ...]]) -> dict[str, str]:
+    """Which array of the ``.npz`` feeds each program input (``input``, or ``input.<name>`` each)."""
+    from neurodeploy.npzio import _input_keys
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputDataError(f"{path}: no such input file (expected an .npz with array 'input')")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            files = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except zipfile.BadZipFile:
+        raise InputDataError(f"{path}: not a readable .npz file; save inputs with numpy.savez(path, input=array)") \
+            from None
+    return _input_keys(path, list(program_inputs), files)
+
+
+def input_extent(path: str | Path, keys: Mapping[str, str], program_inputs: Mapping[str, tuple[int, ...]]
+                 ) -> tuple[int, int]:
+    """(samples, steps) of the input arrays, whose headers are checked against the program's inputs."""
+    from neurodeploy.npzio import _shape_fits
+
+    extents = set()
+    for name, key in keys.items():
+        info = array_info(path, key)
+        if np.dtype(info.dtype).kind not in "biuf":
+            raise InputDataError(f"{path}: array '{key}': expected numbers, got dtype {np.dtype(info.dtype)}")
+        shape = tuple(program_inputs[name])
+        if not _shape_fits(info.shape, shape):
+            raise InputDataError(f"{path}: array '{key}': shape {list(info.shape)} does not match "
+                                 f"(batch, steps, {', '.join(map(str, shape))}); batch and steps must be >= 1")
+        extents.add(info.shape[:2])
+    if len(extents) != 1:
+        raise InputDataError(f"{path}: the input arrays differ in (batch, steps): {sorted(extents)}; give every "
+                             f"input the same samples and steps")
+    return extents.pop()
+
+
+def shard_inputs(path: str | Path, keys: Mapping[str, str], start: int, stop: int) -> Any:
+    """The program's inputs for samples ``[start, stop)``: one array, or ``{name: array}``, checked."""
+    from neurodeploy.npzio import _check_array
+
+    arrays = {}
+    for name, key in keys.items():
+        arr = read_rows(path, key, start, stop)
+        _check_array(Path(path), key, arr, None)
+        arrays[name] = arr
+    if len(keys) == 1 and next(iter(keys.values())) == "input":
+        return next(iter(arrays.values()))
+    return arrays
+
+
+# ------------------------------------------------------------------ programs, read once per worker
+
+_PROGRAMS: dict[tuple, tuple] = {}
+_PROGRAM_CACHE = 8  # artifacts kept per process (a sweep alternates between its variants)
+
+
+def load(path: str, content_hash: str) -> tuple[Any, Any]:
+    """(Artifact, Program) of the .ndp at ``path``, read once per process and file version.
+
+    ``content_hash`` is the artifact the client read: a worker that sees another file at the path
+    (a remote worker without the shared folder, or a file replaced meanwhile) stops with one line.
+    """
+    from neurodeploy import artifact
+    from neurodeploy.program import from_manifest
+
+    stat = os.stat(path)
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if key not in _PROGRAMS:
+        art = artifact.read(path)
+        if len(_PROGRAMS) >= _PROGRAM_CACHE:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = (art, from_manifest(art.manifest["program"], art.arrays))
+    art, program = _PROGRAMS[key]
+    if art.content_hash != content_hash:
+        raise OptionError(f"{path}: this worker reads artifact {art.content_hash[:12]}, the client read "
+                          f"{content_hash[:12]}; give every worker the same file at the same path")
+    return art, program
+
+
+# ------------------------------------------------------------------ the run task
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What a `run` shard needs: paths and names only (the worker reads the files itself)."""
+
+    artifact: str
+    content_hash: str
+    input: str
+    keys: tuple[tuple[str, str], ...]  # (program input, npz array)
+    record: tuple[str, ...] = ()
+    align: str = "target"
+    probe: tuple[str, ...] = ()  # populations to keep; () keeps all
+    events: bool = False  # spikes as (sample, step, neuron) rows
+
+
+@dataclass
+class ShardResult:
+    shard: Shard
+    arrays: dict[str, np.ndarray]
+    dropped: int  # spikes outside the float grid (--align float)
+    spikes: dict[str, int]  # spikes per population trace, over the whole grid
+
+
+def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
+    """Emulate samples ``shard`` of the input with the artifact; traces as `run` writes them."""
+    from neurodeploy.emulator import run_program
+    from neurodeploy.verify import align_to_float, pad_for_latency
+
+    _, program = load(spec.artifact, spec.content_hash)
+    inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
+    steps = _steps_of(inputs)
+    if spec.align == "float":
+        inputs = pad_for_latency(program, inputs)
+    traces = run_program(program, inputs, record=spec.record)
+    dropped = 0
+    if spec.align == "float":
+        traces, dropped = align_to_float(program, traces, steps)
+    traces = probe(traces, spec.probe)
+    spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
+    if spec.events:
+        traces = to_events(traces, shard.start)
+    return ShardResult(shard, traces, dropped, spikes)
+
+
+def _steps_of(inputs: Any) -> int:
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
+    return int(np.asarray(first).shape[1])
+
+
+def check_probe(program: Any, names: tuple[str, ...]) -> None:
+    """Every name in ``--probe`` is a population of the program."""
+    known = [p.name for p in program.populations]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise OptionError(f"--probe {','.join(unknown)}: no such population; the program has {', '.join(known)}")
+
+
+def probe(traces: dict[str, np.ndarray], names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The traces of the populations in ``names`` (all when empty); keys are ``<state>.<population>``."""
+    if not names:
+        return traces
+    keep = set(names)
+    return {k: v for k, v in traces.items() if k.partition(".")[2] in keep}
+
+
+def to_events(traces: dict[str, np.ndarray], offset: int) -> dict[str, np.ndarray]:
+    """``spikes.<pop>`` (batch, steps, *shape) as ``events.<pop>`` rows (sample, step, neuron), int64.
+
+    Samples are numbered from ``offset``; neurons are flat (C order) indices; rows are sorted by
+    sample, step, neuron; a value above 1 (a spike count) repeats its row. State traces stay dense.
+    """
+    out: dict[str, np.ndarray] = {}
+    for key, trace in traces.items():
+        if not key.startswith("spikes."):
+            out[key] = trace
+            continue
+        flat = trace.reshape(trace.shape[0], trace.shape[1], -1)
+        rows = np.argwhere(flat).astype(np.int64)
+        counts = flat[tuple(rows.T)].astype(np.int64)
+        if counts.size and counts.max() > 1:
+            rows = np.repeat(rows, counts, axis=0)
+        rows[:, 0] += offset
+        out["events." + key.partition(".")[2]] = rows.reshape(-1, 3)
+    return out
