@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from neurodeploy import atomic, cli_files
+from neurodeploy import atomic, cli_files, cli_shard
 from neurodeploy.errors import OptionError
 
 
@@ -31,6 +31,7 @@ def add_parser(sub) -> None:
                    help="measured: Loihi 2 profiler readings written by neurodeploy.profile_ingest.capture_lava_profilers")
     p.add_argument("--measured-samples", type=int, metavar="N",
                    help="inferences the measured run covered (default: the samples in --input)")
+    cli_shard.add_options(p)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -49,7 +50,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
-    result = profile(art, inputs, pad=not args.no_pad, time_scale_factor=args.time_scale_factor)
+    traces = None
+    if cli_shard.shards_wanted(args):  # emulation shard by shard, on Dask when asked; counted here
+        traces = cli_shard.profile_traces(args.artifact, args.input, art, program, not args.no_pad,
+                                          cli_shard.where(args), args.shard_size)
+    result = profile(art, inputs, pad=not args.no_pad, time_scale_factor=args.time_scale_factor, traces=traces)
     if args.spinnaker_report or args.spinnaker_provenance or args.lava_profile:
         try:
             result = ingest(result, spinnaker_report=args.spinnaker_report,

@@ -150,3 +150,84 @@ def _grid_line(program: Any, samples: int, steps: int, align: str, dropped: int)
     if align == "float":
         return f"alignment: {format_alignment(_alignment_info(program, samples, steps, dropped))}"
     return on_grid(program, {}, samples, steps, "target")[1]
+
+
+# ------------------------------------------------------------------ verify
+
+SEMANTICS = ("dt", "integrator", "reset", "spike_amplitude")
+
+
+def shards_wanted(args: argparse.Namespace) -> bool:
+    return bool(args.workers is not None or args.scheduler or args.shard_size)
+
+
+def verify_compiled(args: argparse.Namespace) -> dict[str, Any]:
+    """`verify MODEL.nir --target T` over shards: compiled here into a temporary artifact the workers read."""
+    import tempfile
+
+    from neurodeploy import artifact
+    from neurodeploy.cli_deploy import _calibration, _options
+    from neurodeploy.compiler.compile import compile_model
+
+    compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
+    with tempfile.TemporaryDirectory(prefix="neurodeploy-verify-") as folder:
+        ndp = Path(folder) / "model.ndp"
+        artifact.write(compiled.to_artifact(ndp), ndp)
+        report = sharded_verify(ndp, args.input, args.model, where(args), args.shard_size)
+    del report["artifact"]
+    report["float_model"] = {"path": args.model, "compiled_here": True}
+    return report
+
+
+def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: str | None, cluster: Where,
+                   shard_size: int | None = None) -> dict[str, Any]:
+    """:func:`neurodeploy.gate.verify_artifact` with the comparison done shard by shard where ``cluster`` says."""
+    from neurodeploy import artifact, shard
+    from neurodeploy.gate import _check_same_network, find_float_model
+    from neurodeploy.program import from_manifest
+    from neurodeploy.shard_verify import VerifySpec, float_net, merge, verify_shard
+
+    art = artifact.read(artifact_path)
+    program = from_manifest(art.manifest["program"], art.arrays)
+    model, hash_matches = find_float_model(artifact_path, art.manifest, against)
+    semantics = tuple((k, art.manifest["semantics"][k]) for k in SEMANTICS)
+    _check_same_network(float_net(str(model), semantics), program, model)
+    keys = shard.input_keys(input_path, program.inputs)
+    samples, steps = shard.input_extent(input_path, keys, program.inputs)
+    spec = VerifySpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(model), semantics,
+                      os.path.abspath(input_path), tuple(keys.items()))
+    report = merge(program, _gather(cluster, verify_shard, spec, plan(samples, shard_size), samples),
+                   samples, steps)
+    report["artifact"] = str(artifact_path)
+    report["float_model"] = {"path": str(model), "sha256_matches_provenance": hash_matches}
+    return report
+
+
+def _gather(cluster: Where, task: Any, spec: Any, shards: list, samples: int) -> list[Any]:
+    """Every shard's result of ``task``, in shard order, with one progress bar."""
+    results: dict[int, Any] = {}
+    with progress(samples) as bar:
+        def take(result: Any) -> None:
+            shard = result.shard if hasattr(result, "shard") else result["shard"]
+            results[shard.index] = result
+            bar.update(shard.size)
+
+        map_shards(cluster, task, spec, shards, take)
+    return [results[s.index] for s in shards]
+
+
+# ------------------------------------------------------------------ profile
+
+def profile_traces(artifact_path: str, input_path: str, art: Any, program: Any, pad: bool, cluster: Where,
+                   shard_size: int | None = None) -> dict[str, np.ndarray]:
+    """The emulator's traces that :func:`neurodeploy.profile.profile` counts, run shard by shard
+    where ``cluster`` says and concatenated here (the profile counts every sample's activity)."""
+    from neurodeploy import shard
+    from neurodeploy.profile import record_of
+
+    keys = shard.input_keys(input_path, program.inputs)
+    samples, _ = shard.input_extent(input_path, keys, program.inputs)
+    spec = RunSpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(input_path),
+                   tuple(keys.items()), record_of(program), "pad" if pad else "target")
+    results = _gather(cluster, run_shard, spec, plan(samples, shard_size), samples)
+    return {k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}

@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from neurodeploy import cli_shard
 from neurodeploy.errors import OptionError
 
 # verify's compile options (dest, option), meaningful only where verify compiles a .nir itself
@@ -40,6 +41,7 @@ def add_parser(sub, add_semantics) -> None:
                    help="every output: fraction of samples whose arg-max class agrees")
     g.add_argument("--max-v-error", type=float, metavar="X",
                    help="every population: largest membrane error, in the float model's units")
+    cli_shard.add_options(p)
     _compile_options(p, add_semantics, target_required=False)  # for a .nir only: how to compile it here
     p.add_argument("--allow-degraded", action="store_true", help="with a .nir: verify even with severe health findings")
 
@@ -71,6 +73,8 @@ def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
                           f"artifact, verified as built: drop them (or verify the .nir with them)")
     if args.against:
         cli_files.expect_nir(args.against, "verify --against")
+    if cli_shard.shards_wanted(args):
+        return cli_shard.sharded_verify(args.model, args.input, args.against, cli_shard.where(args), args.shard_size)
     return verify_artifact(args.model, args.input, args.against)
 
 
@@ -89,6 +93,8 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
     if not args.target:
         raise OptionError(f"verify {args.model} compiles it first: add --target ({', '.join(TARGETS)}), or verify "
                           f"the artifact you deploy: `neurodeploy verify MODEL.ndp --input {args.input}`")
+    if cli_shard.shards_wanted(args):
+        return cli_shard.verify_compiled(args)
     net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
                 spike_amplitude=args.spike_amplitude, warn=False)
     inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})  # bad inputs fail first

@@ -146,12 +146,15 @@ class _ConnectionCounts:
     nnz: int = 0  # (target, source) pairs with a synapse
 
 
-def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: int | None = None) -> dict:
+def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: int | None = None,
+            traces: dict[str, np.ndarray] | None = None) -> dict:
     """Run the emulator on ``inputs`` and return the profile (a JSON-ready dict; docs/profiling.md).
 
     ``pad`` appends the steps the target's latency needs (as ``verify`` does) so that every
     population sees the whole input; ``time_scale_factor`` (SpiNNaker) defaults to the smallest
-    that keeps every core inside the conservative real-time budget.
+    that keeps every core inside the conservative real-time budget. ``traces``: the emulator's
+    traces of these inputs (padded when ``pad``, states :func:`record_of`), run elsewhere (shards
+    on a Dask cluster); without them the emulator runs here.
     """
     from neurodeploy import targets
 
@@ -159,7 +162,7 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
     manifest = art.manifest
     target = targets.get(program.target)
     dt = float(manifest.get("semantics", {}).get("dt", 1e-3))
-    run = _emulate(program, inputs, pad)
+    run = _emulate(program, inputs, pad, traces)
     cores = [_Core(c) for c in manifest["mapping"]["cores"]]
     counts = _count_connections(program, run, cores)
     pops = _population_rows(program, run, counts.rows, cores, dt)
@@ -188,16 +191,22 @@ def _records_state(program: Program) -> bool:
     return program.target != "spinnaker"
 
 
-def _emulate(program: Program, inputs: Any, pad: bool) -> _Run:
-    """Run the bit-accurate emulator on ``inputs`` (padded for the latency when ``pad``)."""
+def record_of(program: Program) -> tuple[str, ...]:
+    """The states a profile's emulation records."""
+    return ("u", "v") if _records_state(program) else ()
+
+
+def _emulate(program: Program, inputs: Any, pad: bool, traces: dict[str, np.ndarray] | None = None) -> _Run:
+    """Run the bit-accurate emulator on ``inputs`` (padded for the latency when ``pad``), unless
+    ``traces`` of that run are given."""
     from neurodeploy.emulator import run_program
     from neurodeploy.verify import pad_for_latency
 
     arrays = program_inputs(program, inputs)
     if pad:
         arrays = pad_for_latency(program, arrays)
-    record = ("u", "v") if _records_state(program) else ()
-    traces = run_program(program, arrays, record=record)
+    if traces is None:
+        traces = run_program(program, arrays, record=record_of(program))
     first = next(iter(arrays.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
     input_steps = steps - (_pad_steps(program) if pad else 0)

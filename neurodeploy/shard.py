@@ -211,7 +211,7 @@ class RunSpec:
     input: str
     keys: tuple[tuple[str, str], ...]  # (program input, npz array)
     record: tuple[str, ...] = ()
-    align: str = "target"
+    align: str = "target"  # "float": padded and shifted back; "pad": padded, on the target's grid (profile)
     probe: tuple[str, ...] = ()  # populations to keep; () keeps all
     events: bool = False  # spikes as (sample, step, neuron) rows
 
@@ -232,7 +232,7 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     _, program = load(spec.artifact, spec.content_hash)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
     steps = _steps_of(inputs)
-    if spec.align == "float":
+    if spec.align in ("float", "pad"):
         inputs = pad_for_latency(program, inputs)
     traces = run_program(program, inputs, record=spec.record)
     dropped = 0
