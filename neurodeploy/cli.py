@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_convert, cli_deploy, cli_export, cli_files, cli_profile
+from neurodeploy import cli_convert, cli_deploy, cli_export, cli_files, cli_profile, cli_sweep
 from neurodeploy.errors import NeurodeployError
 
 EXIT_CLOSED_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_profile.add_parser(sub)
     cli_export.add_parser(sub)
     cli_convert.add_parser(sub)
+    cli_sweep.add_parser(sub, _add_semantics)
     return parser
 
 
@@ -177,7 +178,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"inspect": cmd_inspect, "simulate": cmd_simulate, **cli_deploy.COMMANDS, **cli_profile.COMMANDS,
-            **cli_export.COMMANDS, **cli_convert.COMMANDS}
+            **cli_export.COMMANDS, **cli_convert.COMMANDS, **cli_sweep.COMMANDS}
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

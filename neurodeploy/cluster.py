@@ -86,30 +86,36 @@ def local_cluster(workers: int) -> Iterator[Any]:
 def map_shards(where: Where, task: Callable[[Any, Shard], Any], spec: Any, shards: Sequence[Shard],
                on_result: Callable[[Any], None], *, window: int | None = None) -> None:
     """Run ``task(spec, shard)`` for every shard where ``where`` says; ``on_result`` gets each result once."""
+    map_jobs(where, task, [(spec, shard) for shard in shards], on_result, window=window)
+
+
+def map_jobs(where: Where, task: Callable[[Any, Shard], Any], jobs: Sequence[tuple[Any, Shard]],
+             on_result: Callable[[Any], None], *, window: int | None = None) -> None:
+    """``task(spec, shard)`` for every (spec, shard) job, on one cluster; results in any order, each once."""
     if not where.distributed:
-        for shard in shards:
+        for spec, shard in jobs:
             on_result(task(spec, shard))
         return
     with client(where) as c:
-        _map_on(c, task, spec, shards, on_result, window)
+        _map_on(c, task, jobs, on_result, window)
 
 
-def _map_on(c: Any, task: Callable, spec: Any, shards: Sequence[Shard], on_result: Callable[[Any], None],
+def _map_on(c: Any, task: Callable, jobs: Sequence[tuple[Any, Shard]], on_result: Callable[[Any], None],
             window: int | None) -> None:
-    """Keep ``window`` shards in flight on client ``c``; hand results over as they complete."""
+    """Keep ``window`` jobs in flight on client ``c``; hand results over as they complete."""
     from distributed import as_completed
 
     window = window or 2 * max(len(c.scheduler_info(n_workers=-1).get("workers", {})), 1)
-    pending = list(shards)
+    pending = list(jobs)
     futures = as_completed()
     for _ in range(min(window, len(pending))):
-        futures.add(_submit(c, task, spec, pending.pop(0)))
+        futures.add(_submit(c, task, *pending.pop(0)))
     for future in futures:
         result = future.result()  # a task's error is raised here; leaving the client cancels the rest
         future.release()
         on_result(result)
         if pending:
-            futures.add(_submit(c, task, spec, pending.pop(0)))
+            futures.add(_submit(c, task, *pending.pop(0)))
 
 
 def _submit(c: Any, task: Callable, spec: Any, shard: Shard) -> Any:
