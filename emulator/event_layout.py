@@ -1,9 +1,11 @@
 """Python side of the compiled (numba) kernels: source numbering, synapses grouped by source for
-event-driven delivery, and the schedule of kernel calls (groups of samples, chunks of steps)."""
+event-driven delivery, conv kernels for event-driven convolution, and the schedule of kernel
+calls (groups of samples, chunks of steps)."""
 from __future__ import annotations
 
 import numpy as np
 
+from neurodeploy.convolution import ConvGeometry
 from neurodeploy.emulator.inputs import progress_bar
 from neurodeploy.program import Program
 
@@ -32,6 +34,15 @@ def source_offsets(program: Program) -> tuple[dict[str, int], dict[str, int], in
         offsets[pop.name] = start + total
         total += pop.size
     return offsets, neuron_offset, start, total
+
+
+def source_blocks(program: Program) -> tuple[dict[str, int], np.ndarray, int]:
+    """Sources come in blocks: each input, then each population, in program order (conv delivery
+    looks connections up per block, not per source). Returns the block of each name, the size of
+    every block and the number of input blocks."""
+    names = list(program.inputs) + [p.name for p in program.populations]
+    sizes = [int(np.prod(shape)) for shape in program.inputs.values()] + [p.size for p in program.populations]
+    return {name: k for k, name in enumerate(names)}, np.array(sizes, dtype=np.int64), len(program.inputs)
 
 
 class SynapseLayout:
@@ -96,6 +107,83 @@ class SynapseLayout:
         return (n_inputs, row_ptr, r_chan[order], row_at[order], row_weight,
                 _by_source(src_all[seg_start], n_sources), seg_start, seg_stop, c_all[seg_start],
                 d_all[seg_start], tgt_all, w_all)
+
+
+CONV_FIELDS = ("channel", "kernel_at", "h_in", "w_in", "width", "kh", "kw", "in_per_group", "run", "y_taps",
+               "x_taps")
+"""Columns of the geometry table of ``ConvLayout.arrays`` (the order ``conv_events`` reads them in):
+``width`` entries per output pixel (kinds x c_out), ``run`` per group (kinds x c_out / groups)."""
+
+
+def axis_taps(n_in: int, n_out: int, k: int, stride: int, padding: int, dilation: int, out_step: int,
+              tap_step: int) -> np.ndarray:
+    """Along one axis, per input position i: the number m of kernel taps u that carry i to an
+    output o = (i + padding - u * dilation) / stride (integral, inside [0, n_out)), then m pairs
+    (o * out_step, u * tap_step); rows of 1 + 2k entries, flat. O(n_in * k)."""
+    table = np.zeros((n_in, 1 + 2 * k), dtype=np.int64)
+    u = np.arange(k)
+    for i in range(n_in):
+        q = i + padding - u * dilation
+        ok = (q >= 0) & (q % stride == 0) & (q // stride < n_out)
+        m = int(ok.sum())
+        table[i, 0] = m
+        table[i, 1:1 + 2 * m:2] = (q[ok] // stride) * out_step
+        table[i, 2:2 + 2 * m:2] = u[ok] * tap_step
+    return table.reshape(-1)
+
+
+class ConvLayout:
+    """Conv connections delivered event by event from their kernels (``conv_events``): memory is
+    O(kernel + input height and width) per connection, never O(synapses).
+
+    A conv may have several kernels of one geometry ("kinds": SpiNNaker's excitatory and
+    inhibitory words), delivered in one pass. It writes into a channel (a ring of rows, as in
+    SynapseLayout) laid out channels-last, (h_out, w_out, groups, kinds, c_out / groups), so that
+    a source's taps add contiguous runs (its group's output channels of every kind); the kernels
+    are stored as (c_in / groups, kh, kw, groups, kinds, c_out / groups) to match. Per input row
+    and column, a table lists the taps that reach an output (``axis_taps``), so the inner loops
+    do no division. The reader of the channel transposes each row to the population's (c_out,
+    h_out, w_out) order, kind by kind (``fold``).
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[int, int, np.ndarray, ConvGeometry]] = []
+
+    def add(self, channel: int, block: int, kernels: list[np.ndarray], geom: ConvGeometry) -> None:
+        """A conv from source ``block`` into ``channel``; ``kernels`` hold the int64 weights to add
+        per event, one array per kind, (c_out, c_in / groups, kh, kw) or 1-D (c_out, c_in / groups, k)."""
+        stacked = np.stack([geom.kernel_2d(k).astype(np.int64) for k in kernels])
+        self.entries.append((block, channel, stacked, geom))
+
+    def arrays(self, block_sizes: np.ndarray, n_input_blocks: int, weight_dtype=np.int32) -> tuple:
+        """The ``convs`` tuple the kernels walk: (entries of each block as a CSR pointer, input block
+        starts (n_input_blocks + 1,), geometry table (n_entries, len(CONV_FIELDS)), kernels, tap
+        tables). Kernels are stored as ``weight_dtype`` where they all fit, int64 otherwise."""
+        order = sorted(range(len(self.entries)), key=lambda e: self.entries[e][0])  # stable: by block
+        blocks = np.array([self.entries[e][0] for e in order], dtype=np.int64)
+        geometry = np.zeros((len(order), len(CONV_FIELDS)), dtype=np.int64)
+        kernels, tables, kernel_at, table_at = [], [], 0, 0
+        for row, e in enumerate(order):
+            block, channel, w, g = self.entries[e]
+            kinds, c_out, per_group, kh, kw = w.shape
+            width, run = kinds * c_out, kinds * (c_out // g.groups)
+            (_, h_in, w_in), (_, h_out, w_out) = g.in_shape, g.out_shape
+            if g.n_in != block_sizes[block]:
+                raise ValueError(f"a conv over {g.in_shape} reads a source of {block_sizes[block]} neurons")
+            y = axis_taps(h_in, h_out, kh, g.stride[0], g.padding[0], g.dilation[0], w_out * width, kw * width)
+            x = axis_taps(w_in, w_out, kw, g.stride[1], g.padding[1], g.dilation[1], width, width)
+            geometry[row] = (channel, kernel_at, h_in, w_in, width, kh, kw, per_group, run, table_at, table_at + len(y))
+            by_group = w.reshape(kinds, g.groups, c_out // g.groups, per_group, kh, kw)
+            kernels.append(np.ascontiguousarray(by_group.transpose(3, 4, 5, 1, 0, 2)).reshape(-1))
+            tables += [y, x]
+            kernel_at, table_at = kernel_at + w.size, table_at + len(y) + len(x)
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)  # noqa: E731
+        flat = cat(kernels)
+        info = np.iinfo(weight_dtype)
+        if not flat.size or (flat.min() >= info.min and flat.max() <= info.max):
+            flat = flat.astype(weight_dtype)
+        starts = np.concatenate([[0], np.cumsum(block_sizes[:n_input_blocks])]).astype(np.int64)
+        return _by_source(blocks, len(block_sizes)), starts, geometry, flat, cat(tables)
 
 
 def schedule(batch: int, steps: int, per_sample: int, progress: bool, budget: int, chunk: int):

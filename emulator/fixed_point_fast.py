@@ -3,20 +3,21 @@ code is in numba_kernels.py).
 
 Spikes are delivered from each source that fired (event-driven), so the cost follows activity
 rather than matrix size: a dense connection adds the source's whole weight row (a contiguous,
-vectorized add), a sparse or conv connection adds synapse by synapse. Because every weight
-exponent the compiler emits is >= 0, shifting each synaptic product equals shifting the
-per-connection sum, and integer sums do not depend on order: the result is the same integers as
-the readable numpy kernel. Programs outside that envelope (negative exponents) use the numpy
-kernel.
+vectorized add), a sparse connection adds synapse by synapse, and a conv connection adds the
+source's kernel slice into its output window straight from the kernel (memory O(neurons +
+kernel), never O(synapses); event_layout.ConvLayout). Because every weight exponent the compiler
+emits is >= 0, shifting each synaptic product equals shifting the per-connection sum, and
+integer sums do not depend on order: the result is the same integers as the readable numpy
+kernel. Programs outside that envelope (negative exponents) use the numpy kernel.
 """
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.emulator.event_layout import SynapseLayout, schedule, source_offsets
+from neurodeploy.convolution import ConvGeometry
+from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import fixed_point_kernel
-from neurodeploy.emulator.ops import conv as conv_float
 from neurodeploy.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
@@ -30,18 +31,13 @@ def eligible(program: Program) -> bool:
 
 
 def _matrix(conn: QConnection) -> scipy.sparse.csr_matrix:
-    """The connection's integer weights as a (n_out, n_in) CSR matrix, keeping explicit entries."""
+    """A dense or sparse connection's integer weights as a (n_out, n_in) CSR matrix, keeping
+    explicit entries (conv connections are delivered from their kernels instead)."""
     w = conn.arrays["weight"].astype(np.int64)
     if conn.kind == "dense":
         rows, cols = np.nonzero(w)
         return scipy.sparse.csr_matrix((w[rows, cols], (rows, cols)), shape=(conn.n_out, conn.n_in))
-    if conn.kind == "sparse":
-        return scipy.sparse.csr_matrix((w, conn.arrays["indices"], conn.arrays["indptr"]),
-                                       shape=(conn.n_out, conn.n_in))
-    a = conn.attrs  # conv: apply the kernel to unit vectors
-    basis = np.eye(conn.n_in, dtype=np.int64).reshape((conn.n_in,) + tuple(a["in_shape"]))
-    dense = conv_float(basis, w, a["stride"], a["padding"], a["dilation"], int(a["groups"]))
-    return scipy.sparse.csr_matrix(dense.reshape(conn.n_in, -1).T)
+    return scipy.sparse.csr_matrix((w, conn.arrays["indices"], conn.arrays["indptr"]), shape=(conn.n_out, conn.n_in))
 
 
 def _delays(conn: QConnection, matrix: scipy.sparse.csr_matrix) -> np.ndarray:
@@ -59,7 +55,6 @@ class Compiled:
 
     def __init__(self, program: Program):
         fmt = program.attrs["format"]
-        hop = int(program.attrs["hop_latency"])
         self.program = program
         offsets, neuron_offset, self.n_inputs, self.n_neurons = source_offsets(program)
         one = 1 << int(fmt["decay_bits"])
@@ -79,39 +74,45 @@ class Compiled:
         self.state_max = 2 ** (int(fmt["state_bits"]) - 1)
         self.loihi = fmt["target"] == "loihi2"
         self.subtract = program.attrs.get("reset", "zero") == "subtract"
-        n_sources = self.n_inputs + self.n_neurons
+        self._connections(program, offsets, neuron_offset)
 
-        # Connections: one ring buffer (channel) each; synapses as dense rows or as segments, by source.
+    def _connections(self, program: Program, offsets: dict[str, int], neuron_offset: dict[str, int]) -> None:
+        """One ring buffer (channel) per connection; synapses as dense rows or segments by source,
+        conv connections as kernels (channels-last rows, ``conn_cl`` output channels)."""
+        hop = int(program.attrs["hop_latency"])
         pops = [p.name for p in program.populations]
-        conn_target, conn_nout, conn_depth, conn_off, conn_base = [], [], [], [], []
-        layout = SynapseLayout()
+        conn_target, conn_nout, conn_depth, conn_off, conn_base, conn_cl = [], [], [], [], [], []
+        layout, convs = SynapseLayout(), ConvLayout()
+        block_of, block_sizes, n_input_blocks = source_blocks(program)
         buffer_size = 0
         incoming: list[list[int]] = [[] for _ in pops]
         for c_index, conn in enumerate(program.connections):
-            matrix = _matrix(conn)
-            d = _delays(conn, matrix)
             base = hop + int(conn.attrs.get("delay", 0)) + (1 if conn.recurrent and hop == 0 else 0)
-            depth = base + (int(d.max()) if d.size else 0) + 1
-            conn_target.append(neuron_offset[conn.target])
-            conn_nout.append(conn.n_out)
-            conn_depth.append(depth)
-            conn_off.append(buffer_size)
-            conn_base.append(base)
+            exp = int(conn.attrs["weight_exp"])
+            if conn.kind == "conv":  # no per-synapse delays: the compiler refuses them on a conv
+                geom = ConvGeometry.of(conn.attrs)
+                convs.add(c_index, block_of[conn.source], [conn.arrays["weight"].astype(np.int64) << exp], geom)
+                depth, cl = base + 1, geom.out_shape[0]
+            else:
+                matrix = _matrix(conn)
+                d = _delays(conn, matrix)
+                depth, cl = base + (int(d.max()) if d.size else 0) + 1, 0
+                coo = matrix.tocoo()
+                layout.add(c_index, offsets[conn.source], conn.n_in, conn.n_out, coo.row, coo.col,
+                           coo.data.astype(np.int64) << exp, None if conn.arrays.get("delay") is None else d)
+            for values, x in zip((conn_target, conn_nout, conn_depth, conn_off, conn_base, conn_cl),
+                                 (neuron_offset[conn.target], conn.n_out, depth, buffer_size, base, cl)):
+                values.append(x)
             buffer_size += depth * conn.n_out
             incoming[pops.index(conn.target)].append(c_index)
-            coo = matrix.tocoo()
-            layout.add(c_index, offsets[conn.source], conn.n_in, conn.n_out, coo.row, coo.col,
-                       coo.data.astype(np.int64) << int(conn.attrs["weight_exp"]),
-                       None if conn.arrays.get("delay") is None else d)
-        self.synapses = layout.arrays(self.n_inputs, n_sources)
-        self.conn_target = np.array(conn_target, dtype=np.int64)
-        self.conn_nout = np.array(conn_nout, dtype=np.int64)
-        self.conn_depth = np.array(conn_depth, dtype=np.int64)
-        self.conn_off = np.array(conn_off, dtype=np.int64)
-        self.conn_base = np.array(conn_base, dtype=np.int64)
+        self.synapses = layout.arrays(self.n_inputs, self.n_inputs + self.n_neurons)
+        self.convs = convs.arrays(block_sizes, n_input_blocks)
+        as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+        self.conn_target, self.conn_nout, self.conn_depth = as_int(conn_target), as_int(conn_nout), as_int(conn_depth)
+        self.conn_off, self.conn_base, self.conn_cl = as_int(conn_off), as_int(conn_base), as_int(conn_cl)
         self.buffer_size = buffer_size
         self.inc_ptr = np.cumsum([0] + [len(x) for x in incoming]).astype(np.int64)
-        self.inc_conn = np.array([c for x in incoming for c in x], dtype=np.int64)
+        self.inc_conn = as_int([c for x in incoming for c in x])
 
     def run(self, inputs: np.ndarray, record_v: bool, record_u: bool, progress: bool = False):
         """Spikes (batch, steps, neurons) and, when asked, raw v and u traces of the same shape.
@@ -130,7 +131,7 @@ class Compiled:
                    self.pop_start, self.pop_stop, self.decay_bits, self.shift, self.state_max, self.loihi,
                    self.subtract)
         buffers = (self.conn_target, self.conn_nout, self.conn_depth, self.conn_off, self.conn_base,
-                   self.buffer_size, self.inc_ptr, self.inc_conn)
+                   self.buffer_size, self.inc_ptr, self.inc_conn, self.conn_cl)
         per_sample = 8 * (self.buffer_size + 2 * self.n_neurons)
         for b0, b1, t0, t1 in schedule(batch, steps, per_sample, progress, STATE_BUDGET, PROGRESS_STEPS):
             if t0 == 0:  # a new group of samples starts from the initial state
@@ -139,6 +140,6 @@ class Compiled:
                 buf = np.zeros((b1 - b0, self.buffer_size), dtype=np.int64)
             # One kernel for every batch size: compiled with parallel=True it also runs one
             # sample faster than a serial compile of the same code (546k vs 316k steps/s).
-            fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, self.synapses, buffers, spikes, v_out, u_out,
-                    record_v, record_u)
+            fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, self.synapses, self.convs, buffers, spikes,
+                               v_out, u_out, record_v, record_u)
         return spikes, v_out, u_out

@@ -8,6 +8,13 @@ Each kernel is compiled once with ``parallel=True`` (one sample per thread) and 
 batch size; it also runs one sample faster than a serial compile of the same code. Loops work on
 slices indexed from 0 (``buf[row:row + n]``), which lets LLVM vectorize them, and neuron updates
 have branch-free bodies; loop-invariant flags are passed as literals into inlined helpers.
+
+Spikes and input counts are delivered per source block (an input or a population): its events
+are listed once (``nonzero``), then every connection from the block walks them. numba counts
+references to the arrays an inlined function receives each time it runs, so helpers that run
+once per event take scalars only; array tables are bound once per block. A conv connection adds
+each event's kernel slice straight from its kernel (``conv_events``, no synapse lists) into a
+channels-last ring that its target reads back in neuron order (``fold``).
 """
 from __future__ import annotations
 
@@ -17,45 +24,164 @@ import numpy as np
 RING_BUFFER_MAX = 0xFFFF  # SpiNNaker's uint16 ring-buffer words (emulator/spinnaker.py)
 
 
+SCAN = 64
+"""Sources checked at once for any event (a vectorized test skips a silent run of SCAN sources)."""
+
+
 @numba.njit(cache=True, inline="always")
-def deliver(buf, source, value, t, synapses, channels):
-    """Add what ``source`` sends (``value`` spikes) to the buffer rows its channels deliver into;
-    ``synapses`` is ``SynapseLayout.arrays()``, ``channels`` the channels' (nout, depth, off, base)."""
+def nonzero(values, out):
+    """Writes the indices of the non-zero ``values`` (spikes or counts) to ``out``; returns how many."""
+    m = 0
+    for i0 in range(0, values.shape[0], SCAN):
+        chunk = values[i0:i0 + SCAN]
+        hits = 0
+        for j in range(chunk.shape[0]):
+            hits += chunk[j] != 0
+        if hits:
+            for j in range(chunk.shape[0]):
+                if chunk[j] != 0:
+                    out[m] = i0 + j
+                    m += 1
+    return m
+
+
+@numba.njit(cache=True, inline="always")
+def deliver(buf, values, events, first, t, synapses, channels):
+    """Add what the sources first + i, i in ``events``, send (``values[i]`` spikes or a count) to
+    the buffer rows their channels deliver into; ``synapses`` is ``SynapseLayout.arrays()``,
+    ``channels`` the channels' (nout, depth, off, base). One call per block of sources, so the
+    arrays are bound once, not per event (numba counts references of arrays passed to inlined code)."""
     n_inputs, row_ptr, row_conn, row_at, row_weight, src_ptr, seg_start, seg_stop, seg_conn, seg_delay, \
         syn_target, syn_weight = synapses
     conn_nout, conn_depth, conn_off, conn_base = channels
-    for g in range(row_ptr[source], row_ptr[source + 1]):
-        c = row_conn[g]
-        n = conn_nout[c]
-        row = conn_off[c] + ((t + conn_base[c]) % conn_depth[c]) * n
-        dst = buf[row:row + n]  # slices: indices from 0 let the loop vectorize
-        weights = row_weight[row_at[g]:row_at[g] + n]
-        for k in range(n):
-            dst[k] += weights[k] * value
-    for g in range(src_ptr[source], src_ptr[source + 1]):
-        c = seg_conn[g]
-        row = conn_off[c] + ((t + conn_base[c] + seg_delay[g]) % conn_depth[c]) * conn_nout[c]
-        for k in range(seg_start[g], seg_stop[g]):
-            buf[row + syn_target[k]] += syn_weight[k] * value
+    for i in events:
+        value = values[i]
+        source = first + i
+        for g in range(row_ptr[source], row_ptr[source + 1]):
+            c = row_conn[g]
+            n = conn_nout[c]
+            row = conn_off[c] + ((t + conn_base[c]) % conn_depth[c]) * n
+            dst = buf[row:row + n]  # slices: indices from 0 let the loop vectorize
+            weights = row_weight[row_at[g]:row_at[g] + n]
+            for k in range(n):
+                dst[k] += weights[k] * value
+        for g in range(src_ptr[source], src_ptr[source + 1]):
+            c = seg_conn[g]
+            row = conn_off[c] + ((t + conn_base[c] + seg_delay[g]) % conn_depth[c]) * conn_nout[c]
+            for k in range(seg_start[g], seg_stop[g]):
+                buf[row + syn_target[k]] += syn_weight[k] * value
 
 
 @numba.njit(cache=True, inline="always")
-def deliver_inputs(buf, inputs, b, t, synapses, channels):
+def _conv_source(local, h_in, w_in, kh, kw, width, per_in, run):
+    """Where source ``local`` = (c, y, x) of a conv starts: (its group's first entry in an output
+    pixel, its kernel slice's offset in the conv's kernels, its y and x tap-table rows' offsets)."""
+    ci = local // (h_in * w_in)
+    pix = local - ci * h_in * w_in
+    y = pix // w_in
+    group = ci // per_in
+    first = group * run
+    return first, (ci - group * per_in) * kh * kw * width + first, y * (1 + 2 * kh), (pix - y * w_in) * (1 + 2 * kw)
+
+
+@numba.njit(cache=True, inline="always")
+def conv_events(buf, values, events, t, e, convs, channels):
+    """Deliver over conv ``e`` what its sources i in ``events`` send (``values[i]`` spikes or a
+    count): for each tap (u, v) that carries source (c, y, x) to an output (oy, ox), the tap's
+    kernel slice over the group's output channels (of every kind), into the channels-last row of
+    the conv's channel. ``convs`` is ``ConvLayout.arrays()`` (geometry columns: CONV_FIELDS)."""
+    _, _, geometry, kernels, taps = convs
+    conn_nout, conn_depth, conn_off, conn_base = channels
+    g = geometry[e]
+    c, kernel_at, h_in, w_in, width, kh, kw, per_in, run = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]
+    row = conn_off[c] + ((t + conn_base[c]) % conn_depth[c]) * conn_nout[c]
+    for i in events:
+        value = values[i]
+        first, w0, ty, tx = _conv_source(i, h_in, w_in, kh, kw, width, per_in, run)
+        ty += g[9]  # the tap tables: a count, then (output offset, kernel offset) pairs
+        tx += g[10]
+        for a in range(taps[ty]):
+            out_y, tap_y = row + first + taps[ty + 1 + 2 * a], kernel_at + w0 + taps[ty + 2 + 2 * a]
+            for b in range(taps[tx]):
+                at = out_y + taps[tx + 1 + 2 * b]
+                w_at = tap_y + taps[tx + 2 + 2 * b]
+                dst = buf[at:at + run]  # slices: indices from 0 let the loop vectorize
+                weights = kernels[w_at:w_at + run]
+                for j in range(run):
+                    dst[j] += weights[j] * value
+
+
+@numba.njit(cache=True, inline="always")
+def deliver_block(buf, values, scratch, block, first, t, synapses, convs, channels):
+    """Deliver what source block ``block`` (sources first, first + 1, ...) sends at t: ``values``
+    holds each source's spikes or count; ``scratch`` has room for an index per source."""
+    events = scratch[:nonzero(values, scratch)]
+    if events.shape[0] == 0:
+        return
+    deliver(buf, values, events, first, t, synapses, channels)
+    block_ptr = convs[0]
+    for e in range(block_ptr[block], block_ptr[block + 1]):
+        conv_events(buf, values, events, t, e, convs, channels)
+
+
+@numba.njit(cache=True, inline="always")
+def deliver_inputs(buf, inputs, scratch, b, t, synapses, convs, channels):
     """Deliver what every input entry sends at step t of sample b (a spike count each)."""
-    for i in range(inputs.shape[2]):
-        x = inputs[b, t, i]
-        if x != 0:
-            deliver(buf, i, x, t, synapses, channels)
+    starts = convs[1]  # input blocks: entries starts[k]:starts[k + 1]
+    for k in range(starts.shape[0] - 1):
+        deliver_block(buf, inputs[b, t, starts[k]:starts[k + 1]], scratch, k, starts[k], t, synapses, convs, channels)
 
 
 @numba.njit(cache=True, inline="always")
-def send_spikes(buf, fired, step_spikes, lo, hi, t, synapses, channels):
-    """Mark in ``step_spikes`` and deliver the spikes of the neurons lo:hi that fired at step t."""
-    n_inputs = synapses[0]
+def send_spikes(buf, fired, scratch, step_spikes, lo, hi, t, block, synapses, convs, channels):
+    """Mark in ``step_spikes`` and deliver the spikes of the neurons lo:hi (source block ``block``)
+    that fired at step t."""
     for j in range(lo, hi):
-        if fired[j]:
-            step_spikes[j] = 1
-            deliver(buf, n_inputs + j, 1, t, synapses, channels)
+        step_spikes[j] = fired[j]
+    deliver_block(buf, fired[lo:hi], scratch, block, synapses[0] + lo, t, synapses, convs, channels)
+
+
+FOLD_TILE = 16
+"""Pixels per tile of ``fold``'s transpose: a tile's reads and its c runs of writes stay in cache."""
+
+
+@numba.njit(cache=True, inline="always")
+def _as_emitted(x, wrap, saturate):
+    """A connection's sum as its target receives it: wrapped to int32, saturated to int32, or as it is."""
+    if wrap:
+        return wrap32(x)
+    if saturate:
+        return min(max(x, -2147483648), 2147483647)
+    return x
+
+
+@numba.njit(cache=True, inline="always")
+def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, wrap, saturate):
+    """``fold`` of the n pixels from p0 (n is a literal FOLD_TILE but in the last tile)."""
+    width = groups * kinds * per_out
+    tile = src[p0 * width:(p0 + n) * width]
+    for kind in range(kinds):
+        out = dst_2 if kind else dst
+        for g in range(groups):
+            for co in range(per_out):
+                d = out[(g * per_out + co) * hw + p0:(g * per_out + co) * hw + p0 + n]
+                s = (g * kinds + kind) * per_out + co
+                for j in range(n):
+                    d[j] += _as_emitted(tile[j * width + s], wrap, saturate)
+    tile[:] = 0
+
+
+@numba.njit(cache=True, inline="always")
+def fold(src, dst, dst_2, groups, per_out, kinds, wrap, saturate):
+    """dst (c_out, h, w) += the first kind of src (h, w, groups, kinds, per_out), dst_2 += the
+    second (kinds 1 or 2), each value through ``_as_emitted``; clears src. Reads a conv's
+    channels-last row in neuron order, transposing tiles of FOLD_TILE pixels."""
+    hw = src.shape[0] // (groups * kinds * per_out)
+    tiled = hw - hw % FOLD_TILE
+    for p0 in range(0, tiled, FOLD_TILE):
+        _fold_tile(src, dst, dst_2, p0, FOLD_TILE, hw, groups, per_out, kinds, wrap, saturate)
+    if tiled < hw:
+        _fold_tile(src, dst, dst_2, tiled, hw - tiled, hw, groups, per_out, kinds, wrap, saturate)
 
 
 @numba.njit(cache=True, inline="always")
@@ -76,13 +202,16 @@ def wrap32(x):
 @numba.njit(cache=True, inline="always")
 def _gather(buf, acc, t, p, loihi, buffers):
     """Sum what every incoming connection of population p delivers at t into acc; clear those slots."""
-    conn_target, conn_nout, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn = buffers
+    conn_target, conn_nout, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_cl = buffers
     for q in range(inc_ptr[p], inc_ptr[p + 1]):
         c = inc_conn[q]
         n = conn_nout[c]
         row = conn_off[c] + (t % conn_depth[c]) * n
         src = buf[row:row + n]
         dst = acc[conn_target[c]:conn_target[c] + n]
+        if conn_cl[c]:  # a conv's channels-last row
+            fold(src, dst, dst, 1, conn_cl[c], 1, loihi, not loihi)
+            continue
         for j in range(n):
             # Loihi wraps the emitted value to int32; the generic profile saturates it
             dst[j] += wrap32(src[j]) if loihi else min(max(src[j], -2147483648), 2147483647)
@@ -113,18 +242,21 @@ def _update(acc, u, v, fired, lo, hi, neurons, loihi, subtract):
 
 
 @numba.njit(cache=True, parallel=True)
-def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, buffers, spikes, v_out, u_out, record_v, record_u):
+def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, buffers, spikes, v_out, u_out, record_v,
+                       record_u):
     """Steps t0..t1 of samples b0..b0 + len(u), continuing from (and updating) their state u, v, buf."""
     pop_start, pop_stop, loihi, subtract = neurons[7], neurons[8], neurons[12], neurons[13]
     channels = (buffers[1], buffers[2], buffers[3], buffers[4])  # (nout, depth, off, base) of each connection
+    n_input_blocks = convs[1].shape[0] - 1
     n = u.shape[1]
     for k in numba.prange(u.shape[0]):  # samples are independent: one thread each
         b = b0 + k
         uu, vv, bb = u[k], v[k], buf[k]
         acc = np.zeros(n, dtype=np.int64)
         fired = np.zeros(n, dtype=np.bool_)
+        scratch = np.empty(max(n, inputs.shape[2]), dtype=np.int64)  # event indices of one source block
         for t in range(t0, t1):
-            deliver_inputs(bb, inputs, b, t, synapses, channels)
+            deliver_inputs(bb, inputs, scratch, b, t, synapses, convs, channels)
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 if loihi:
@@ -143,7 +275,7 @@ def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, buffers
                     v_out[b, t, lo:hi] = vv[lo:hi]
                 if record_u:
                     u_out[b, t, lo:hi] = uu[lo:hi]
-                send_spikes(bb, fired, spikes[b, t], lo, hi, t, synapses, channels)
+                send_spikes(bb, fired, scratch, spikes[b, t], lo, hi, t, n_input_blocks + p, synapses, convs, channels)
     return 0
 
 
@@ -200,26 +332,44 @@ def _tick(ring_e, ring_i, v, i_exc, i_inh, refract, current, fired, params, lo, 
             syn_i[j] = 0
 
 
+@numba.njit(cache=True, inline="always")
+def _fold_convs(bb, ring_e, ring_i, t, p, folds, channels):
+    """Add the row of tick t of every conv channel into population p's rings (each kind into the
+    ring of its synapse type) and clear it."""
+    fold_ptr, fold_chan, fold_groups, fold_per_out, fold_types = folds
+    nout, depth, off, _ = channels
+    for q in range(fold_ptr[p], fold_ptr[p + 1]):
+        c = fold_chan[q]
+        row = off[c] + (t % depth[c]) * nout[c]
+        src = bb[row:row + nout[c]]
+        types = fold_types[q]  # 0 or 1: one kind, of that type; 2: excitatory and inhibitory kinds
+        first = ring_i if types == 1 else ring_e
+        fold(src, first, ring_i, fold_groups[q], fold_per_out[q], 2 if types == 2 else 1, False, False)
+
+
 @numba.njit(cache=True, parallel=True)
-def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, synapses, channels, spikes, v_out, i_out, record_v,
-            record_i):
+def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, folds, synapses, convs, channels, spikes, v_out,
+                     i_out, record_v, record_i):
     """Ticks t0..t1 of samples b0..b0 + len(buf), continuing from (and updating) their state and buf."""
     pop_start, pop_stop, pop_exp, pop_spiking, shift_e, shift_i, ring_at, depth = pops
     v, i_exc, i_inh, refract = state
+    n_input_blocks = convs[1].shape[0] - 1
     n = v.shape[1]
     for k in numba.prange(v.shape[0]):  # samples are independent: one thread each
         b = b0 + k
         bb = buf[k]
         current = np.zeros(n, dtype=np.int64)
         fired = np.zeros(n, dtype=np.bool_)
+        scratch = np.empty(max(n, inputs.shape[2]), dtype=np.int64)  # event indices of one source block
         for t in range(t0, t1):
-            deliver_inputs(bb, inputs, b, t, synapses, channels)
+            deliver_inputs(bb, inputs, scratch, b, t, synapses, convs, channels)
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 size = hi - lo
                 row_e = ring_at[p] + (t % depth[p]) * size
                 row_i = row_e + depth[p] * size
                 ring_e, ring_i = bb[row_e:row_e + size], bb[row_i:row_i + size]
+                _fold_convs(bb, ring_e, ring_i, t, p, folds, channels)
                 if record_v:
                     v_out[b, t, lo:hi] = v[k, lo:hi]  # V before the update
                 if pop_exp[p]:
@@ -230,5 +380,5 @@ def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, synapses, cha
                           shift_e[p], shift_i[p], pop_spiking[p], False)
                 if record_i:
                     i_out[b, t, lo:hi] = current[lo:hi]
-                send_spikes(bb, fired, spikes[b, t], lo, hi, t, synapses, channels)
+                send_spikes(bb, fired, scratch, spikes[b, t], lo, hi, t, n_input_blocks + p, synapses, convs, channels)
     return 0

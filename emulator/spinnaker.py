@@ -24,9 +24,10 @@ from typing import Iterable
 
 import numpy as np
 
-from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 import scipy.sparse
 
+from neurodeploy.convolution import ConvGeometry, synapses
+from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, QPopulation
 
@@ -66,21 +67,30 @@ def is_exp(pop: QPopulation) -> bool:
     return pop.model == "IF_curr_exp"
 
 
+def synapse_list(conn: QConnection) -> tuple[np.ndarray, ...]:
+    """(target, source, word, synapse type, total delay) of every stored synapse; a conv
+    connection is expanded from its kernel (O(synapses): the readable kernel's way)."""
+    total = total_delays(conn)
+    a = conn.arrays
+    if conn.kind == "conv":
+        rows, cols, taps = synapses(a["weight"], ConvGeometry.of(conn.attrs))
+        return (rows, cols, a["weight"].reshape(-1)[taps].astype(np.int64),
+                a["synapse_type"].reshape(-1)[taps].astype(np.int64), total.reshape(-1)[taps])
+    rows = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(a["indptr"]))
+    return rows, a["indices"].astype(np.int64), a["weight"].astype(np.int64), a["synapse_type"].astype(np.int64), total
+
+
 class _Synapses:
     """One connection's words, grouped by (synapse type, delay) into sparse matrices."""
 
     def __init__(self, conn: QConnection):
         self.conn = conn
-        words = conn.arrays["weight"].astype(np.int64)
-        types = conn.arrays["synapse_type"].astype(np.int64)
-        indptr, indices = conn.arrays["indptr"], conn.arrays["indices"]
-        total = total_delays(conn)
+        rows, cols, words, types, total = synapse_list(conn)
         self.groups: list[tuple[int, int, scipy.sparse.csr_matrix]] = []
         for kind in (0, 1):
-            for d in np.unique(total[types == kind]) if words.size else []:
-                data = np.where((types == kind) & (total == d), words, 0)
-                m = scipy.sparse.csr_matrix((data, indices, indptr), shape=(conn.n_out, conn.n_in))
-                m.eliminate_zeros()
+            for d in np.unique(total[types == kind]):
+                keep = (types == kind) & (total == d) & (words != 0)
+                m = scipy.sparse.csr_matrix((words[keep], (rows[keep], cols[keep])), shape=(conn.n_out, conn.n_in))
                 if m.nnz:
                     self.groups.append((kind, int(d), m))
         self.max_delay = max((d for _, d, _ in self.groups), default=1)

@@ -5,20 +5,27 @@ The tick is spinnaker.py's, per sample and neuron: ring-buffer transfer, V recor
 update (refractory neurons hold V), threshold and reset, synaptic decay. Spikes are delivered from
 each source that fired, as in fixed_point_fast.py (the same synapse layout and ``deliver``): the
 ring buffer of a population is two rings (excitatory, inhibitory) of ``depth`` rows of int64
-sums, and every (connection, synapse type) is a channel into one of them. A source's
+sums, and every (sparse connection, synapse type) is a channel into one of them. A source's
 word lands in row (t + delay) % depth; the sum is clipped to 0xFFFF when its tick transfers it,
 which equals saturating each add because words are >= 0. Delivering a population's spikes right
 after its update rather than after every population's is the same: delays are >= 1 tick, so no
 population reads a row written in the same tick.
+
+A conv connection is delivered from its kernels (event_layout.ConvLayout, memory O(kernel)): one
+kernel per synapse type it uses (the words of the other type zeroed: they add nothing), both
+added by one pass per event into a ring of its own in channels-last order, whose row of tick t
+is added into the population's rings just before the transfer (sums commute; the clip comes
+after).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from neurodeploy.emulator.event_layout import SynapseLayout, schedule, source_offsets
+from neurodeploy.convolution import ConvGeometry
+from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import spinnaker_kernel
 from neurodeploy.emulator.spinnaker import is_exp, total_delays
-from neurodeploy.program import Program
+from neurodeploy.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
 """Bytes of per-sample state (V, I_syn, refractory timers, ring buffers) held at once; larger batches run in groups."""
@@ -27,6 +34,21 @@ PROGRESS_STEPS = 100
 PARAMS = ("v_rest", "v_reset", "v_thresh", "i_offset", "r_membrane", "exp_tc", "t_refract",
           "init_syn_e", "init_syn_i", "decay_syn_e", "decay_syn_i", "input_scale")
 """Per-neuron parameters the kernel reads, in the order ``_tick`` unpacks them."""
+
+
+def _by_type(conn: QConnection):
+    """(synapse type, mask of its non-zero words) for each type the connection uses."""
+    words, types = conn.arrays["weight"], conn.arrays["synapse_type"]
+    for kind in (0, 1):
+        keep = (types == kind) & (words != 0)
+        if keep.any():
+            yield kind, keep
+
+
+def _append(table: tuple[list[int], ...], n: int, depth: int, at: int, delay: int) -> None:
+    """Appends a channel (rows of n words, ``depth`` rows from ``at``, base ``delay``) to ``table``."""
+    for column, x in zip(table, (n, depth, at, delay)):
+        column.append(x)
 
 
 class Compiled:
@@ -45,13 +67,14 @@ class Compiled:
         self.start = tuple(per_neuron(key) for key in ("v_init", "isyn_exc_init", "isyn_inh_init"))
         shifts = program.attrs["ring_buffer_shift"]
         delays = [total_delays(c) for c in program.connections]  # checks that every delay is >= 1
+        # A population's rings: rows for the sparse connections' delays; with convs only, one row
+        # (their rings of their own are added into it just before it is read).
         depth = {p.name: 1 + max((int(d.max()) for c, d in zip(program.connections, delays)
-                                  if c.target == p.name and d.size), default=1) for p in pops}
+                                  if c.target == p.name and d.size and c.kind != "conv"), default=0) for p in pops}
         ring_at, buffer_size = {}, 0
         for p in pops:  # per population: excitatory ring, then inhibitory ring, each (depth, size)
             ring_at[p.name] = buffer_size
             buffer_size += 2 * depth[p.name] * p.size
-        self.buffer_size = buffer_size
         as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
         start = as_int([neuron_offset[p.name] for p in pops])
         self.pops = (start, start + as_int([p.size for p in pops]),
@@ -60,28 +83,55 @@ class Compiled:
                      as_int([shifts[p.name][0] for p in pops]), as_int([shifts[p.name][1] for p in pops]),
                      as_int([ring_at[p.name] for p in pops]), as_int([depth[p.name] for p in pops]))
 
-        # Channels: one per (connection, synapse type), into the target's ring of that type. The
-        # connection's own delay is the channel's base; per-synapse delays travel with the synapses.
-        layout = SynapseLayout()
-        nout, ring_depth, off, base = [], [], [], []
-        for conn, total in zip(program.connections, delays):
-            a = conn.arrays
-            rows = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(a["indptr"]))
-            words = a["weight"].astype(np.int64)
+        self._channels(program, offsets, depth, ring_at, buffer_size)
+
+    def _channels(self, program: Program, offsets: dict[str, int], depth: dict[str, int], ring_at: dict[str, int],
+                  buffer_size: int) -> None:
+        """Channels: one per (sparse connection, synapse type), into the target's ring of that type
+        (the connection's own delay is the channel's base; per-synapse delays travel with the
+        synapses), and one per conv connection, a ring of its own after the populations' whose
+        kinds (one kernel per synapse type used) are added into the target's rings (``folds``)."""
+        layout, convs = SynapseLayout(), ConvLayout()
+        block_of, block_sizes, n_input_blocks = source_blocks(program)
+        pops = [p.name for p in program.populations]
+        table: tuple[list[int], ...] = ([], [], [], [])  # nout, depth, off, base of each channel
+        folds: list[list[tuple[int, ...]]] = [[] for _ in pops]  # (channel, groups, c_out / groups, types)
+        for conn in program.connections:
             shared = int(conn.attrs.get("delay", 0))
-            for kind in (0, 1):
-                keep = (a["synapse_type"] == kind) & (words != 0)
-                if not keep.any():
-                    continue
-                nout.append(conn.n_out)
-                ring_depth.append(depth[conn.target])
-                off.append(ring_at[conn.target] + kind * depth[conn.target] * conn.n_out)
-                base.append(shared)
-                own = None if a.get("delay") is None else (total[keep] - shared)
-                layout.add(len(off) - 1, offsets[conn.source], conn.n_in, conn.n_out, rows[keep],
-                           a["indices"][keep].astype(np.int64), words[keep], own)
+            used = list(_by_type(conn))
+            if conn.kind == "conv" and used:
+                geom = ConvGeometry.of(conn.attrs)
+                kernels = [np.where(keep, conn.arrays["weight"], 0) for _, keep in used]
+                convs.add(len(table[0]), block_of[conn.source], kernels, geom)
+                types = 2 if len(used) == 2 else used[0][0]  # 2: excitatory and inhibitory kinds
+                folds[pops.index(conn.target)].append((len(table[0]), geom.groups, geom.out_shape[0] // geom.groups,
+                                                       types))
+                width = len(used) * conn.n_out  # rows of (pixels, groups, kinds, c_out / groups) words
+                _append(table, width, shared + 1, buffer_size, shared)
+                buffer_size += (shared + 1) * width
+            elif conn.kind != "conv":
+                for kind, keep in used:
+                    self._add_sparse(layout, len(table[0]), conn, keep, offsets[conn.source])
+                    at = ring_at[conn.target] + kind * depth[conn.target] * conn.n_out
+                    _append(table, conn.n_out, depth[conn.target], at, shared)
+        self.buffer_size = buffer_size
         self.synapses = layout.arrays(self.n_inputs, self.n_inputs + self.n_neurons, np.uint16)  # 16-bit words
-        self.channels = (as_int(nout), as_int(ring_depth), as_int(off), as_int(base))
+        self.convs = convs.arrays(block_sizes, n_input_blocks, np.uint16)
+        as_int = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+        self.channels = tuple(as_int(column) for column in table)
+        flat = [f for per_pop in folds for f in per_pop]
+        self.folds = (np.cumsum([0] + [len(f) for f in folds]).astype(np.int64),
+                      *(as_int([f[i] for f in flat]) for i in range(4)))
+
+    @staticmethod
+    def _add_sparse(layout: SynapseLayout, channel: int, conn: QConnection, keep: np.ndarray, first: int) -> None:
+        """The words of one synapse type of a sparse connection (``keep``: which stored synapses)."""
+        a = conn.arrays
+        rows = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(a["indptr"]))
+        shared = int(conn.attrs.get("delay", 0))
+        own = None if a.get("delay") is None else (total_delays(conn)[keep] - shared)
+        layout.add(channel, first, conn.n_in, conn.n_out, rows[keep], a["indices"][keep].astype(np.int64),
+                   a["weight"].astype(np.int64)[keep], own)
 
     def run(self, inputs: np.ndarray, record_v: bool, record_i: bool, progress: bool = False):
         """Spikes (batch, steps, neurons) and, when asked, raw v and i traces of the same shape.
@@ -101,6 +151,6 @@ class Compiled:
                 state = tuple(np.repeat(x[None, :], b1 - b0, axis=0) for x in self.start)
                 state += (np.zeros((b1 - b0, n), dtype=np.int64),)  # refractory timers
                 buf = np.zeros((b1 - b0, self.buffer_size), dtype=np.int64)
-            spinnaker_kernel(inputs, b0, t0, t1, state, buf, self.params, self.pops, self.synapses, self.channels,
-                    spikes, v_out, i_out, record_v, record_i)
+            spinnaker_kernel(inputs, b0, t0, t1, state, buf, self.params, self.pops, self.folds, self.synapses,
+                             self.convs, self.channels, spikes, v_out, i_out, record_v, record_i)
         return spikes, v_out, i_out
