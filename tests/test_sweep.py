@@ -1,0 +1,76 @@
+"""`neurodeploy sweep` on a zoo model over three targets, in one process and on a local Dask cluster."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from neurodeploy import artifact, cli, models
+from neurodeploy.models import data
+from neurodeploy.program import from_manifest
+from neurodeploy.sweep import parse_option, variants
+from neurodeploy.verify import emulate_like_reference
+
+SAMPLES = 48
+ROW_KEYS = {"target", "options", "accuracy", "float_accuracy", "spike_agreement", "class_agreement", "cores",
+            "chips", "energy_j", "latency_s", "health", "error"}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    x, y = data.test_set("digits_mlp")
+    path = tmp_path_factory.mktemp("sweep") / "in.npz"
+    np.savez(path, input=x[:SAMPLES], labels=y[:SAMPLES])
+    return path
+
+
+def _sweep(inputs: Path, folder: Path, *extra: str) -> dict:
+    out = folder / "sweep.json"
+    args = ["sweep", str(models.path("digits_mlp")), "--input", str(inputs), "--targets", "loihi2,spinnaker,emulator",
+            "--option", "per-neuron=false,true", "--json", str(out), "--artifacts", str(folder), *extra]
+    assert cli.main(args) == 0
+    return json.loads(out.read_text())
+
+
+def _comparable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "populations"} for r in rows]
+
+
+def test_sweep_three_targets(inputs, tmp_path):
+    local = tmp_path / "local"
+    local.mkdir()
+    table = _sweep(inputs, local, "--html", str(local / "sweep.html"))
+    rows = table["rows"]
+    assert [(r["target"], r["options"]) for r in rows] == [
+        (t, {"per-neuron": p}) for t in ("loihi2", "spinnaker", "emulator") for p in (False, True)]
+    labels = np.load(inputs)["labels"]
+    x = np.load(inputs)["input"]
+    for i, r in enumerate(rows):
+        assert ROW_KEYS <= set(r) and r["error"] is None
+        art = artifact.read(local / f"variant{i:02d}.{r['target']}.ndp")
+        program = from_manifest(art.manifest["program"], art.arrays)
+        expected = models.accuracy("digits_mlp", emulate_like_reference(program, x), labels)
+        assert r["accuracy"] == pytest.approx(expected)
+        assert r["cores"] == art.manifest["mapping"]["cores_used"] and r["chips"] >= 1
+        assert 0.9 < r["spike_agreement"] <= 1.0
+        assert (r["energy_j"] is None) == (r["target"] == "emulator")
+    page = (local / "sweep.html").read_text()
+    assert page.count("data:image/png;base64,") == 2
+    cluster = tmp_path / "cluster"
+    cluster.mkdir()
+    assert _comparable(_sweep(inputs, cluster, "--workers", "2", "--shard-size", "16")["rows"]) == _comparable(rows)
+
+
+def test_variants_and_option_errors(capsys, inputs, tmp_path):
+    options = [parse_option("per-neuron=false,true"), parse_option("weight-bits=4,8")]
+    chosen = variants(["loihi2", "emulator"], options)
+    assert len(chosen) == 2 + 4 and chosen[0] == ("loihi2", {"per-neuron": False})
+    base = ["sweep", str(models.path("digits_mlp")), "--input", str(inputs), "--json", str(tmp_path / "s.json")]
+    for extra, message in {("--option", "speed=1"): "expected NAME=V1,V2 with NAME one of",
+                           ("--option", "per-neuron=maybe"): "expected true or false",
+                           ("--targets", "loihi3"): "--targets loihi3: expected a comma-separated list"}.items():
+        assert cli.main(base + list(extra)) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
