@@ -372,19 +372,23 @@ def test_a_dvs_sized_conv_network_runs_in_bounded_memory(target):
 
 
 def benchmark(target: str, batch: int, steps: int, rate: float) -> None:
+    """Prints sample-steps per second of wall time and per CPU second (all threads together: the
+    wall figure on idle cores is about that times their number, whatever else runs now)."""
+    import os
     import time
 
     program = dvs_network(target)
     module = spinnaker if target == "spinnaker" else fixed_point
     x = (np.random.default_rng(1).random((batch, steps, 2, 128, 128)) < rate).astype(np.int64)
     module.run(program, x[:1, :2], record=())  # compiles (or loads) the kernel, lays the program out
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     out = module.run(program, x, record=())
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     rates = ", ".join(f"{p.name} {out[f'spikes.{p.name}'].mean():.3f}" for p in program.populations)
     print(f"{target}: {sum(p.size for p in program.populations)} neurons, batch {batch}, {steps} steps, "
           f"{rate:.0%} input events: {seconds:.2f} s, {batch * steps / seconds:.0f} sample-steps/s "
-          f"(spike rates: {rates})")
+          f"({batch * steps / cpu:.0f} per CPU second; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores; spike rates: {rates})")
 
 
 if __name__ == "__main__":
