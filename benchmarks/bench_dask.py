@@ -1,0 +1,143 @@
+"""Sharded emulation on Dask: speed beside the in-process kernel, and the client's memory as the data grows.
+
+    .venv/bin/python benchmarks/bench_dask.py [--samples 4096] [--model digits_mlp] [--target loihi2]
+
+1. Speed over ``--samples`` samples (the zoo model's test set repeated), spikes only:
+   - the in-process kernel (``run_program``; numba's threads, one per core) and with one thread;
+   - ``neurodeploy run`` in one process (reads the input, writes the .npz);
+   - ``neurodeploy run --scheduler`` on a warm local cluster of 1 and of 2 single-threaded workers
+     (cluster start-up reported apart; one warm-up run first loads numba's cache in the workers).
+2. The client's peak memory (its own ru_maxrss, a separate process per run) for ``run --record v``
+   over ``--samples`` and 4x as many samples: one process vs ``--workers 2`` (shards on disk).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _inputs(model: str, samples: int, path: Path) -> None:
+    from neurodeploy.models import data
+
+    x, _ = data.test_set(model)
+    reps = -(-samples // x.shape[0])
+    np.savez(path, input=np.concatenate([x] * reps)[:samples])
+
+
+def _compile(model: str, target: str, folder: Path) -> Path:
+    from neurodeploy import cli, models
+
+    ndp = folder / f"{model}.{target}.ndp"
+    assert cli.main(["compile", str(models.path(model)), "--target", target, "-o", str(ndp)]) == 0
+    return ndp
+
+
+def _timed(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _kernel_times(ndp: Path, inputs: Path) -> dict[str, float]:
+    import numba
+
+    from neurodeploy import artifact
+    from neurodeploy.emulator import run_program
+    from neurodeploy.program import from_manifest
+
+    art = artifact.read(ndp)
+    program = from_manifest(art.manifest["program"], art.arrays)
+    x = np.load(inputs)["input"]
+    run_program(program, x[:8], record=())  # compile / load the kernel
+    threads = numba.get_num_threads()
+    out = {f"kernel, in process ({threads} numba threads)": _timed(lambda: run_program(program, x, record=()))}
+    numba.set_num_threads(1)
+    out["kernel, in process (1 numba thread)"] = _timed(lambda: run_program(program, x, record=()))
+    numba.set_num_threads(threads)
+    return out
+
+
+def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
+    from distributed import Client
+
+    from neurodeploy import cli
+    from neurodeploy.cluster import local_cluster
+
+    run = ["run", str(ndp), "--input", str(inputs), "-o", str(folder / "out.npz")]
+    out = {"`run`, one process": _timed(lambda: cli.main(run))}
+    for workers in (1, 2):
+        start = time.perf_counter()
+        with local_cluster(workers) as cluster, Client(cluster):
+            out[f"(local cluster of {workers} started in)"] = time.perf_counter() - start
+            sharded = run + ["--scheduler", cluster.scheduler_address, "--shard-size", "256"]
+            cli.main(sharded)  # warm-up: numba's cache loaded in every worker
+            out[f"`run --scheduler`, {workers} worker(s) x 1 thread"] = _timed(lambda: cli.main(sharded))
+    return out
+
+
+_PEAK = """
+import resource, sys
+from neurodeploy import cli
+code = cli.main(sys.argv[1:])
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
+"""
+
+
+def _peak_mb(args: list[str]) -> float:
+    """Peak resident memory of a client process running ``neurodeploy ARGS`` (MB)."""
+    done = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True, check=True)
+    line = [x for x in done.stdout.splitlines() if x.startswith("PEAK")][-1].split()
+    assert line[2] == "0", done.stderr
+    return int(line[1]) / 1024
+
+
+def _memory(model: str, ndp: Path, samples: int, folder: Path) -> list[tuple[int, float, float]]:
+    rows = []
+    for n in (samples, 4 * samples):
+        inputs = folder / f"in{n}.npz"
+        _inputs(model, n, inputs)
+        run = ["run", str(ndp), "--input", str(inputs), "-o", str(folder / "mem.npz"), "--record", "v"]
+        rows.append((n, _peak_mb(run), _peak_mb(run + ["--workers", "2", "--shard-size", "256"])))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_dask.py")
+    parser.add_argument("--samples", type=int, default=4096)
+    parser.add_argument("--model", default="digits_mlp")
+    parser.add_argument("--target", default="loihi2")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ndp = _compile(args.model, args.target, folder)
+        inputs = folder / "in.npz"
+        _inputs(args.model, args.samples, inputs)
+        steps = int(np.load(inputs)["input"].shape[1])
+        times = {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder)}
+        memory = _memory(args.model, ndp, args.samples, folder)
+    print(f"\n{args.model} on {args.target}: {args.samples} samples x {steps} steps, spikes only (best of 3)")
+    for label, seconds in times.items():
+        rate = "" if label.startswith("(") else f"  {args.samples * steps / seconds:>12,.0f} sample-steps/s"
+        print(f"  {label:<48} {seconds:8.2f} s{rate}")
+    print("client peak memory, `run --record v` (MB):")
+    print(f"  {'samples':>8} {'one process':>12} {'--workers 2':>12}")
+    for n, one, sharded in memory:
+        print(f"  {n:>8} {one:>12.0f} {sharded:>12.0f}")
+    print(json.dumps({"times_s": times, "memory_mb": memory}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
