@@ -110,9 +110,10 @@ class SynapseLayout:
 
 
 CONV_FIELDS = ("channel", "kernel_at", "h_in", "w_in", "width", "kh", "kw", "in_per_group", "run", "y_taps",
-               "x_taps")
+               "x_taps", "packed")
 """Columns of the geometry table of ``ConvLayout.arrays`` (the order ``conv_events`` reads them in):
-``width`` entries per output pixel (kinds x c_out), ``run`` per group (kinds x c_out / groups)."""
+``width`` entries per output pixel (kinds x c_out), ``run`` per group (kinds x c_out / groups),
+``packed``: 1 where each word holds two 32-bit sums (``ConvLayout.add``)."""
 
 
 def axis_taps(n_in: int, n_out: int, k: int, stride: int, padding: int, dilation: int, out_step: int,
@@ -147,13 +148,17 @@ class ConvLayout:
     """
 
     def __init__(self) -> None:
-        self.entries: list[tuple[int, int, np.ndarray, ConvGeometry]] = []
+        self.entries: list[tuple[int, int, np.ndarray, ConvGeometry, bool]] = []
 
-    def add(self, channel: int, block: int, kernels: list[np.ndarray], geom: ConvGeometry) -> None:
+    def add(self, channel: int, block: int, kernels: list[np.ndarray], geom: ConvGeometry,
+            packed: bool = False) -> None:
         """A conv from source ``block`` into ``channel``; ``kernels`` hold the int64 weights to add
-        per event, one array per kind, (c_out, c_in / groups, kh, kw) or 1-D (c_out, c_in / groups, k)."""
+        per event, one array per kind, (c_out, c_in / groups, kh, kw) or 1-D (c_out, c_in / groups, k).
+        ``packed``: one kind whose words are w or w << 32 (two sums of non-negative 16-bit words
+        in one int64; the kernel caps each count's product at 0xFFFF, so neither half carries
+        while at most 2^16 synapses reach a neuron)."""
         stacked = np.stack([geom.kernel_2d(k).astype(np.int64) for k in kernels])
-        self.entries.append((block, channel, stacked, geom))
+        self.entries.append((block, channel, stacked, geom, packed))
 
     def arrays(self, block_sizes: np.ndarray, n_input_blocks: int, weight_dtype=np.int32) -> tuple:
         """The ``convs`` tuple the kernels walk: (entries of each block as a CSR pointer, input block
@@ -164,7 +169,7 @@ class ConvLayout:
         geometry = np.zeros((len(order), len(CONV_FIELDS)), dtype=np.int64)
         kernels, tables, kernel_at, table_at = [], [], 0, 0
         for row, e in enumerate(order):
-            block, channel, w, g = self.entries[e]
+            block, channel, w, g, packed = self.entries[e]
             kinds, c_out, per_group, kh, kw = w.shape
             width, run = kinds * c_out, kinds * (c_out // g.groups)
             (_, h_in, w_in), (_, h_out, w_out) = g.in_shape, g.out_shape
@@ -172,7 +177,8 @@ class ConvLayout:
                 raise ValueError(f"a conv over {g.in_shape} reads a source of {block_sizes[block]} neurons")
             y = axis_taps(h_in, h_out, kh, g.stride[0], g.padding[0], g.dilation[0], w_out * width, kw * width)
             x = axis_taps(w_in, w_out, kw, g.stride[1], g.padding[1], g.dilation[1], width, width)
-            geometry[row] = (channel, kernel_at, h_in, w_in, width, kh, kw, per_group, run, table_at, table_at + len(y))
+            geometry[row] = (channel, kernel_at, h_in, w_in, width, kh, kw, per_group, run, table_at, table_at + len(y),
+                             packed)
             by_group = w.reshape(kinds, g.groups, c_out // g.groups, per_group, kh, kw)
             kernels.append(np.ascontiguousarray(by_group.transpose(3, 4, 5, 1, 0, 2)).reshape(-1))
             tables += [y, x]

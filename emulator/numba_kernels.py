@@ -84,19 +84,26 @@ def _conv_source(local, h_in, w_in, kh, kw, width, per_in, run):
     return first, (ci - group * per_in) * kh * kw * width + first, y * (1 + 2 * kh), (pix - y * w_in) * (1 + 2 * kw)
 
 
+LOW32 = 0xFFFFFFFF
+
+
 @numba.njit(cache=True, inline="always")
-def conv_events(buf, values, events, t, e, convs, channels):
-    """Deliver over conv ``e`` what its sources i in ``events`` send (``values[i]`` spikes or a
-    count): for each tap (u, v) that carries source (c, y, x) to an output (oy, ox), the tap's
-    kernel slice over the group's output channels (of every kind), into the channels-last row of
-    the conv's channel. ``convs`` is ``ConvLayout.arrays()`` (geometry columns: CONV_FIELDS)."""
+def conv_events(buf, values, events, t, e, counts, convs, channels):
+    """Deliver over conv ``e`` what its sources i in ``events`` send (``values[i]`` spikes, or a
+    count where ``counts``): for each tap (u, v) that carries source (c, y, x) to an output
+    (oy, ox), the tap's kernel slice over the group's output channels (of every kind), into the
+    channels-last row of the conv's channel. ``convs`` is ``ConvLayout.arrays()`` (geometry
+    columns: CONV_FIELDS). A packed conv's words carry two 32-bit sums (SpiNNaker's excitatory,
+    inhibitory); products with a count > 1 are capped at RING_BUFFER_MAX so that neither half carries."""
     _, _, geometry, kernels, taps = convs
     conn_nout, conn_depth, conn_off, conn_base = channels
     g = geometry[e]
     c, kernel_at, h_in, w_in, width, kh, kw, per_in, run = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]
+    packed = counts and g[11] != 0
     row = conn_off[c] + ((t + conn_base[c]) % conn_depth[c]) * conn_nout[c]
     for i in events:
         value = values[i]
+        capped = packed and value > 1  # a word times 1 is at most RING_BUFFER_MAX already
         first, w0, ty, tx = _conv_source(i, h_in, w_in, kh, kw, width, per_in, run)
         ty += g[9]  # the tap tables: a count, then (output offset, kernel offset) pairs
         tx += g[10]
@@ -107,21 +114,27 @@ def conv_events(buf, values, events, t, e, convs, channels):
                 w_at = tap_y + taps[tx + 2 + 2 * b]
                 dst = buf[at:at + run]  # slices: indices from 0 let the loop vectorize
                 weights = kernels[w_at:w_at + run]
-                for j in range(run):
-                    dst[j] += weights[j] * value
+                if capped:
+                    for j in range(run):
+                        x = weights[j]
+                        dst[j] += min((x & LOW32) * value, RING_BUFFER_MAX) + \
+                            (min(((x >> 32) & LOW32) * value, RING_BUFFER_MAX) << 32)
+                else:
+                    for j in range(run):
+                        dst[j] += weights[j] * value
 
 
 @numba.njit(cache=True, inline="always")
-def deliver_block(buf, values, scratch, block, first, t, synapses, convs, channels):
+def deliver_block(buf, values, scratch, block, first, t, counts, synapses, convs, channels):
     """Deliver what source block ``block`` (sources first, first + 1, ...) sends at t: ``values``
-    holds each source's spikes or count; ``scratch`` has room for an index per source."""
+    holds each source's spikes or (``counts``) count; ``scratch`` has room for an index per source."""
     events = scratch[:nonzero(values, scratch)]
     if events.shape[0] == 0:
         return
     deliver(buf, values, events, first, t, synapses, channels)
     block_ptr = convs[0]
     for e in range(block_ptr[block], block_ptr[block + 1]):
-        conv_events(buf, values, events, t, e, convs, channels)
+        conv_events(buf, values, events, t, e, counts, convs, channels)
 
 
 @numba.njit(cache=True, inline="always")
@@ -129,7 +142,8 @@ def deliver_inputs(buf, inputs, scratch, b, t, synapses, convs, channels):
     """Deliver what every input entry sends at step t of sample b (a spike count each)."""
     starts = convs[1]  # input blocks: entries starts[k]:starts[k + 1]
     for k in range(starts.shape[0] - 1):
-        deliver_block(buf, inputs[b, t, starts[k]:starts[k + 1]], scratch, k, starts[k], t, synapses, convs, channels)
+        deliver_block(buf, inputs[b, t, starts[k]:starts[k + 1]], scratch, k, starts[k], t, True, synapses, convs,
+                      channels)
 
 
 @numba.njit(cache=True, inline="always")
@@ -138,7 +152,7 @@ def send_spikes(buf, fired, scratch, step_spikes, lo, hi, t, block, synapses, co
     that fired at step t."""
     for j in range(lo, hi):
         step_spikes[j] = fired[j]
-    deliver_block(buf, fired[lo:hi], scratch, block, synapses[0] + lo, t, synapses, convs, channels)
+    deliver_block(buf, fired[lo:hi], scratch, block, synapses[0] + lo, t, False, synapses, convs, channels)
 
 
 FOLD_TILE = 16
@@ -156,7 +170,7 @@ def _as_emitted(x, wrap, saturate):
 
 
 @numba.njit(cache=True, inline="always")
-def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, wrap, saturate):
+def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, packed, wrap, saturate):
     """``fold`` of the n pixels from p0 (n is a literal FOLD_TILE but in the last tile)."""
     width = groups * kinds * per_out
     tile = src[p0 * width:(p0 + n) * width]
@@ -164,24 +178,33 @@ def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, wrap, saturat
         out = dst_2 if kind else dst
         for g in range(groups):
             for co in range(per_out):
-                d = out[(g * per_out + co) * hw + p0:(g * per_out + co) * hw + p0 + n]
+                at = (g * per_out + co) * hw + p0
                 s = (g * kinds + kind) * per_out + co
-                for j in range(n):
-                    d[j] += _as_emitted(tile[j * width + s], wrap, saturate)
+                d = out[at:at + n]
+                if packed:  # the low and high 32 bits of each word
+                    d_2 = dst_2[at:at + n]
+                    for j in range(n):
+                        x = tile[j * width + s]
+                        d[j] += x & LOW32
+                        d_2[j] += (x >> 32) & LOW32
+                else:
+                    for j in range(n):
+                        d[j] += _as_emitted(tile[j * width + s], wrap, saturate)
     tile[:] = 0
 
 
 @numba.njit(cache=True, inline="always")
-def fold(src, dst, dst_2, groups, per_out, kinds, wrap, saturate):
+def fold(src, dst, dst_2, groups, per_out, kinds, packed, wrap, saturate):
     """dst (c_out, h, w) += the first kind of src (h, w, groups, kinds, per_out), dst_2 += the
-    second (kinds 1 or 2), each value through ``_as_emitted``; clears src. Reads a conv's
-    channels-last row in neuron order, transposing tiles of FOLD_TILE pixels."""
+    second (kinds 1 or 2; ``packed``: the low and the high 32 bits of one kind), each value
+    through ``_as_emitted``; clears src. Reads a conv's channels-last row in neuron order,
+    transposing tiles of FOLD_TILE pixels."""
     hw = src.shape[0] // (groups * kinds * per_out)
     tiled = hw - hw % FOLD_TILE
     for p0 in range(0, tiled, FOLD_TILE):
-        _fold_tile(src, dst, dst_2, p0, FOLD_TILE, hw, groups, per_out, kinds, wrap, saturate)
+        _fold_tile(src, dst, dst_2, p0, FOLD_TILE, hw, groups, per_out, kinds, packed, wrap, saturate)
     if tiled < hw:
-        _fold_tile(src, dst, dst_2, tiled, hw - tiled, hw, groups, per_out, kinds, wrap, saturate)
+        _fold_tile(src, dst, dst_2, tiled, hw - tiled, hw, groups, per_out, kinds, packed, wrap, saturate)
 
 
 @numba.njit(cache=True, inline="always")
@@ -210,7 +233,7 @@ def _gather(buf, acc, t, p, loihi, buffers):
         src = buf[row:row + n]
         dst = acc[conn_target[c]:conn_target[c] + n]
         if conn_cl[c]:  # a conv's channels-last row
-            fold(src, dst, dst, 1, conn_cl[c], 1, loihi, not loihi)
+            fold(src, dst, dst, 1, conn_cl[c], 1, False, loihi, not loihi)
             continue
         for j in range(n):
             # Loihi wraps the emitted value to int32; the generic profile saturates it
@@ -342,9 +365,9 @@ def _fold_convs(bb, ring_e, ring_i, t, p, folds, channels):
         c = fold_chan[q]
         row = off[c] + (t % depth[c]) * nout[c]
         src = bb[row:row + nout[c]]
-        types = fold_types[q]  # 0 or 1: one kind, of that type; 2: excitatory and inhibitory kinds
+        types = fold_types[q]  # 0, 1: one kind of that type; 2: excitatory, inhibitory kinds; 3: packed
         first = ring_i if types == 1 else ring_e
-        fold(src, first, ring_i, fold_groups[q], fold_per_out[q], 2 if types == 2 else 1, False, False)
+        fold(src, first, ring_i, fold_groups[q], fold_per_out[q], 2 if types == 2 else 1, types == 3, False, False)
 
 
 @numba.njit(cache=True, parallel=True)

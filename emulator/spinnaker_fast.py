@@ -11,11 +11,14 @@ which equals saturating each add because words are >= 0. Delivering a population
 after its update rather than after every population's is the same: delays are >= 1 tick, so no
 population reads a row written in the same tick.
 
-A conv connection is delivered from its kernels (event_layout.ConvLayout, memory O(kernel)): one
-kernel per synapse type it uses (the words of the other type zeroed: they add nothing), both
-added by one pass per event into a ring of its own in channels-last order, whose row of tick t
-is added into the population's rings just before the transfer (sums commute; the clip comes
-after).
+A conv connection is delivered from its kernel (event_layout.ConvLayout, memory O(kernel)) into
+a ring of its own in channels-last order, whose row of tick t is added into the population's
+rings just before the transfer (sums commute; the clip comes after). A conv that uses both
+synapse types packs them into one word (inhibitory words << 32): one pass per event adds both
+sums, and the fold splits them. That is exact while no half can carry: each product with an
+input count is capped at 0xFFFF first (a capped product alone saturates its ring word, so the
+clipped sum does not change), and at most PACKED_FAN_IN synapses reach a neuron; beyond that
+fan-in the conv has one kernel per type.
 """
 from __future__ import annotations
 
@@ -43,6 +46,25 @@ def _by_type(conn: QConnection):
         keep = (types == kind) & (words != 0)
         if keep.any():
             yield kind, keep
+
+
+PACKED = 3
+"""Fold code of a conv whose words carry both synapse types (0, 1: one type; 2: two kernels)."""
+PACKED_FAN_IN = 2**16
+"""Most synapses from one conv into a neuron for packed words: 2^16 products capped at 0xFFFF fit 32 bits."""
+
+
+def _conv_kernels(conn: QConnection, used: list, geom: ConvGeometry) -> tuple[list[np.ndarray], int]:
+    """A conv's kernels and fold code: its words as one kernel where it uses one synapse type,
+    packed (inhibitory words << 32) where it uses both and its fan-in allows, else one kernel
+    per type (the other type's words zeroed: they add nothing)."""
+    words = conn.arrays["weight"].astype(np.int64)
+    if len(used) == 1:
+        return [words], used[0][0]
+    fan_in = int(np.prod(geom.kernel_2d(words).shape[1:]))
+    if fan_in <= PACKED_FAN_IN:
+        return [words << (32 * conn.arrays["synapse_type"].astype(np.int64))], PACKED
+    return [np.where(keep, words, 0) for _, keep in used], 2
 
 
 def _append(table: tuple[list[int], ...], n: int, depth: int, at: int, delay: int) -> None:
@@ -101,12 +123,11 @@ class Compiled:
             used = list(_by_type(conn))
             if conn.kind == "conv" and used:
                 geom = ConvGeometry.of(conn.attrs)
-                kernels = [np.where(keep, conn.arrays["weight"], 0) for _, keep in used]
-                convs.add(len(table[0]), block_of[conn.source], kernels, geom)
-                types = 2 if len(used) == 2 else used[0][0]  # 2: excitatory and inhibitory kinds
+                kernels, types = _conv_kernels(conn, used, geom)
+                convs.add(len(table[0]), block_of[conn.source], kernels, geom, packed=types == PACKED)
                 folds[pops.index(conn.target)].append((len(table[0]), geom.groups, geom.out_shape[0] // geom.groups,
                                                        types))
-                width = len(used) * conn.n_out  # rows of (pixels, groups, kinds, c_out / groups) words
+                width = len(kernels) * conn.n_out  # rows of (pixels, groups, kinds, c_out / groups) words
                 _append(table, width, shared + 1, buffer_size, shared)
                 buffer_size += (shared + 1) * width
             elif conn.kind != "conv":

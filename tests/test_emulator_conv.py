@@ -275,7 +275,7 @@ def test_depthwise_and_grouped_convs_with_large_strides_and_dilations(target):
     fast, slow, compiled = run_both(target, program, x)
     assert convs_in(compiled) == 4 and len(compiled.synapses[10]) == 0  # no synapse lists at all
     if target == "spinnaker":
-        assert sorted(compiled.folds[4].tolist()) == [0, 1, 2, 2]  # one kind each (exc, inh), two kinds
+        assert sorted(compiled.folds[4].tolist()) == [0, 1, 3, 3]  # excitatory only, inhibitory only, packed
     assert slow["spikes.p1"].any() and slow["spikes.p2"].any()
     assert_same(fast, slow)
 
@@ -295,6 +295,21 @@ def test_conv_sums_beyond_the_targets_ranges(target):
     fast, slow, compiled = run_both(target, program, x)
     assert convs_in(compiled) == sum(c.kind == "conv" for c in program.connections)
     assert_same(fast, slow)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spinnaker_convs_beyond_the_packed_fan_in_keep_one_kernel_per_synapse_type(seed, monkeypatch):
+    """Both synapse types share one word (inhibitory << 32) up to PACKED_FAN_IN synapses per
+    neuron; beyond it, one kernel per type. Both give the numpy kernel's integers, with counts
+    and words large enough to overflow the ring buffer."""
+    program = random_program("spinnaker", 100 + seed, 2)
+    x = counts("spinnaker", (2, 30) + program.inputs["input"], np.random.default_rng(seed), rate=0.5) * 40
+    program = lively("spinnaker", program, x)
+    for fan_in, code in ((spinnaker_fast.PACKED_FAN_IN, spinnaker_fast.PACKED), (0, 2)):
+        monkeypatch.setattr(spinnaker_fast, "PACKED_FAN_IN", fan_in)
+        fast, slow, compiled = run_both("spinnaker", program, x)
+        assert code in compiled.folds[4].tolist()
+        assert_same(fast, slow)
 
 
 @pytest.mark.parametrize("target", ["loihi2", "spinnaker"])
