@@ -46,6 +46,9 @@ def add_parsers(sub, add_semantics) -> None:
                         "sPyNNaker 7.4.1 (spinnaker; a virtual board unless a machine is given)")
     p.add_argument("--on-chip", action="store_true",
                    help="with --backend lava: Loihi2HwCfg on a Loihi 2 system (needs Intel's lava-loihi)")
+    p.add_argument("--device", metavar="DEVICE",
+                   help="with the emulator: run the torch kernel on cpu, cuda or cuda:N (same integers; for large "
+                        "networks and batches on a GPU); default: the compiled CPU kernel")
     g = p.add_argument_group("--backend spinnaker (without a machine: a virtual board maps the network, no spikes)")
     g.add_argument("--machine", metavar="HOST", help="SpiNNaker board address (default $NEURODEPLOY_SPINNAKER_MACHINE)")
     g.add_argument("--board-version", type=int, choices=[3, 5], help="3: SpiNN-3, 5: SpiNN-5 (default 5)")
@@ -189,6 +192,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.verify import on_grid, pad_for_latency
 
     if cli_shard.run_wanted(args):  # shards: a Dask cluster, probes, events or a folder of parts
+        if args.device is not None:
+            raise OptionError("--device runs the torch kernel in this process; sharded runs (--workers, --scheduler, "
+                              "--probe, --format, folder outputs) use the compiled CPU kernel: drop one of them")
         return cli_shard.cmd_run(args)
     _check_run(args)
     art = artifact.read(args.artifact)
@@ -218,6 +224,12 @@ def _check_run(args: argparse.Namespace) -> None:
 
     if args.on_chip and args.backend != "lava":
         raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
+    if args.device is not None:
+        if args.backend != "emulator":
+            raise OptionError(f"--device runs the emulator's torch kernel; --backend {args.backend} takes no --device")
+        from neurodeploy.emulator.torch_kernel import check_device_name
+
+        check_device_name(args.device)
     if args.backend != "spinnaker" and any((args.machine, args.spalloc, args.board_version, args.time_scale_factor,
                                             args.report)):
         raise OptionError("--machine, --spalloc, --board-version, --time-scale-factor and --report are options of "
