@@ -48,7 +48,12 @@ def where(args: argparse.Namespace) -> Where:
 def run_wanted(args: argparse.Namespace) -> bool:
     """Whether `run` goes through shards: a cluster, a probe, events, or an output folder."""
     return bool(args.workers is not None or args.scheduler or args.probe or args.trace_format != "dense"
-                or args.shard_size or not str(args.output).endswith(".npz"))
+                or args.shard_size or folder_output(args.output))
+
+
+def folder_output(output: str) -> bool:
+    """``-o DIR/`` (or an existing folder): one .npz part per shard and an index.json."""
+    return str(output).endswith(("/", os.sep)) or Path(output).is_dir()
 
 
 def _probe_names(text: str) -> tuple[str, ...]:
@@ -62,14 +67,14 @@ def _check_run(args: argparse.Namespace) -> Path:
                           f"drop them to run on --backend {args.backend}")
     cli_files.expect_artifact(args.artifact, "run")
     output = Path(args.output)
-    if output.suffix == ".npz":
+    if not folder_output(args.output):
         from neurodeploy.npzio import check_output
 
         check_output(output, "-o")
     elif output.exists() and not output.is_dir():
-        raise OptionError(f"-o {output}: is a file; name an .npz file, or a folder (DIR/) for per-shard parts")
-    elif not (output.parent.is_dir() or str(output.parent) in ("", ".")):
-        raise OptionError(f"-o {output}: folder {output.parent} does not exist; create it first")
+        raise OptionError(f"-o {args.output}: is a file; name an .npz file, or a folder (DIR/) for per-shard parts")
+    elif not output.parent.is_dir():
+        raise OptionError(f"-o {args.output}: folder {output.parent} does not exist; create it first")
     return output
 
 
@@ -99,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     program = from_manifest(art.manifest["program"], art.arrays)
     spec, samples, steps = _run_spec(args, art, program)
     store = PartStore(output, samples, {"samples": samples, "steps": steps, "format": args.trace_format,
-                                        "align": args.align})
+                                        "align": args.align}, folder=folder_output(args.output))
     totals = _Totals()
     try:
         with progress(samples) as bar:

@@ -28,11 +28,12 @@ FORMAT = "neurodeploy-trace-parts"
 class PartStore:
     """Parts of one run's traces, in a folder beside the output (or the output folder itself)."""
 
-    def __init__(self, output: str | Path, samples: int, meta: dict[str, Any]):
+    def __init__(self, output: str | Path, samples: int, meta: dict[str, Any], *, folder: bool = False):
+        """``folder``: keep the parts and an index in the folder ``output``; else write one ``.npz``."""
         self.output = Path(output)
         self.samples = samples
         self.meta = dict(meta)
-        self.single = self.output.suffix == ".npz"
+        self.single = not folder
         if self.single:
             self.folder = Path(tempfile.mkdtemp(prefix=f".{self.output.name}.parts-", dir=self.output.parent))
         else:

@@ -50,7 +50,7 @@ def _same(a: Path, b: Path) -> None:
             assert x[key].dtype == y[key].dtype and np.array_equal(x[key], y[key]), key
 
 
-def _run(files: dict, target: str, out: Path, *extra: str) -> None:
+def _run(files: dict, target: str, out: Path | str, *extra: str) -> None:
     args = ["run", str(files[target]), "--input", str(files["in"]), "-o", str(out), "--record", RECORD[target], *extra]
     assert cli.main(args) == 0
 
@@ -124,7 +124,7 @@ def test_probe_events_and_parts(files, tmp_path):
     from neurodeploy.tracestore import read_parts
 
     folder = tmp_path / "parts"
-    _run(files, "loihi2", Path(f"{folder}/"), "--shard-size", "40", "--probe", "li1")
+    _run(files, "loihi2", f"{folder}/", "--shard-size", "40", "--probe", "li1")
     parts = list(read_parts(folder))
     assert [(a, b) for a, b, _ in parts] == [(0, 40), (40, 80), (80, 96)]
     with np.load(files["one.loihi2"]) as one:
@@ -181,7 +181,8 @@ def test_errors_are_one_line(files, tmp_path, capsys):
     cases = {("--probe", "nope"): "--probe nope: no such population; the program has lif1, li1",
              ("--workers", "0"): "--workers must be >= 1, got 0",
              ("--workers", "2", "--scheduler", "tcp://127.0.0.1:1"): "give one",
-             ("--workers", "2", "--backend", "lava"): "drop them to run on --backend lava"}
+             ("--workers", "2", "--backend", "lava"): "drop them to run on --backend lava",
+             ("-o", str(tmp_path / "y.np"), "--workers", "2"): "y.np: output must end in .npz"}
     for extra, message in cases.items():
         assert cli.main(base + list(extra)) == 2
         err = capsys.readouterr().err.strip().splitlines()
