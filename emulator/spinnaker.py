@@ -1,6 +1,6 @@
 """Bit-accurate kernel of sPyNNaker 7.4.1's IF_curr_exp / IF_curr_delta cores.
 
-One tick t, in the order of specs/spinnaker-fixed-point.md ("One time step"), vectorized over
+One tick t, in the order of docs/targets.md ("spinnaker"), vectorized over
 samples and neurons; every value is raw bits (s1615 int32, u032 uint32, uint16 ring buffers):
     ring-buffer transfer, per type s:   r = min(rb[t], 0xFFFF); rb[t] = 0
         exp:   I_syn[s] += decay_s1615(r << shift[s], init_syn[s])
@@ -30,24 +30,11 @@ from neurodeploy.convolution import ConvGeometry, synapses
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.errors import OptionError
 from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.targets import spinnaker as chip
+from neurodeploy.targets import spinnaker_math as sm
 
 RECORDABLE = ("v", "i")  # i: I_syn[exc] - I_syn[inh] after the transfer (what gsyn records), raw bits
-_MASK32 = (1 << 32) - 1
-RING_BUFFER_MAX = 0xFFFF
-
-
-def _wrap(x: np.ndarray) -> np.ndarray:
-    return ((x + (1 << 31)) & _MASK32) - (1 << 31)
-
-
-def _mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """s1615 x s1615: floor(a*b / 2**15), wrapped to int32."""
-    return _wrap((a * b) >> 15)
-
-
-def _decay(x: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """s1615 x u032: (x * d) >> 32."""
-    return (x * d) >> 32
+RING_BUFFER_MAX = chip.RING_BUFFER_MAX
 
 
 def total_delays(conn: QConnection) -> np.ndarray:
@@ -126,13 +113,13 @@ class _Core:
             self.rb[slot, kind] = 0
             if not r.any():
                 continue
-            inp = _wrap(r << self.shift[kind])
+            inp = sm.wrap32(r << self.shift[kind])
             if self.exp:
-                inp = _decay(inp, self.init[kind])
+                inp = sm.decay_s1615(inp, self.init[kind])
             if kind == 0:
-                self.i_exc = _wrap(self.i_exc + inp)
+                self.i_exc = sm.wrap32(self.i_exc + inp)
             else:
-                self.i_inh = _wrap(self.i_inh + inp)
+                self.i_inh = sm.wrap32(self.i_inh + inp)
 
     def update(self) -> tuple[np.ndarray, np.ndarray]:
         """The neuron update; returns (spikes, V recorded before the update)."""
@@ -140,11 +127,11 @@ class _Core:
         if self.exp:
             exc, inh = self.i_exc, self.i_inh
         else:
-            exc, inh = _mul(self.i_exc, self.input_scale), _mul(self.i_inh, self.input_scale)
-        self.i_rec = _wrap(self.i_exc - self.i_inh)
-        current = _wrap(_wrap(exc - inh) + self.i_offset)
-        alpha = _wrap(_mul(current, self.r) + self.v_rest)
-        v_new = _wrap(alpha - _mul(self.exp_tc, _wrap(alpha - self.v)))
+            exc, inh = sm.mul(self.i_exc, self.input_scale), sm.mul(self.i_inh, self.input_scale)
+        self.i_rec = sm.wrap32(self.i_exc - self.i_inh)
+        current = sm.wrap32(sm.wrap32(exc - inh) + self.i_offset)
+        alpha = sm.wrap32(sm.mul(current, self.r) + self.v_rest)
+        v_new = sm.wrap32(alpha - sm.mul(self.exp_tc, sm.wrap32(alpha - self.v)))
         active = self.refract <= 0
         v = np.where(active, v_new, self.v)
         refract = np.where(active, self.refract, self.refract - 1)
@@ -152,8 +139,8 @@ class _Core:
         self.v = np.where(spikes, self.v_reset, v)
         self.refract = np.where(spikes, self.t_refract, refract)
         if self.exp:
-            self.i_exc = _decay(self.i_exc, self.decay[0])
-            self.i_inh = _decay(self.i_inh, self.decay[1])
+            self.i_exc = sm.decay_s1615(self.i_exc, self.decay[0])
+            self.i_inh = sm.decay_s1615(self.i_inh, self.decay[1])
         else:
             self.i_exc = np.zeros_like(self.i_exc)
             self.i_inh = np.zeros_like(self.i_inh)
