@@ -136,7 +136,7 @@ def emulate(batch: int, steps: int, rate: float, targets: tuple[str, ...]) -> No
     print(f"  norse float forward (torch, {__import__('torch').get_num_threads()} threads): "
           f"{batch * steps / t_norse:10,.0f} sample-steps/s")
     for target in targets:
-        program = compile_model(graph, Options(target=target, allow_degraded=True)).program
+        program = compile_model(graph, Options(target=target, allow_degraded=True, chips=64)).program
         run_program(program, {"input": x[:1, :2]}, record=())  # the one-time kernel compile
         start = time.perf_counter()
         traces = run_program(program, {"input": x}, record=())
