@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
-from neurodeploy.errors import OptionError
+from neurodeploy.errors import NeurodeployError, OptionError
 from neurodeploy.shard import Shard
 
 RETRIES = 2  # a task that raises is tried this many more times; a dead worker's task is always rerun
@@ -75,7 +75,7 @@ def local_cluster(workers: int) -> Iterator[Any]:
     distributed = _dask()
     cluster = distributed.LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tcp",
-        dashboard_address=None, silence_logs=logging.ERROR,
+        dashboard_address=None, silence_logs=logging.CRITICAL,  # errors reach the client as one line
         env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})  # one thread per worker, kernels included
     try:
         yield cluster
@@ -113,6 +113,8 @@ def _map_on(c: Any, task: Callable, jobs: Sequence[tuple[Any, Shard]], on_result
     for future in futures:
         result = future.result()  # a task's error is raised here; leaving the client cancels the rest
         future.release()
+        if isinstance(result, Failed):
+            raise result.error
         on_result(result)
         if pending:
             futures.add(_submit(c, task, *pending.pop(0)))
@@ -120,7 +122,23 @@ def _map_on(c: Any, task: Callable, jobs: Sequence[tuple[Any, Shard]], on_result
 
 def _submit(c: Any, task: Callable, spec: Any, shard: Shard) -> Any:
     key = f"{task.__name__}-{shard.index}-{uuid.uuid4().hex[:12]}"  # unique on a scheduler shared by clients
-    return c.submit(task, spec, shard, pure=False, retries=RETRIES, key=key)
+    return c.submit(guarded, task, spec, shard, pure=False, retries=RETRIES, key=key)
+
+
+@dataclass
+class Failed:
+    """A task's NeurodeployError (bad input, option or file), returned rather than raised: running it
+    again would fail the same way, so Dask's retries are kept for the errors that may pass."""
+
+    error: NeurodeployError
+
+
+def guarded(task: Callable[[Any, Shard], Any], spec: Any, shard: Shard) -> Any:
+    """``task(spec, shard)`` on a worker, with this project's own errors returned as :class:`Failed`."""
+    try:
+        return task(spec, shard)
+    except NeurodeployError as exc:
+        return Failed(exc)
 
 
 def progress(total: int, unit: str = "sample") -> Any:

@@ -187,3 +187,16 @@ def test_errors_are_one_line(files, tmp_path, capsys):
         assert cli.main(base + list(extra)) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_an_error_on_a_worker_is_one_line_and_leaves_nothing(files, tmp_path, capsys):
+    x = np.load(files["in"])["input"].copy()
+    x[50, 3, 5] = np.nan
+    bad = tmp_path / "nan.npz"
+    np.savez(bad, input=x)
+    out = tmp_path / "out.npz"
+    args = ["run", str(files["loihi2"]), "--input", str(bad), "-o", str(out), "--workers", "2", "--shard-size", "16"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {bad}: array 'input': contains NaN values; inputs must be finite"], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.npz"]
