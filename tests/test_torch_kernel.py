@@ -26,6 +26,7 @@ from neurodeploy.errors import NeurodeployError, OptionError
 from neurodeploy.models import data, paths
 from neurodeploy.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
+from neurodeploy.targets import spinnaker_math as sm
 from nir_gen import NumpySource, spike_inputs, valid_spec
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -89,9 +90,9 @@ def test_arithmetic_matches_the_numpy_functions():
             fpm.drive_v(u, a >> 8, keep, keep, 12, loihi))
     d = rng.integers(0, 2**32, x.size)
     s32 = fpm.wrap32(x)
-    np.testing.assert_array_equal(arith.mul_s1615(torch.as_tensor(s32), t["a"]).numpy(), spinnaker._mul(s32, a))
+    np.testing.assert_array_equal(arith.mul_s1615(torch.as_tensor(s32), t["a"]).numpy(), sm.mul(s32, a))
     np.testing.assert_array_equal(arith.decay_s1615(torch.as_tensor(s32), torch.as_tensor(d)).numpy(),
-                                  spinnaker._decay(s32, d))
+                                  sm.decay_s1615(s32, d))
 
 
 def test_the_product_dtype_follows_the_exact_range(monkeypatch):
