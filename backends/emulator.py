@@ -6,9 +6,9 @@ from typing import Any, Mapping, Sequence
 
 def run_backend(artifact: Any, inputs: Any, *, record: Sequence[str], progress: bool,
                 options: Mapping[str, Any]) -> dict:
-    from neurodeploy import artifact as artifact_format
+    from neurodeploy.format import artifact as artifact_format
     from neurodeploy.emulator import run_program
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     art = artifact_format.read(artifact) if not isinstance(artifact, artifact_format.Artifact) else artifact
     program = from_manifest(art.manifest["program"], art.arrays)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse
 
-from neurodeploy import artifact
+from neurodeploy.format import artifact
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.compiler.ir import InputPort, NetworkIR, Op, Population, Projection
 from neurodeploy.semantics import Semantics

@@ -35,7 +35,7 @@ TARGETS = {"dvs": ("loihi2", "spinnaker", "emulator"), "hd": ("emulator", "spinn
 
 def compile_one(net: str, target: str, chips: int | None = None) -> dict:
     """Build the graph, compile it and write the artifact; the numbers of this process."""
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
     from neurodeploy.compiler.compile import Options, compile_model
     from neurodeploy.errors import NeurodeployError
 

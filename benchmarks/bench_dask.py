@@ -34,7 +34,8 @@ def _inputs(model: str, samples: int, path: Path) -> None:
 
 
 def _compile(model: str, target: str, folder: Path) -> Path:
-    from neurodeploy import cli, models
+    from neurodeploy import models
+    from neurodeploy.cli import main as cli
 
     ndp = folder / f"{model}.{target}.ndp"
     assert cli.main(["compile", str(models.path(model)), "--target", target, "-o", str(ndp)]) == 0
@@ -53,9 +54,9 @@ def _timed(fn, repeat: int = 3) -> float:
 def _kernel_times(ndp: Path, inputs: Path) -> dict[str, float]:
     import numba
 
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
     from neurodeploy.emulator import run_program
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     art = artifact.read(ndp)
     program = from_manifest(art.manifest["program"], art.arrays)
@@ -72,8 +73,8 @@ def _kernel_times(ndp: Path, inputs: Path) -> dict[str, float]:
 def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
     from distributed import Client
 
-    from neurodeploy import cli
-    from neurodeploy.cluster import local_cluster
+    from neurodeploy.cli import main as cli
+    from neurodeploy.sharding.cluster import local_cluster
 
     run = ["run", str(ndp), "--input", str(inputs), "-o", str(folder / "out.npz")]
     out = {"`run`, one process": _timed(lambda: cli.main(run))}
@@ -89,7 +90,7 @@ def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
 
 _PEAK = """
 import resource, sys
-from neurodeploy import cli
+from neurodeploy.cli import main as cli
 code = cli.main(sys.argv[1:])
 print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
 """

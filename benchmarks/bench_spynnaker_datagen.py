@@ -24,7 +24,7 @@ from neurodeploy.backends.lava.backend import program_artifact
 from neurodeploy.backends.spinnaker import map_many
 from neurodeploy.compiler.mapping import map_program
 from neurodeploy.targets.spinnaker import TARGET as SPINNAKER
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 
 def big_program(seed: int = 0, n_in: int = 1000, n_a: int = 4500, n_b: int = 4500,

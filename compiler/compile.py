@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy import artifact as artifact_format
-from neurodeploy import program as program_format
+from neurodeploy.format import artifact as artifact_format
+from neurodeploy.format import program as program_format
 from neurodeploy import targets
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR
@@ -19,7 +19,7 @@ from neurodeploy.compiler.mapping import Mapping, MappingError, map_program
 from neurodeploy.compiler.quantize import quantize
 from neurodeploy.compiler.quantize.calibration import calibrate
 from neurodeploy.errors import NeurodeployError, OptionError
-from neurodeploy.program import Program
+from neurodeploy.format.program import Program
 
 
 class DegradedError(NeurodeployError):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.compiler.ir import Op
-from neurodeploy.convolution import out_size
+from neurodeploy.format.convolution import out_size
 
 FOLDABLE = ("conv", "sumpool", "avgpool")
 

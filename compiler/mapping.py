@@ -15,9 +15,9 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse
 
-from neurodeploy import convolution
-from neurodeploy.convolution import ConvGeometry
-from neurodeploy.program import Program, QConnection
+from neurodeploy.format import convolution
+from neurodeploy.format.convolution import ConvGeometry
+from neurodeploy.format.program import Program, QConnection
 from neurodeploy.targets import Target
 from neurodeploy.errors import NeurodeployError
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.conv_fold import fold
 from neurodeploy.compiler.ir import NetworkIR, Op, Projection
 from neurodeploy.errors import UnsupportedError

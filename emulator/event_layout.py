@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodeploy.convolution import ConvGeometry
+from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.inputs import progress_bar
-from neurodeploy.program import Program
+from neurodeploy.format.program import Program
 
 DENSE_ROW_DENSITY = 0.25
 """Channels at least this dense (and without per-synapse delays) are delivered as whole rows."""

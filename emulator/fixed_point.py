@@ -19,7 +19,7 @@ import scipy.sparse
 
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.emulator.ops import conv as conv_float
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
 
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.convolution import ConvGeometry
+from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import fixed_point_kernel
-from neurodeploy.program import Program, QConnection
+from neurodeploy.format.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
 """Bytes of per-sample state (u, v, connection buffers) held at once; larger batches run in groups."""

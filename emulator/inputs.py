@@ -6,7 +6,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from neurodeploy.errors import InputDataError
-from neurodeploy.program import Program
+from neurodeploy.format.program import Program
 
 
 def program_inputs(program: Program, inputs: Any, *, target_label: str = "the deployed program",

@@ -26,10 +26,10 @@ import numpy as np
 
 import scipy.sparse
 
-from neurodeploy.convolution import ConvGeometry, synapses
+from neurodeploy.format.convolution import ConvGeometry, synapses
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.errors import OptionError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import spinnaker as chip
 from neurodeploy.targets import spinnaker_math as sm
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from neurodeploy.convolution import ConvGeometry
+from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import spinnaker_kernel
 from neurodeploy.emulator.spinnaker import is_exp, total_delays
-from neurodeploy.program import Program, QConnection
+from neurodeploy.format.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
 """Bytes of per-sample state (V, I_syn, refractory timers, ring buffers) held at once; larger batches run in groups."""

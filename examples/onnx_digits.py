@@ -17,7 +17,7 @@ The same conversion from the command line (the example writes cal_<model>.npz to
     neurodeploy compile mlp.nir --target loihi2
 
 Test inputs are the 450 held-out digits (pixel / 16), presented as Bernoulli spike trains
-(``neurodeploy.compiler.ann_to_snn.encode``, seed 1234): one run of the longest step count is
+(``neurodeploy.convert.ann_to_snn.encode``, seed 1234): one run of the longest step count is
 made per model and target, and the shorter step counts are its first steps (every model here is
 causal, so this is the same as running them separately). One test digit is 0.22 points.
 """
@@ -88,9 +88,9 @@ def run_model(kind: str, data, steps: list[int], out: Path, samples: int, max_ra
     import torch
 
     from neurodeploy.api import simulate
-    from neurodeploy.compiler import ann_to_snn
+    from neurodeploy.convert import ann_to_snn
     from neurodeploy.compiler.compile import Options, compile_model
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     x_tr, y_tr, x_te, y_te = data
     shape = (64,) if kind == "mlp" else (1, 8, 8)

@@ -18,7 +18,7 @@ import numpy as np
 
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.verify import compare
+from neurodeploy.analysis.verify import compare
 
 # graph file, semantics the paper meant, input shape (steps, *shape), event rate
 GRAPHS = {

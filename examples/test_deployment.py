@@ -15,7 +15,7 @@ Replace the model path and inputs with your own.
 import numpy as np
 import pytest
 
-from neurodeploy import cli
+from neurodeploy.cli import main as cli
 from neurodeploy.models import data, path
 
 

@@ -82,7 +82,7 @@ def load(name: str, source: Union[str, pathlib.Path, nir.NIRGraph, None] = None)
     Raises ``NeurodeployError`` if the file does not match the definition (node names,
     types, edges, or any neuron parameter).
     """
-    from neurodeploy.norse_export import load_weights
+    from neurodeploy.convert.norse import load_weights
 
     if source is None:
         source = pathlib.Path(__file__).parent / "zoo" / f"{name}.nir"

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from neurodeploy import artifact, models
+from neurodeploy import models
+from neurodeploy.format import artifact
 from neurodeploy.api import build
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.emulator.reference import simulate
-from neurodeploy.verify import emulate_like_reference
+from neurodeploy.analysis.verify import emulate_like_reference
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
 REPORT_MODEL, REPORT_TARGET = "digits_mlp", "loihi2"  # the main job ends with this model's HTML report
@@ -67,7 +68,7 @@ def run_model(name: str, out_dir: Path, samples: int | None) -> dict[str, str]:
         cores = len(compiled.mapping.cores)
         row[target] = f"{_score(name, traces, labels)} ({cores} core{'s' if cores != 1 else ''})"
         if name == REPORT_MODEL and target == REPORT_TARGET:
-            from neurodeploy.report import write_report
+            from neurodeploy.analysis.report import write_report
 
             write_report(compiled, inputs[:16], out_dir / f"{name}.{target}.html",
                          artifact_path=out_dir / f"{name}.{target}.ndp")

@@ -7,7 +7,7 @@ NAME is one of ``digits_mlp``, ``digits_conv``, ``temporal_rnn``, ``lif_paper`` 
 Each recipe seeds torch and numpy, uses 2 CPU threads, trains with norse's SuperSpike
 surrogate gradient, exports the trained network with ``neurodeploy.export_norse`` to
 ``DIR/NAME.nir`` (default: the zoo folder beside this file) and prints the float test
-accuracy measured by norse itself (:func:`neurodeploy.norse_export.run_norse`).
+accuracy measured by norse itself (:func:`neurodeploy.convert.norse.run_norse`).
 ``lif_paper`` is not trained: it is the NIR paper's single-LIF graph, built with nir.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _forward(
 
 def evaluate(name: str, module: torch.nn.Module) -> float:
     """Float test accuracy measured with norse (batched run_norse, the model's readout)."""
-    from neurodeploy.norse_export import run_norse
+    from neurodeploy.convert.norse import run_norse
 
     info = get(name)
     x, y = data.test_set(name)
@@ -100,7 +100,7 @@ def evaluate(name: str, module: torch.nn.Module) -> float:
 
 
 def train(name: str, out_dir: pathlib.Path, verbose: bool = True) -> Dict[str, object]:
-    from neurodeploy.norse_export import write_norse
+    from neurodeploy.convert.norse import write_norse
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.nir"

@@ -15,7 +15,7 @@ __all__ = ["NeurodeployError", "compile", "export_norse", "simulate", "__version
 
 def __getattr__(name: str) -> Any:
     if name == "export_norse":
-        from neurodeploy.norse_export import export_norse
+        from neurodeploy.convert.norse import export_norse
 
         return export_norse
     if name in ("simulate", "compile"):

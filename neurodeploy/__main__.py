@@ -1,5 +1,5 @@
 import sys
 
-from neurodeploy.cli import main
+from neurodeploy.cli.main import main
 
 sys.exit(main())

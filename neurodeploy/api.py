@@ -44,7 +44,7 @@ def compile(  # noqa: A001 - the public name the CLI mirrors
 
     Options are those of `neurodeploy compile`: dt, integrator, reset, spike_amplitude,
     per_neuron, allow_degraded, neurons_per_core, chips, weight_bits, state_bits, decay_bits.
-    Write it with ``neurodeploy.artifact.write(artifact, path)``.
+    Write it with ``neurodeploy.format.artifact.write(artifact, path)``.
     """
     from neurodeploy.compiler.compile import Options, compile_model
 

@@ -75,7 +75,7 @@ class Golden:
     def check(self, name: str, traces: dict[str, np.ndarray], atol: float = 0.0) -> None:
         path = self.path(name)
         if self.update or not path.exists():
-            from neurodeploy.npzio import write_npz
+            from neurodeploy.format.npzio import write_npz
 
             self.folder.mkdir(parents=True, exist_ok=True)
             write_npz(path, {k: np.asarray(v) for k, v in traces.items()})
@@ -115,7 +115,7 @@ def neurodeploy_compile() -> Callable[..., Any]:
 
 @pytest.fixture
 def neurodeploy_emulate() -> Callable[..., dict[str, np.ndarray]]:
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     def emulate(compiled: Any, inputs: Any) -> dict[str, np.ndarray]:
         program = getattr(compiled, "program", compiled)
@@ -132,7 +132,7 @@ def assert_artifact_passes(artifact: Any, inputs: Any, *, against: Any = None,
     ``artifact``: an .ndp path; ``inputs``: an array (batch, steps, *input_shape), a dict of them
     or an .npz path. Returns the verify report; raises AssertionError listing the unmet gates.
     """
-    from neurodeploy.gate import Gates, apply_gates, format_gates, verify_artifact
+    from neurodeploy.analysis.gate import Gates, apply_gates, format_gates, verify_artifact
 
     gates = Gates(min_spike_agreement, min_class_agreement, max_v_error)
     report = apply_gates(verify_artifact(artifact, inputs, against), gates)

@@ -50,7 +50,7 @@ import numpy as np
 from neurodeploy.compiler.dynamics import dynamics
 from neurodeploy.compiler.synapses import connections
 from neurodeploy.emulator.reference import simulate as reference
-from neurodeploy.verify import compare, emulate_like_reference
+from neurodeploy.analysis.verify import compare, emulate_like_reference
 
 K = 2.0
 
@@ -202,7 +202,7 @@ def _out_of_range(compiled, ref: dict[str, np.ndarray], steps: int) -> tuple[int
 def _prestart_spikes(program, inputs: np.ndarray) -> list[str]:
     """Populations that spike on the target before any input can reach them (ticks < latency)."""
     from neurodeploy.emulator import run_program
-    from neurodeploy.verify import pad_for_latency
+    from neurodeploy.analysis.verify import pad_for_latency
 
     late = [p for p in program.populations if p.spiking and p.latency > 0]
     if not late:

@@ -166,7 +166,7 @@ def _expect_error(fn, out: Outcome, where: str, case: Invalid) -> None:
 
 
 def _cli_case(case: Invalid, options: dict[str, Any], tmp: Path, out: Outcome, time_s: float) -> None:
-    from neurodeploy import cli
+    from neurodeploy.cli import main as cli
 
     folder = tmp / f"case{time.perf_counter_ns()}"
     folder.mkdir()

@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy import artifact as artifact_format
-from neurodeploy import convolution
-from neurodeploy import program as program_format
+from neurodeploy.format import artifact as artifact_format
+from neurodeploy.format import convolution
+from neurodeploy.format import program as program_format
 from neurodeploy.targets import emulator as emulator_data
 from neurodeploy.targets import get as get_target
 from neurodeploy.targets import loihi2 as loihi2_data
@@ -195,7 +195,7 @@ def _synapses(c, sizes: dict[str, int], populations: set[str], errors: list[str]
 
 def _conv_synapses(c, errors: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every (output, input, kernel entry) a 1-D or 2-D convolution connects with a nonzero
-    kernel entry inside the input grid, from neurodeploy/convolution.py's synapse list (its
+    kernel entry inside the input grid, from neurodeploy/format/convolution.py's synapse list (its
     geometry checked here against the connection's sizes and kernel first)."""
     k = np.asarray(c.arrays["weight"])
     where = f"connection '{c.name}'"

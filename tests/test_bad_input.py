@@ -24,13 +24,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neurodeploy import cli
+from neurodeploy.cli import main as cli
 from neurodeploy.compiler.frontend import reader
 from neurodeploy.api import build, simulate
 from neurodeploy.errors import (
     GraphValidationError, InputDataError, NeurodeployError, NIRFileError, OptionError, UnsupportedError,
 )
-from neurodeploy.npzio import read_inputs, write_npz
+from neurodeploy.format.npzio import read_inputs, write_npz
 
 REPO = Path(__file__).resolve().parents[1]
 Nodes = dict[str, dict[str, Any]]
@@ -596,7 +596,7 @@ def test_failed_write_leaves_nothing(monkeypatch, tmp_path: Path) -> None:
         handle.write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("neurodeploy.npzio.np.savez_compressed", half_write)
+    monkeypatch.setattr("neurodeploy.format.npzio.np.savez_compressed", half_write)
     output = tmp_path / "out.npz"
     with pytest.raises(OptionError, match="No space left"):
         write_npz(output, {"x": np.ones(3)})

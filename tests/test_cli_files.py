@@ -21,9 +21,10 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from neurodeploy import atomic, cli
-from neurodeploy.artifact import ArtifactError
-from neurodeploy.artifact import read as read_artifact
+from neurodeploy.format import atomic
+from neurodeploy.cli import main as cli
+from neurodeploy.format.artifact import ArtifactError
+from neurodeploy.format.artifact import read as read_artifact
 from neurodeploy.errors import OptionError
 from neurodeploy.models import ZOO_DIR
 
@@ -171,14 +172,14 @@ def test_library_writers_use_the_umask_mode(tmp_path: Path, umask: int) -> None:
     """The writers outside the commands: captured Loihi profiles, converted and norse graphs."""
     import nir
 
-    from neurodeploy.compiler.ann_to_snn import write as write_converted
-    from neurodeploy.profile_ingest import capture_lava_profilers
+    from neurodeploy.convert.ann_to_snn import write as write_converted
+    from neurodeploy.analysis.profile_ingest import capture_lava_profilers
 
     capture_lava_profilers(tmp_path / "lava.json", num_steps=10, extra={"note": "test"})
     write_converted(nir.read(str(ZOO_DIR / "lif_paper.nir")), tmp_path / "converted.nir")
     torch = pytest.importorskip("torch")
     snn = pytest.importorskip("norse.torch")
-    from neurodeploy.norse_export import write_norse
+    from neurodeploy.convert.norse import write_norse
 
     module = snn.SequentialState(torch.nn.Linear(3, 2), snn.LIFBoxCell())
     write_norse(module, torch.zeros(1, 3), tmp_path / "norse.nir")

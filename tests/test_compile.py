@@ -11,7 +11,7 @@ import nir
 import numpy as np
 import pytest
 
-from neurodeploy import artifact
+from neurodeploy.format import artifact
 from neurodeploy.compiler.compile import DegradedError, Options, analyse, compile_model
 from neurodeploy.emulator.fixed_point import run
 from neurodeploy.errors import NeurodeployError, UnsupportedError
@@ -55,7 +55,7 @@ def test_recompiling_gives_byte_identical_artifacts(tmp_path):
     assert a.read_bytes() == b.read_bytes()
     # ... and in a fresh process with another hash seed.
     code = ("import warnings; warnings.simplefilter('ignore');"
-            "from neurodeploy import artifact; from neurodeploy.compiler.compile import Options, compile_model;"
+            "from neurodeploy.format import artifact; from neurodeploy.compiler.compile import Options, compile_model;"
             f"artifact.write(compile_model({str(path)!r}, Options(target='loihi2')).to_artifact(), {str(tmp_path / 'c.ndp')!r})")
     subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONHASHSEED": "123", "PATH": ""})
     assert (tmp_path / "c.ndp").read_bytes() == a.read_bytes()

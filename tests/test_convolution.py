@@ -1,4 +1,4 @@
-"""Conv geometry by index arithmetic (neurodeploy/convolution.py) and the folding of conv/pool
+"""Conv geometry by index arithmetic (neurodeploy/format/convolution.py) and the folding of conv/pool
 chains into one kernel (compiler/conv_fold.py), against the float operators applied to inputs."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import scipy.sparse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.conv_fold import fold
 from neurodeploy.compiler.ir import Op
 from neurodeploy.compiler.synapses import _compose

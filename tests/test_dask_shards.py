@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from neurodeploy import cli  # noqa: E402
+from neurodeploy.cli import main as cli  # noqa: E402
 from neurodeploy.models import data, path  # noqa: E402
 
 SAMPLES = 96
@@ -102,7 +102,7 @@ def test_shard_sizes_and_in_process_shards_equal_one_process(files, tmp_path):
 def test_local_cluster_listens_on_loopback_only():
     import psutil
 
-    from neurodeploy.cluster import local_cluster
+    from neurodeploy.sharding.cluster import local_cluster
 
     with local_cluster(2):
         me = psutil.Process()
@@ -121,7 +121,7 @@ def test_probe_events_and_parts(files, tmp_path):
         dense.reshape(dense.shape[0], dense.shape[1], -1)[rows[:, 0], rows[:, 1], rows[:, 2]] = 1
         assert np.array_equal(dense, one["spikes.lif1"])
         assert np.array_equal(ev["v.lif1"], one["v.lif1"])
-    from neurodeploy.tracestore import read_parts
+    from neurodeploy.sharding.tracestore import read_parts
 
     folder = tmp_path / "parts"
     _run(files, "loihi2", f"{folder}/", "--shard-size", "40", "--probe", "li1")
@@ -139,7 +139,7 @@ def test_external_scheduler_equals_one_process(files, scheduler, tmp_path):
 
 def test_killed_worker_loses_nothing(files, scheduler, tmp_path, monkeypatch):
     """A worker killed after the first shard arrives: its shards run again elsewhere, none twice."""
-    from neurodeploy import tracestore
+    from neurodeploy.sharding import tracestore
 
     added: list[int] = []
     original = tracestore.PartStore.add

@@ -4,7 +4,7 @@ Two zoo models (digits_mlp: dense layers; temporal_rnn: recurrent CubaLIF with a
 every target, with and without ``--calibrate`` inputs, compiled
 
 * in this process through the Python API (twice),
-* in fresh processes through the command line (``neurodeploy.cli.main``), each with another
+* in fresh processes through the command line (``neurodeploy.cli.main.main``), each with another
   PYTHONHASHSEED (0, 4242, random) and another BLAS/numba thread count,
 * and once through ``python -m neurodeploy compile`` itself,
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodeploy import artifact
+from neurodeploy.format import artifact
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.models import get, paths
 
@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 DRIVER = r"""
 import sys, warnings
 warnings.simplefilter("ignore")
-from neurodeploy import cli
+from neurodeploy.cli import main as cli
 out, jobs = sys.argv[1], sys.argv[2:]
 for job in jobs:
     model, target, path, calibrate = job.split("|")
@@ -72,7 +72,7 @@ def _name(job) -> str:
 
 
 def _in_process(root: Path, jobs, label: str) -> Path:
-    from neurodeploy.npzio import read_inputs
+    from neurodeploy.format.npzio import read_inputs
 
     out = root / label
     out.mkdir()

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from neurodeploy.compiler.compile import Options, compile_model
-from neurodeploy.convolution import ConvGeometry, out_size, synapse_count
+from neurodeploy.format.convolution import ConvGeometry, out_size, synapse_count
 from neurodeploy.emulator import fixed_point, fixed_point_fast, spinnaker, spinnaker_fast
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 
 # ----------------------------------------------------------------------------- building programs

@@ -16,7 +16,7 @@ from neurodeploy.backends.lava.backend import LavaBackendError
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 from neurodeploy.emulator.fixed_point import run as emulate
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"
 HAVE_LAVA = lava.lava_python().exists()
@@ -290,8 +290,8 @@ def test_zoo_models_bit_exact():
 
 @needs_lava
 def test_artifact_file_and_cli(tmp_path):
-    from neurodeploy import artifact
-    from neurodeploy.cli import main
+    from neurodeploy.format import artifact
+    from neurodeploy.cli.main import main
 
     program = one_neuron_program(60, 3000, 200, 50)
     path = artifact.write(lava.program_artifact(program), tmp_path / "one.loihi2.ndp")

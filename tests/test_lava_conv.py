@@ -25,10 +25,10 @@ from scipy import signal
 from neurodeploy.backends import lava
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
-from neurodeploy.convolution import ConvGeometry, out_size
+from neurodeploy.format.convolution import ConvGeometry, out_size
 from neurodeploy.emulator.fixed_point import run as run_emulator
 from neurodeploy.emulator.ops import conv as reference_conv
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 HAVE_LAVA = lava.lava_python().exists()
 needs_lava = pytest.mark.skipif(not HAVE_LAVA, reason=f"{lava.lava_python()} not found: run `make lava` "

@@ -9,7 +9,7 @@ import pytest
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 from neurodeploy.emulator.fixed_point import run
 from neurodeploy.targets.fixed_point_math import trunc_shr
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"
 

@@ -1,5 +1,5 @@
 """compiler/mapping.py on convolutions: per-core fan-in, distinct sources and output axons come
-from receptive fields, exactly (checked against synapse lists from neurodeploy/convolution.py)."""
+from receptive fields, exactly (checked against synapse lists from neurodeploy/format/convolution.py)."""
 from __future__ import annotations
 
 import sys
@@ -10,12 +10,12 @@ import nir
 import numpy as np
 import pytest
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.compiler.mapping import MappingError, _ConvField, map_program
 from neurodeploy.targets import get as get_target
-from neurodeploy.convolution import out_size
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.convolution import out_size
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 sys.path.insert(0, str(Path(__file__).parent))
 from limits_checker import check_artifact  # noqa: E402

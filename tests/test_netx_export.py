@@ -16,16 +16,16 @@ import h5py
 import numpy as np
 import pytest
 
-from neurodeploy import artifact
+from neurodeploy.format import artifact
 from neurodeploy.backends.lava.backend import _env, lava_python, program_artifact
 from neurodeploy.backends.lava.netx import (NETX_BIAS_EXP, READOUT_VTH, NetxExportError,
                                             export_netx, netx_dense_weights)
-from neurodeploy.cli import main
+from neurodeploy.cli.main import main
 from neurodeploy.compiler.compile import Options, compile_for_netx, compile_model
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 from neurodeploy.emulator.fixed_point import run as emulate
 from neurodeploy.errors import NeurodeployError
-from neurodeploy.program import Program, QConnection, QPopulation, from_manifest
+from neurodeploy.format.program import Program, QConnection, QPopulation, from_manifest
 
 ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo"
 ATTRS = {"format": LOIHI2.__dict__, "hop_latency": 1}

@@ -20,7 +20,7 @@ from norse.torch.functional.reset import reset_subtract
 
 from neurodeploy.api import simulate
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-from neurodeploy.norse_export import (
+from neurodeploy.convert.norse import (
     InitialStateWarning,
     export_norse,
     layer_names,

@@ -1,4 +1,4 @@
-"""ONNX frontend and ANN -> SNN conversion (compiler/onnx_import.py, compiler/ann_to_snn.py, `convert`).
+"""ONNX frontend and ANN -> SNN conversion (neurodeploy/convert/onnx.py, neurodeploy/convert/ann_to_snn.py, `convert`).
 
 Every ONNX model here is built in the test (onnx.helper, or torch.onnx.export with the
 TorchScript exporter, dynamo=False, which needs only the `onnx` package); nothing binary is
@@ -33,8 +33,8 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 from onnx.reference import ReferenceEvaluator  # noqa: E402
 
 from neurodeploy.api import simulate  # noqa: E402
-from neurodeploy.compiler import ann_to_snn  # noqa: E402
-from neurodeploy.compiler.onnx_import import ONNXFileError, SUPPORTED_OPS, load_onnx  # noqa: E402
+from neurodeploy.convert import ann_to_snn  # noqa: E402
+from neurodeploy.convert.onnx import ONNXFileError, SUPPORTED_OPS, load_onnx  # noqa: E402
 from neurodeploy.errors import NeurodeployError, UnsupportedError  # noqa: E402
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -250,7 +250,7 @@ def test_batchnorm_folding_is_exact(tmp_path):
     bn = (inits["g1"].reshape(shape) * (h - inits["m1"].reshape(shape))
           / np.sqrt(inits["v1"].reshape(shape) + eps) + inits["be1"].reshape(shape))
     folded = ann.layers[0]
-    from neurodeploy.compiler.onnx_import import apply_layer
+    from neurodeploy.convert.onnx import apply_layer
 
     np.testing.assert_allclose(apply_layer(folded, x), bn, rtol=1e-12, atol=1e-12)
     # the written NIR weights are the folded ones times the balancing factor
@@ -454,7 +454,7 @@ def test_missing_file(tmp_path):
 # ----------------------------------------------------------------------------- the command
 
 def _parser():
-    from neurodeploy import cli_convert
+    from neurodeploy.cli import convert as cli_convert
 
     parser = argparse.ArgumentParser(prog="neurodeploy")
     cli_convert.add_parser(parser.add_subparsers(dest="command"))
@@ -462,7 +462,7 @@ def _parser():
 
 
 def test_convert_command(tmp_path, capsys):
-    from neurodeploy import cli_convert
+    from neurodeploy.cli import convert as cli_convert
 
     model = conv_pool_model()
     path = _save(model, tmp_path)
@@ -484,10 +484,10 @@ def test_convert_command(tmp_path, capsys):
 
 def test_convert_command_errors_are_one_line(tmp_path):
     """Through the real entry point, once `convert` is registered there."""
-    from neurodeploy import cli
+    from neurodeploy.cli import main as cli
 
     if "convert" not in cli.COMMANDS:
-        pytest.skip("the convert subcommand is not registered in neurodeploy.cli yet")
+        pytest.skip("the convert subcommand is not registered in neurodeploy.cli.main yet")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model at all")
     np.savez(tmp_path / "cal.npz", input=np.ones((2, 4)))
@@ -511,7 +511,7 @@ def test_digits_mlp_on_loihi2_within_two_points_of_the_ann(tmp_path):
     torch = pytest.importorskip("torch")
     from neurodeploy.compiler.compile import Options, compile_model
     from neurodeploy.models.data import digits_split
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     x_tr, y_tr, x_te, y_te = digits_split()
     x_tr, x_te = (x_tr.reshape(-1, 64) / 16).astype(np.float32), (x_te.reshape(-1, 64) / 16).astype(np.float32)

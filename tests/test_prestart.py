@@ -13,7 +13,7 @@ from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.quantize.fixed_point import LOIHI2
 from neurodeploy.compiler.quantize.prestart import prestart_state, replay
 from neurodeploy.emulator.reference import simulate
-from neurodeploy.verify import emulate_like_reference
+from neurodeploy.analysis.verify import emulate_like_reference
 
 
 def _chain(cell, depth: int, n: int = 4, bias: float = 0.0) -> nir.NIRGraph:

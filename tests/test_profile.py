@@ -16,23 +16,23 @@ import nir
 import numpy as np
 import pytest
 
-from neurodeploy import artifact
+from neurodeploy.format import artifact
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.targets import loihi2 as loihi2_target
 from neurodeploy.targets import spinnaker as spinnaker_target
 from neurodeploy.emulator import run_program
 from neurodeploy.emulator.ops import conv as float_conv
 from neurodeploy.models import data, paths
-from neurodeploy.profile import profile
-from neurodeploy.profile_ingest import IngestError, ingest, read_spinnaker_energy_report
-from neurodeploy.program import from_manifest
-from neurodeploy.verify import pad_for_latency
+from neurodeploy.analysis.profile import profile
+from neurodeploy.analysis.profile_ingest import IngestError, ingest, read_spinnaker_energy_report
+from neurodeploy.format.program import from_manifest
+from neurodeploy.analysis.verify import pad_for_latency
 
 warnings.filterwarnings("ignore", category=UserWarning)
 DATA = Path(__file__).parent / "data" / "profiles"
 
 
-# ------------------------------------------------------------------ independent counting (no neurodeploy.profile code)
+# ------------------------------------------------------------------ independent counting (no neurodeploy.analysis.profile code)
 
 def explicit_matrix(conn) -> np.ndarray:
     """Synapses (non-zero deployed weights) per (target, source) pair as a dense int matrix."""
@@ -468,7 +468,7 @@ def test_ingest_rejects_other_formats(tmp_path):
 # ------------------------------------------------------------------ CLI
 
 def _cli(argv):
-    from neurodeploy import cli_profile
+    from neurodeploy.cli import profile as cli_profile
 
     parser = argparse.ArgumentParser()
     cli_profile.add_parser(parser.add_subparsers(dest="command"))
@@ -507,7 +507,7 @@ _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed: run scripts/setup_browser.sh "
                                              "(apt-get install chromium) to render the HTML report")
 def test_report_renders_in_headless_chromium(tmp_path):
-    from neurodeploy.report import write_report
+    from neurodeploy.analysis.report import write_report
 
     c = compiled("digits_mlp", "loihi2")
     art = tmp_path / "digits.loihi2.ndp"

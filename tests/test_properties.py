@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from fuzz_cases import run_invalid, run_valid
 from limits_checker import check_artifact
 from nir_gen import INVALID_KINDS, HypothesisSource, NumpySource, Spec, invalid_case, valid_spec
-from neurodeploy import artifact as artifact_format
+from neurodeploy.format import artifact as artifact_format
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.targets import loihi2 as loihi2_data
 from neurodeploy.errors import GraphValidationError, NeurodeployError
@@ -276,7 +276,7 @@ def test_loihi2_constant_drive_before_first_input():
     ever, a LIF spikes up to `latency` steps early). Fixed: compiler/quantize/prestart.py picks
     the start state that the latency ticks bring to the step-0 state (as SpiNNaker's _prestart)."""
     from neurodeploy.emulator.reference import simulate
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     graph = nir.NIRGraph(
         nodes={"input": nir.Input(input_type={"input": np.array([1])}),
@@ -330,7 +330,7 @@ def test_emulator_profile_saturates_instead_of_wrapping():
     negative input, v = -0.8 and no spike (fixed: the generic profile now saturates). On loihi2 the
     wrap is what Lava does; there the saturation_risk warning's "v saturates" is inexact."""
     from neurodeploy.emulator.reference import simulate
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     n = 3000
     graph = _lif_graph(np.ones((1, n)), threshold=0.1)

@@ -26,7 +26,7 @@ from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.targets import spinnaker_math as sm
 from neurodeploy.emulator import spinnaker as emu
 from neurodeploy.errors import NeurodeployError, UnsupportedError
-from neurodeploy.program import from_manifest, to_manifest
+from neurodeploy.format.program import from_manifest, to_manifest
 
 ONE = 1 << 15
 LIF_DIR = Path(__file__).parent / "data" / "nir_paper" / "lif"

@@ -24,7 +24,7 @@ import scipy.sparse
 from neurodeploy.backends.spinnaker import fast_rows, network
 from neurodeploy.backends.spinnaker.backend import Machine, child_env, machine, write_config
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 HAVE_SPYNNAKER = importlib.util.find_spec("spynnaker") is not None and importlib.util.find_spec("pyNN") is not None
 needs_spynnaker = pytest.mark.skipif(
@@ -149,7 +149,7 @@ def _synapse_list(conn) -> dict:
 @needs_spynnaker
 @pytest.mark.parametrize("name", ALL)
 def test_spynnaker_writes_the_artifacts_integers(mapped, name):
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     art, report = mapped["arts"][name], mapped["reports"][name]
     assert report["virtual_board"] and not report["spikes_produced"]
@@ -210,8 +210,8 @@ def test_user_config_untouched(mapped):
 # ------------------------------------------------------------------ export
 
 def _export(art, path: Path) -> list[Path]:
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy import cli_export
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.cli import export as cli_export
 
     ndp = path.parent / "model.ndp"
     artifact_format.write(art, ndp)
@@ -238,7 +238,7 @@ def test_export_writes_a_script_and_its_data(tmp_path):
 
 
 def network_program(art):
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     return from_manifest(art.manifest["program"], art.arrays)
 
@@ -267,8 +267,8 @@ def test_exported_script_runs_on_a_virtual_board(tmp_path):
 @needs_spynnaker
 def test_cli_run_on_a_virtual_board_maps_without_running_and_exits_1(tmp_path, capsys):
     """A virtual board maps and checks the network; nothing runs, so `run` writes no -o and exits 1."""
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy.cli import main
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.cli.main import main
 
     ndp = tmp_path / "m.ndp"
     artifact_format.write(zoo_artifacts()["lif_paper"], ndp)

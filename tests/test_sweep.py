@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodeploy import artifact, cli, models
+from neurodeploy import models
+from neurodeploy.format import artifact
+from neurodeploy.cli import main as cli
 from neurodeploy.models import data
-from neurodeploy.program import from_manifest
-from neurodeploy.sweep import parse_option, variants
-from neurodeploy.verify import emulate_like_reference
+from neurodeploy.format.program import from_manifest
+from neurodeploy.analysis.sweep import parse_option, variants
+from neurodeploy.analysis.verify import emulate_like_reference
 
 SAMPLES = 48
 ROW_KEYS = {"target", "options", "accuracy", "float_accuracy", "spike_agreement", "class_agreement", "cores",

@@ -19,12 +19,13 @@ import torch
 
 from neurodeploy import models
 from neurodeploy.compiler.compile import Options, compile_model
-from neurodeploy.convolution import out_size, sparse_arrays
+from neurodeploy.format.convolution import out_size, sparse_arrays
 from neurodeploy.emulator import fixed_point, spinnaker, torch_kernel
 from neurodeploy.emulator.torch_kernel import arith, memory, synapses
+from neurodeploy.emulator.torch_kernel import fixed_point as _torch_fixed_point, spinnaker as _torch_spinnaker  # noqa: F401 (torch_kernel.fixed_point, .spinnaker)
 from neurodeploy.errors import NeurodeployError, OptionError
 from neurodeploy.models import data, paths
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
 from neurodeploy.targets import spinnaker_math as sm
 from nir_gen import NumpySource, spike_inputs, valid_spec
@@ -431,8 +432,8 @@ def test_empty_runs_keep_the_shapes():
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_cli_run_with_device_cpu_writes_the_default_output(target, tmp_path, capsys):
-    from neurodeploy import artifact
-    from neurodeploy.cli import main
+    from neurodeploy.format import artifact
+    from neurodeploy.cli.main import main
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,7 +1,7 @@
 """`neurodeploy verify ART.ndp`: the artifact as built against its float model, with CI gates,
 and one time grid that `simulate`, `run --align float`, `verify` and `profile` agree on.
 
-Every command runs through ``neurodeploy.cli.main`` exactly as typed on the command line.
+Every command runs through ``neurodeploy.cli.main.main`` exactly as typed on the command line.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neurodeploy import cli
+from neurodeploy.cli import main as cli
 from neurodeploy.models import data, path
 
 SAMPLES = 32
@@ -59,7 +59,7 @@ def _moved(deployed: dict[str, Path], tmp_path: Path, model: bool = True) -> Pat
 
 
 def test_compile_records_the_source_relative_to_the_artifact(deployed: dict[str, Path]) -> None:
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
 
     prov = artifact.read(deployed["ndp"]).manifest["provenance"]
     assert prov["source_relpath"] == "../models/digits_mlp.nir"

@@ -13,7 +13,7 @@ import pytest
 from neurodeploy import models
 from neurodeploy.api import simulate
 from neurodeploy.models import data, definitions
-from neurodeploy.norse_export import run_norse, write_norse
+from neurodeploy.convert.norse import run_norse, write_norse
 
 V_TOL = 1e-5
 SUBSET = 64

@@ -55,7 +55,7 @@ def _require_python() -> Path:
 
 
 def _package_dir() -> str:
-    """The folder of neurodeploy/artifact.py, found without importing the package."""
+    """The folder of neurodeploy/format/artifact.py, found without importing the package."""
     spec = importlib.util.find_spec("neurodeploy")
     return str(Path(next(iter(spec.submodule_search_locations))).resolve())
 
@@ -69,15 +69,15 @@ def _env() -> dict:
 
 
 def program_artifact(program: Any):
-    """A minimal Artifact around a Program (neurodeploy.artifact.from_program)."""
-    from neurodeploy import artifact as artifact_format
+    """A minimal Artifact around a Program (neurodeploy.format.artifact.from_program)."""
+    from neurodeploy.format import artifact as artifact_format
 
     return artifact_format.from_program(program)
 
 
 def _write_artifact(source: Any, folder: Path, name: str) -> str:
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy.program import Program
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.format.program import Program
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -92,8 +92,8 @@ def _write_artifact(source: Any, folder: Path, name: str) -> str:
 
 
 def _input_names(source: Any) -> list[str] | None:
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy.program import Program
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.format.program import Program
 
     if isinstance(source, Program):
         return list(source.inputs)

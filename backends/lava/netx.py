@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.errors import UnsupportedError
 from neurodeploy.targets.loihi2 import LAVA_FORMAT, NETX_BIAS_EXP, READOUT_VTH, VTH_MAX, WEIGHT_RANGES
 
@@ -72,8 +72,8 @@ class Layer:
 def export_netx(artifact_or_path: Any, out_path: str | os.PathLike, *, label: str | None = None) -> Path:
     """Write ``out_path`` (HDF5, lava-dl's netx layout) for a loihi2 artifact; returns the path.
 
-    ``artifact_or_path``: an .ndp path, an :class:`~neurodeploy.artifact.Artifact` or a
-    :class:`~neurodeploy.program.Program`; ``label`` names it in errors (default: the path, else
+    ``artifact_or_path``: an .ndp path, an :class:`~neurodeploy.format.artifact.Artifact` or a
+    :class:`~neurodeploy.format.program.Program`; ``label`` names it in errors (default: the path, else
     "artifact"). The file is written atomically (temporary file, rename); nothing is written when
     the network cannot be expressed.
     """
@@ -88,8 +88,8 @@ def export_netx(artifact_or_path: Any, out_path: str | os.PathLike, *, label: st
 
 
 def _load(source: Any):
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy.program import Program, from_manifest
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.format.program import Program, from_manifest
 
     if isinstance(source, Program):
         return source, "program", {}

@@ -27,8 +27,8 @@ Mapping (docs/backends-lava.md):
 Samples run one after another on the same compiled network; between two samples u, v and
 every connection buffer are set back to their initial values.
 
-Only numpy, scipy, lava and the plain modules ``neurodeploy.artifact`` / ``neurodeploy.program`` /
-``neurodeploy.convolution`` (numpy + json) are imported; the main environment's packages are never
+Only numpy, scipy, lava and the plain modules ``neurodeploy.format.artifact`` / ``neurodeploy.format.program`` /
+``neurodeploy.format.convolution`` (numpy + json) are imported; the main environment's packages are never
 put on sys.path.
 """
 from __future__ import annotations
@@ -63,9 +63,9 @@ def _neurodeploy_dir() -> Path:
     here = Path(__file__).resolve()
     candidates = ([Path(env)] if env else []) + [here.parents[2] / "neurodeploy", here.parents[2]]
     for cand in candidates:
-        if (cand / "artifact.py").is_file() and (cand / "program.py").is_file():
+        if (cand / "format" / "artifact.py").is_file() and (cand / "format" / "program.py").is_file():
             return cand
-    raise RunnerError(f"cannot find neurodeploy/artifact.py next to {here}; set NEURODEPLOY_PKG")
+    raise RunnerError(f"cannot find neurodeploy/format/artifact.py next to {here}; set NEURODEPLOY_PKG")
 
 
 def _import_target_facts():
@@ -77,12 +77,13 @@ def _import_target_facts():
 
 
 def _import_reader():
-    """neurodeploy.artifact and neurodeploy.program without running the package's __init__."""
+    """neurodeploy.format.artifact and neurodeploy.format.program without running the package's __init__."""
     if "neurodeploy" not in sys.modules:
         pkg = types.ModuleType("neurodeploy")
         pkg.__path__ = [str(_neurodeploy_dir())]
         sys.modules["neurodeploy"] = pkg
-    from neurodeploy import artifact, program
+    from neurodeploy.format import artifact
+    from neurodeploy.format import program
 
     return artifact, program
 
@@ -198,8 +199,8 @@ def full_matrix(conn):
 
 
 def conv_geometry(conn):
-    """The connection's ``ConvGeometry`` (neurodeploy/convolution.py), checked against its sizes."""
-    from neurodeploy import convolution
+    """The connection's ``ConvGeometry`` (neurodeploy/format/convolution.py), checked against its sizes."""
+    from neurodeploy.format import convolution
 
     w = np.asarray(conn.arrays["weight"])
     try:
@@ -217,8 +218,8 @@ def conv_geometry(conn):
 
 def conv_matrix(conn):
     """A conv kernel (O, C/groups, *k) over (C, *spatial) as a CSR matrix (C-order flattening), the same
-    cross-correlation as the emulator; built synapse by synapse (neurodeploy/convolution.py)."""
-    from neurodeploy import convolution
+    cross-correlation as the emulator; built synapse by synapse (neurodeploy/format/convolution.py)."""
+    from neurodeploy.format import convolution
 
     geom = conv_geometry(conn)
     return convolution.as_csr(np.asarray(conn.arrays["weight"]).astype(np.int64), geom)
@@ -288,7 +289,7 @@ def conv_process_refusal(conn, geom, peak: int, single: bool, policy: str, on_ch
 def conv_worst_sum(kernel: np.ndarray, geom) -> int:
     """The largest |sum| one output neuron can get in one step from inputs of magnitude <= 1: the sum of
     |w| over its receptive field (taps on padding excluded), exact by index arithmetic."""
-    from neurodeploy import convolution
+    from neurodeploy.format import convolution
 
     sums = convolution.row_sums(np.abs(kernel), geom)
     return int(sums.max()) if sums.size else 0
@@ -699,7 +700,7 @@ def path_lines(paths: dict) -> list[str]:
 
 def _write_npz(path: str, arrays: dict) -> None:
     _import_reader()  # neurodeploy's leaf modules, without its __init__
-    from neurodeploy import atomic
+    from neurodeploy.format import atomic
 
     with atomic.open_atomic(path, "wb") as handle:
         np.savez(handle, **arrays)

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.backends.spinnaker.network import SpinnakerBackendError
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 
@@ -139,8 +139,8 @@ def _require_spynnaker() -> None:
 # ------------------------------------------------------------------ running the child
 
 def _artifact_path(source: Any, folder: Path, name: str) -> str:
-    from neurodeploy import artifact as artifact_format
-    from neurodeploy.program import Program
+    from neurodeploy.format import artifact as artifact_format
+    from neurodeploy.format.program import Program
 
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -170,7 +170,7 @@ def _write_inputs(inputs: Any, names: Sequence[str], path: Path) -> None:
 
 
 def _input_names(path: str) -> list[str]:
-    from neurodeploy import artifact as artifact_format
+    from neurodeploy.format import artifact as artifact_format
 
     art = artifact_format.read(path)
     if art.target != "spinnaker":

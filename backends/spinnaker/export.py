@@ -17,14 +17,14 @@ import os
 from pathlib import Path
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.backends.spinnaker import network
 from neurodeploy.errors import OptionError
 
 
 def write_pynn(art, output: str | os.PathLike) -> list[Path]:
     """Write ``output`` (a .py script) and its ``.npz`` beside it; returns both paths."""
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     output = Path(output)
     if output.suffix != ".py":

@@ -38,9 +38,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
-from neurodeploy.program import Program
+from neurodeploy.format.program import Program
 
 ONE = 1 << 15  # s1615
 MAX_ATOMS = 256  # IF_curr_exp / IF_curr_delta: default and largest neurons per core

@@ -41,9 +41,9 @@ def _log(message: str) -> None:
 
 
 def _load(job: dict):
-    from neurodeploy import artifact as artifact_format
+    from neurodeploy.format import artifact as artifact_format
     from neurodeploy.backends.spinnaker import network
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format.program import from_manifest
 
     art = artifact_format.read(job["artifact"])
     program = from_manifest(art.manifest["program"], art.arrays)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.dynamics import Dynamics, dynamics
 from neurodeploy.compiler.quantize.prestart import prestart_state, report_lost_start_state
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR, Population
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.compiler.quantize.calibration import Ranges
 from neurodeploy.compiler.synapses import Connection, connections
 from neurodeploy.errors import UnsupportedError

@@ -50,13 +50,13 @@ from neurodeploy.compiler.neurons import kinds
 from neurodeploy.compiler.ir import NetworkIR, Population
 from neurodeploy.compiler.quantize.calibration import Ranges
 from neurodeploy.compiler.quantize.fixed_point import _check_activity, _delay, _latencies
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.quantize.synaptic_map import SynapticMap
 from neurodeploy.compiler.synapses import Connection, connections
 from neurodeploy.targets import spinnaker as chip
 from neurodeploy.targets import spinnaker_math as sm
 from neurodeploy.errors import OptionError, UnsupportedError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 EXC, INH = 0, 1
 LEAKY = kinds(leaky=True)

@@ -1,7 +1,7 @@
 """A connection's float weights as the quantizers see them: a sparse matrix or a conv kernel.
 
 A conv kernel stays a kernel through scaling (a scale per output channel folds into it) and
-its per-neuron sums come from the geometry (neurodeploy/convolution.py), so a vision layer is
+its per-neuron sums come from the geometry (neurodeploy/format/convolution.py), so a vision layer is
 quantized in O(kernel + neurons), never as an expanded matrix.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import scipy.sparse
 
-from neurodeploy import convolution
+from neurodeploy.format import convolution
 from neurodeploy.compiler.synapses import Connection
 
 

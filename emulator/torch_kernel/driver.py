@@ -14,7 +14,7 @@ import torch
 
 from neurodeploy.emulator.inputs import empty_traces, progress_bar
 from neurodeploy.emulator.torch_kernel import memory
-from neurodeploy.program import Program, QPopulation
+from neurodeploy.format.program import Program, QPopulation
 
 Outputs = list[tuple[QPopulation, "torch.Tensor | None", dict[str, torch.Tensor]]]
 

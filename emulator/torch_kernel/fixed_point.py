@@ -17,7 +17,7 @@ import torch
 from neurodeploy.emulator.torch_kernel import arith
 from neurodeploy.emulator.torch_kernel.synapses import Operator, operator
 from neurodeploy.errors import OptionError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 RECORDABLE = ("v", "u")
 

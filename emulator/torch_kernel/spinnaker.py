@@ -17,7 +17,7 @@ from neurodeploy.emulator.torch_kernel import arith
 from neurodeploy.emulator.torch_kernel.fixed_point import conn_operator
 from neurodeploy.emulator.torch_kernel.synapses import Operator
 from neurodeploy.errors import OptionError
-from neurodeploy.program import Program, QConnection, QPopulation
+from neurodeploy.format.program import Program, QConnection, QPopulation
 
 
 def check_record(record: tuple[str, ...]) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse
 import torch
 
-from neurodeploy.convolution import ConvGeometry, row_sums
+from neurodeploy.format.convolution import ConvGeometry, row_sums
 
 FLOAT32_LIMIT = 1 << 24  # largest bound computed in float32
 FLOAT64_LIMIT = 1 << 53  # largest bound computed in float64; above it, int64

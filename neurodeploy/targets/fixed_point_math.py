@@ -9,23 +9,27 @@ Loihi's decay truncates toward zero; the generic profile rounds to nearest (half
 and saturates u instead of wrapping it. The numpy kernel (emulator/fixed_point.py) and the
 prestart replay (compiler/quantize/prestart.py) use these functions; the compiled kernel's
 inlined copy (emulator/numba_kernels.py) is tested equal to them (tests/test_target_arithmetic.py).
+Every function takes the array namespace ``xp`` (numpy by default; the torch kernel passes torch):
+one definition of the arithmetic for both.
 """
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 
-def trunc_shr(x: np.ndarray, bits: int) -> np.ndarray:
+def trunc_shr(x: np.ndarray, bits: int, xp: Any = np) -> np.ndarray:
     """Shift right rounding toward zero (Lava's decay)."""
-    return np.where(x >= 0, x >> bits, -((-x) >> bits))
+    return xp.where(x >= 0, x >> bits, -((-x) >> bits))
 
 
-def round_shr(x: np.ndarray, bits: int) -> np.ndarray:
+def round_shr(x: np.ndarray, bits: int, xp: Any = np) -> np.ndarray:
     """Shift right rounding to nearest, half away from zero (the generic profile)."""
     if bits == 0:
         return x
     half = 1 << (bits - 1)
-    return np.where(x >= 0, (x + half) >> bits, -((-x + half) >> bits))
+    return xp.where(x >= 0, (x + half) >> bits, -((-x + half) >> bits))
 
 
 def shift_exp(y: np.ndarray, e: int) -> np.ndarray:
@@ -39,20 +43,20 @@ def wrap32(x: np.ndarray) -> np.ndarray:
 
 
 def next_u(u: np.ndarray, a: np.ndarray, keep_u: np.ndarray, decay_bits: int, shift: int, state_max: int,
-           loihi: bool) -> np.ndarray:
+           loihi: bool, xp: Any = np) -> np.ndarray:
     """u after one step with summed input ``a``; ``state_max`` is 2^(state_bits - 1)."""
-    x = (trunc_shr if loihi else round_shr)(u * keep_u, decay_bits) + (a << shift)
+    x = (trunc_shr if loihi else round_shr)(u * keep_u, decay_bits, xp) + (a << shift)
     if loihi:  # the int32 sum, then one wrap by 2^24 (u can stay outside 24 bits)
         x = wrap32(x)
-        return np.where(x > state_max, x - 2 * state_max, np.where(x <= -state_max, x + 2 * state_max, x))
-    return np.clip(x, -(state_max - 1), state_max - 1)
+        return xp.where(x > state_max, x - 2 * state_max, xp.where(x <= -state_max, x + 2 * state_max, x))
+    return xp.clip(x, -(state_max - 1), state_max - 1)
 
 
 def drive_v(v: np.ndarray, u: np.ndarray, bias: np.ndarray, keep_v: np.ndarray, decay_bits: int,
-            loihi: bool) -> np.ndarray:
+            loihi: bool, xp: Any = np) -> np.ndarray:
     """v after one step, before saturation."""
-    return (trunc_shr if loihi else round_shr)(v * keep_v, decay_bits) + u + bias
+    return (trunc_shr if loihi else round_shr)(v * keep_v, decay_bits, xp) + u + bias
 
 
-def saturate(y: np.ndarray, state_max: int) -> np.ndarray:
-    return np.clip(y, -(state_max - 1), state_max - 1)
+def saturate(y: np.ndarray, state_max: int, xp: Any = np) -> np.ndarray:
+    return xp.clip(y, -(state_max - 1), state_max - 1)

@@ -141,7 +141,7 @@ def deployed_agreement(entry: dict[str, Any], out: Path, target: str) -> float:
     (``neurodeploy verify``'s measure: the fraction of equal (sample, step, neuron) spike values,
     aligned for the target's latency)."""
     from neurodeploy.compiler.compile import Options, compile_model
-    from neurodeploy.verify import compare as verify
+    from neurodeploy.analysis.verify import compare as verify
 
     x = read_npz(Path(out) / entry["reference"])["input"]
     with warnings.catch_warnings():

@@ -15,7 +15,7 @@ from .spec import Case, Exporter, Inputs, Tolerance
 
 NORSE = Exporter("norse", "norse", "norse.torch.to_nir(module, sample)", ("norse.torch",), "1e-3 s")
 NEURODEPLOY = Exporter("neurodeploy", "neurodeploy", "neurodeploy.export_norse(module, sample)",
-                       ("norse.torch", "neurodeploy.norse_export"), "1e-3 s (in the file's metadata)")
+                       ("norse.torch", "neurodeploy.convert.norse"), "1e-3 s (in the file's metadata)")
 
 DT = 1e-3  # norse's default time step
 FILE_DT = DT * DT  # the time unit of norse 1.1.0's files (#411)
@@ -185,7 +185,7 @@ def to_nir(net, sample):
 
 
 def export_norse(net, sample):
-    from neurodeploy.norse_export import export_norse as export
+    from neurodeploy.convert.norse import export_norse as export
 
     return export(net, sample, dt=DT)
 

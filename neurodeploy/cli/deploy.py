@@ -6,7 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from neurodeploy import atomic, cli_files, cli_shard, cli_verify
+from neurodeploy.format import atomic
+from neurodeploy.cli import files as cli_files
+from neurodeploy.cli import shard as cli_shard
+from neurodeploy.cli import verify as cli_verify
 from neurodeploy.backends import registry
 from neurodeploy.errors import OptionError
 
@@ -102,7 +105,7 @@ def _calibration(args: argparse.Namespace, input_names_from=None):
     if not args.calibrate:
         return None
     from neurodeploy.api import build
-    from neurodeploy.npzio import read_inputs
+    from neurodeploy.format.npzio import read_inputs
 
     net = build(args.model, dt=args.dt, integrator=args.integrator, reset=args.reset,
                 spike_amplitude=args.spike_amplitude, warn=False)
@@ -157,8 +160,8 @@ def _compile_output(args: argparse.Namespace) -> Path:
 
 def _report_html(args: argparse.Namespace, compiled, calibration, output: Path) -> str:
     """The report, built before anything is written, so that a failing report leaves no artifact."""
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.report import build_report
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.analysis.report import build_report
 
     shapes = {n: p.shape for n, p in compiled.net.inputs.items()}
     inputs = read_inputs(args.report_input, shapes) if args.report_input else calibration
@@ -186,10 +189,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from neurodeploy import artifact
-    from neurodeploy.npzio import read_inputs, write_npz
-    from neurodeploy.program import from_manifest
-    from neurodeploy.verify import on_grid, pad_for_latency
+    from neurodeploy.format import artifact
+    from neurodeploy.format.npzio import read_inputs, write_npz
+    from neurodeploy.format.program import from_manifest
+    from neurodeploy.analysis.verify import on_grid, pad_for_latency
 
     if cli_shard.run_wanted(args):  # shards: a Dask cluster, probes, events or a folder of parts
         if args.device is not None:
@@ -220,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _check_run(args: argparse.Namespace) -> None:
     """`run`'s options, its artifact's kind and every file it would write, before any work."""
-    from neurodeploy.npzio import check_output
+    from neurodeploy.format.npzio import check_output
 
     if args.on_chip and args.backend != "lava":
         raise OptionError("--on-chip runs on Loihi 2 through Lava: add --backend lava")
@@ -242,7 +245,7 @@ def _check_run(args: argparse.Namespace) -> None:
 
 
 def inspect_artifact(path: str) -> int:
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
 
     art = artifact.read(path)
     m = art.manifest

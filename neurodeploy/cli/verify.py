@@ -1,7 +1,7 @@
 """`neurodeploy verify`: a deployment against its float model, with gates for CI.
 
 ``verify ART.ndp --input IN.npz [--against MODEL.nir]`` checks the artifact as built (the float
-model from its provenance, :mod:`neurodeploy.gate`); ``verify MODEL.nir --target T --input IN.npz``
+model from its provenance, :mod:`neurodeploy.analysis.gate`); ``verify MODEL.nir --target T --input IN.npz``
 compiles the model with the given options first. ``--min-spike-agreement``,
 ``--min-class-agreement`` and ``--max-v-error`` set the exit status: 0 pass, 1 fail, 2 error.
 """
@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from neurodeploy import cli_shard
+from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import OptionError
 
 # verify's compile options (dest, option), meaningful only where verify compiles a .nir itself
@@ -24,7 +24,7 @@ _COMPILE_OPTIONS = (("target", "--target"), ("calibrate", "--calibrate"), ("per_
 
 
 def add_parser(sub, add_semantics) -> None:
-    from neurodeploy.cli_deploy import _compile_options
+    from neurodeploy.cli.deploy import _compile_options
 
     p = sub.add_parser("verify", help="float model vs a deployment, per population; gates set the exit status "
                                       "(0 pass, 1 fail, 2 error)")
@@ -47,7 +47,7 @@ def add_parser(sub, add_semantics) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from neurodeploy.gate import Gates, apply_gates
+    from neurodeploy.analysis.gate import Gates, apply_gates
 
     gates = Gates(args.min_spike_agreement, args.min_class_agreement, args.max_v_error)
     report = _verify_artifact(args) if _is_artifact(args.model) else _verify_nir(args)
@@ -57,15 +57,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _is_artifact(path: str) -> bool:
-    from neurodeploy.artifact import sniff
+    from neurodeploy.format.artifact import sniff
 
     kind = sniff(path)
     return kind == "artifact" or (kind is None and str(path).endswith(".ndp"))
 
 
 def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
-    from neurodeploy import cli_files
-    from neurodeploy.gate import verify_artifact
+    from neurodeploy.cli import files as cli_files
+    from neurodeploy.analysis.gate import verify_artifact
 
     given = [option for dest, option in _COMPILE_OPTIONS if getattr(args, dest, None) not in (None, False, "")]
     if given:
@@ -79,12 +79,12 @@ def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
-    from neurodeploy import cli_files
-    from neurodeploy.cli_deploy import TARGETS, _calibration, _options
+    from neurodeploy.cli import files as cli_files
+    from neurodeploy.cli.deploy import TARGETS, _calibration, _options
     from neurodeploy.compiler.build import build
     from neurodeploy.compiler.compile import compile_model
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.verify import compare
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.analysis.verify import compare
 
     cli_files.expect_nir(args.model, "verify")
     if args.against:
@@ -105,8 +105,8 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:
-    from neurodeploy.gate import format_gates
-    from neurodeploy.verify import format_report
+    from neurodeploy.analysis.gate import format_gates
+    from neurodeploy.analysis.verify import format_report
 
     if as_json:
         print(json.dumps(report, indent=1, sort_keys=True, default=float))

@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy import atomic, cli_files, cli_shard
+from neurodeploy.format import atomic
+from neurodeploy.cli import files as cli_files
+from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
 
 
 def add_parser(sub, add_semantics) -> None:
-    from neurodeploy.sweep import OPTIONS
+    from neurodeploy.analysis.sweep import OPTIONS
 
     p = sub.add_parser("sweep", help="compile, emulate and tabulate every target x option variant of a model")
     p.add_argument("model", help="a .nir file")
@@ -75,7 +77,7 @@ def _labels(path: str, samples: int) -> np.ndarray | None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from neurodeploy.sweep import parse_option, variants
+    from neurodeploy.analysis.sweep import parse_option, variants
 
     _check(args)
     chosen = variants(_targets(args.targets), [parse_option(o) for o in args.option])
@@ -88,7 +90,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(line)
     print(f"wrote {args.json}")
     if args.html:
-        from neurodeploy.sweep_report import sweep_html
+        from neurodeploy.analysis.sweep_report import sweep_html
 
         atomic.write_text(args.html, sweep_html(table))
         print(f"wrote {args.html}")
@@ -105,11 +107,11 @@ def _plain(value: Any) -> Any:
 
 def _sweep(args: argparse.Namespace, chosen: list, folder: Path) -> list[dict[str, Any]]:
     """Compile every variant, run every (variant, shard) job, merge each variant's shards into a row."""
-    from neurodeploy import shard
+    from neurodeploy.sharding import shard
     from neurodeploy.api import build
-    from neurodeploy.cluster import map_jobs, progress
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.sweep import row, sweep_shard
+    from neurodeploy.sharding.cluster import map_jobs, progress
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.analysis.sweep import row, sweep_shard
 
     net = build(args.model, warn=False, **_semantics(args))
     shapes = {n: p.shape for n, p in net.inputs.items()}
@@ -135,9 +137,9 @@ def _sweep(args: argparse.Namespace, chosen: list, folder: Path) -> list[dict[st
 def _compile(args: argparse.Namespace, target: str, options: dict[str, Any], calibration: Any,
              path: Path) -> tuple[Any, Any]:
     """(compiled, artifact path) of one variant, or (None, its error row) when it does not compile."""
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
     from neurodeploy.compiler.compile import compile_model
-    from neurodeploy.sweep import compile_options, error_row
+    from neurodeploy.analysis.sweep import compile_options, error_row
 
     try:
         compiled = compile_model(args.model, compile_options(target, options, _semantics(args)), calibration,
@@ -150,9 +152,9 @@ def _compile(args: argparse.Namespace, target: str, options: dict[str, Any], cal
 
 def _specs(args: argparse.Namespace, compiled: list[tuple[Any, Any]], keys: tuple) -> list[Any]:
     """A job spec per compiled variant (paths and names only)."""
-    from neurodeploy import artifact
-    from neurodeploy.cli_shard import SEMANTICS
-    from neurodeploy.sweep import SweepSpec, readout_of
+    from neurodeploy.format import artifact
+    from neurodeploy.cli.shard import SEMANTICS
+    from neurodeploy.analysis.sweep import SweepSpec, readout_of
 
     specs = []
     for i, (result, path) in enumerate(compiled):

@@ -38,11 +38,11 @@ import numpy as np
 from neurodeploy.emulator.inputs import program_inputs
 import scipy.sparse
 
-from neurodeploy import artifact as artifact_format
-from neurodeploy import convolution
+from neurodeploy.format import artifact as artifact_format
+from neurodeploy.format import convolution
 from neurodeploy.targets import spinnaker as spinnaker_target
 from neurodeploy.errors import OptionError
-from neurodeploy.program import Program, QConnection, from_manifest, plain
+from neurodeploy.format.program import Program, QConnection, from_manifest, plain
 
 SCHEMA = "neurodeploy-profile"
 SCHEMA_VERSION = 1
@@ -200,7 +200,7 @@ def _emulate(program: Program, inputs: Any, pad: bool, traces: dict[str, np.ndar
     """Run the bit-accurate emulator on ``inputs`` (padded for the latency when ``pad``), unless
     ``traces`` of that run are given."""
     from neurodeploy.emulator import run_program
-    from neurodeploy.verify import pad_for_latency
+    from neurodeploy.analysis.verify import pad_for_latency
 
     arrays = program_inputs(program, inputs)
     if pad:

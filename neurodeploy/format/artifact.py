@@ -22,7 +22,7 @@ from typing import Any, Dict
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.errors import NeurodeployError
 
 FORMAT = "neurodeploy-artifact"
@@ -52,7 +52,7 @@ class Artifact:
 
 def from_program(program: Any) -> Artifact:
     """A minimal Artifact around a Program (for programs built in code, as tests do)."""
-    from neurodeploy.program import to_manifest
+    from neurodeploy.format.program import to_manifest
 
     manifest_program, arrays = to_manifest(program)
     return Artifact({"target": program.target, "program": manifest_program}, arrays)
@@ -112,7 +112,7 @@ def _json_default(value: Any) -> Any:
 
 
 def write(artifact: Artifact, path: str | os.PathLike) -> Path:
-    """Write atomically: a temp file in the same folder, then rename (``neurodeploy.atomic``)."""
+    """Write atomically: a temp file in the same folder, then rename (``neurodeploy.format.atomic``)."""
     return atomic.write_bytes(path, to_bytes(artifact))
 
 

@@ -17,8 +17,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from neurodeploy.errors import OptionError
-from neurodeploy.shard import Shard, load, shard_inputs
-from neurodeploy.shard_verify import float_net, partial
+from neurodeploy.sharding.shard import Shard, load, shard_inputs
+from neurodeploy.sharding.verify import float_net, partial
 
 # --option NAME: (Options field, value type, targets it applies to; None: every target)
 OPTIONS: dict[str, tuple[str, type, tuple[str, ...] | None]] = {
@@ -111,7 +111,7 @@ def _zoo_model(model: Path) -> Any:
 def classes(program: Any, traces: dict, readout: tuple[str, str], emulated: bool) -> np.ndarray:
     """Class per sample under the zoo's rule, from float-grid traces (emulated ones in raw integers)."""
     from neurodeploy.models import decode
-    from neurodeploy.verify import to_float
+    from neurodeploy.analysis.verify import to_float
 
     node, rule = readout
     pop = program.population(node)
@@ -156,8 +156,8 @@ def _reference(spec: SweepSpec, shard: Shard, inputs: Any) -> dict:
 def sweep_shard(spec: SweepSpec, shard: Shard) -> dict[str, Any]:
     """Emulate one shard once; verify's counts, the profile's cost and the classes of it."""
     from neurodeploy.emulator import run_program
-    from neurodeploy.profile import profile, record_of
-    from neurodeploy.verify import align_to_float, pad_for_latency
+    from neurodeploy.analysis.profile import profile, record_of
+    from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
     art, program = load(spec.artifact, spec.content_hash)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
@@ -210,7 +210,7 @@ def energy_latency(costs: list[dict[str, Any]]) -> dict[str, Any]:
 def row(target: str, chosen: dict[str, Any], compiled: Any, results: list[dict[str, Any]],
         labels: np.ndarray | None, samples: int, steps: int) -> dict[str, Any]:
     """One row of the sweep: accuracy, agreement with the float model, resources, cost, health."""
-    from neurodeploy.shard_verify import merge
+    from neurodeploy.sharding.verify import merge
 
     program = compiled.program
     report = merge(program, [r["partial"] for r in results], samples, steps)

@@ -1,7 +1,7 @@
 """Samples in contiguous shards: reading a shard of an input file, and the tasks that run on one.
 
 A shard is a range of samples ``[start, stop)``. The tasks here are what a Dask worker runs
-(:mod:`neurodeploy.cluster` submits them): each reads the artifact and the input rows itself from
+(:mod:`neurodeploy.sharding.cluster` submits them): each reads the artifact and the input rows itself from
 the paths in its spec (no program or array travels to it), runs the bit-accurate emulator on its
 samples and returns plain numpy arrays. Samples are independent in every kernel, so the
 concatenation of the shards' traces equals one run over all samples, whatever the shards.
@@ -122,7 +122,7 @@ def read_rows(path: str | Path, key: str, start: int, stop: int) -> np.ndarray:
 
 def input_keys(path: str | Path, program_inputs: Mapping[str, tuple[int, ...]]) -> dict[str, str]:
     """Which array of the ``.npz`` feeds each program input (``input``, or ``input.<name>`` each)."""
-    from neurodeploy.npzio import _input_keys
+    from neurodeploy.format.npzio import _input_keys
 
     path = Path(path)
     if not path.is_file():
@@ -139,7 +139,7 @@ def input_keys(path: str | Path, program_inputs: Mapping[str, tuple[int, ...]]) 
 def input_extent(path: str | Path, keys: Mapping[str, str], program_inputs: Mapping[str, tuple[int, ...]]
                  ) -> tuple[int, int]:
     """(samples, steps) of the input arrays, whose headers are checked against the program's inputs."""
-    from neurodeploy.npzio import _shape_fits
+    from neurodeploy.format.npzio import _shape_fits
 
     extents = set()
     for name, key in keys.items():
@@ -159,7 +159,7 @@ def input_extent(path: str | Path, keys: Mapping[str, str], program_inputs: Mapp
 
 def shard_inputs(path: str | Path, keys: Mapping[str, str], start: int, stop: int) -> Any:
     """The program's inputs for samples ``[start, stop)``: one array, or ``{name: array}``, checked."""
-    from neurodeploy.npzio import _check_array
+    from neurodeploy.format.npzio import _check_array
 
     arrays = {}
     for name, key in keys.items():
@@ -183,8 +183,8 @@ def load(path: str, content_hash: str) -> tuple[Any, Any]:
     ``content_hash`` is the artifact the client read: a worker that sees another file at the path
     (a remote worker without the shared folder, or a file replaced meanwhile) stops with one line.
     """
-    from neurodeploy import artifact
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format import artifact
+    from neurodeploy.format.program import from_manifest
 
     stat = os.stat(path)
     key = (path, stat.st_mtime_ns, stat.st_size)
@@ -227,7 +227,7 @@ class ShardResult:
 def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     """Emulate samples ``shard`` of the input with the artifact; traces as `run` writes them."""
     from neurodeploy.emulator import run_program
-    from neurodeploy.verify import align_to_float, pad_for_latency
+    from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
     _, program = load(spec.artifact, spec.content_hash)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from neurodeploy import atomic, cli_files, cli_shard
+from neurodeploy.format import atomic
+from neurodeploy.cli import files as cli_files
+from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import OptionError
 
 
@@ -28,18 +30,18 @@ def add_parser(sub) -> None:
     p.add_argument("--spinnaker-provenance", metavar="data.sqlite3",
                    help="measured: sPyNNaker's provenance database of a hardware run")
     p.add_argument("--lava-profile", metavar="L.json",
-                   help="measured: Loihi 2 profiler readings written by neurodeploy.profile_ingest.capture_lava_profilers")
+                   help="measured: Loihi 2 profiler readings written by neurodeploy.analysis.profile_ingest.capture_lava_profilers")
     p.add_argument("--measured-samples", type=int, metavar="N",
                    help="inferences the measured run covered (default: the samples in --input)")
     cli_shard.add_options(p)
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from neurodeploy import artifact
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.profile import format_profile, profile
-    from neurodeploy.profile_ingest import IngestError, ingest
-    from neurodeploy.program import from_manifest
+    from neurodeploy.format import artifact
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.analysis.profile import format_profile, profile
+    from neurodeploy.analysis.profile_ingest import IngestError, ingest
+    from neurodeploy.format.program import from_manifest
 
     cli_files.expect_artifact(args.artifact, "profile")
     if args.source:
@@ -67,7 +69,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         atomic.write_text(args.json, json.dumps(result, indent=1, sort_keys=True))
         print(f"wrote {args.json}")
     if args.html:
-        from neurodeploy.report import write_report
+        from neurodeploy.analysis.report import write_report
 
         write_report(art, inputs, args.html, source=args.source, artifact_path=args.artifact, profile_data=result)
         print(f"wrote {args.html}")

@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from neurodeploy.atomic import check_writable, open_atomic
+from neurodeploy.format.atomic import check_writable, open_atomic
 from neurodeploy.errors import InputDataError, OptionError
 
 Shapes = Mapping[str, tuple[int, ...]]

@@ -7,7 +7,7 @@ fails early, before any work, on a path that could not be written.
 
 A leaf module: the standard library and the dependency-free errors module only, Python 3.10
 compatible, so the Lava runner (its own Python 3.10 environment, which loads
-``neurodeploy/artifact.py`` as a plain file) can use it too.
+``neurodeploy/format/artifact.py`` as a plain file) can use it too.
 """
 from __future__ import annotations
 

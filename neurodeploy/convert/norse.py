@@ -44,7 +44,7 @@ import nir
 import numpy as np
 import torch
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.errors import NeurodeployError
 
 try:  # the lead's error hierarchy; fall back to the base class if it is not there yet

@@ -2,8 +2,8 @@
 
 Sections: model summary, health warnings, quantization error per layer (the artifact's health
 metrics), core/chip utilisation heat map, spike rasters float reference vs deployed with the
-first divergence marked (``neurodeploy.verify``), and the profile tables
-(:mod:`neurodeploy.profile`, with measured values when :mod:`neurodeploy.profile_ingest` added
+first divergence marked (``neurodeploy.analysis.verify``), and the profile tables
+(:mod:`neurodeploy.analysis.profile`, with measured values when :mod:`neurodeploy.analysis.profile_ingest` added
 them). Figures are matplotlib PNGs embedded as base64; the file needs nothing else.
 
 The float model comes from a compiled model itself, else from ``source`` or the artifact's
@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.errors import NeurodeployError
 
 
@@ -295,7 +295,7 @@ def _utilisation_section(profile: dict, manifest: dict) -> str:
 
 
 def _raster_section(program, net, inputs, verify_report: dict | None, max_neurons: int = 256) -> str:
-    from neurodeploy.verify import emulate_like_reference
+    from neurodeploy.analysis.verify import emulate_like_reference
 
     first_input = next(iter(inputs.values())) if isinstance(inputs, dict) else inputs
     one = {k: np.asarray(v)[:1] for k, v in inputs.items()} if isinstance(inputs, dict) else np.asarray(first_input)[:1]
@@ -333,7 +333,7 @@ def _raster_section(program, net, inputs, verify_report: dict | None, max_neuron
                          v.get("v_max_error"), v.get("v_rms_error")))
     body = ""
     if rows:
-        body += ("<p>All samples (<code>neurodeploy.verify.compare</code>; emulated spikes shifted back by each "
+        body += ("<p>All samples (<code>neurodeploy.analysis.verify.compare</code>; emulated spikes shifted back by each "
                  "population's latency):</p>")
         body += _table(("population", "spikes float", "spikes deployed", "spike agreement", "first divergent step",
                         "v max error", "v rms error"), rows)
@@ -466,8 +466,8 @@ window.addEventListener('load', function () {
 def build_report(compiled_or_artifact: Any, inputs: Any, source: str | Path | None = None, *,
                  artifact_path: str | Path | None = None, profile_data: dict | None = None) -> str:
     """The report as an HTML string (see :func:`write_report`)."""
-    from neurodeploy.profile import load, profile as run_profile
-    from neurodeploy.verify import compare
+    from neurodeploy.analysis.profile import load, profile as run_profile
+    from neurodeploy.analysis.verify import compare
 
     net = getattr(compiled_or_artifact, "net", None)
     if isinstance(compiled_or_artifact, (str, Path)):

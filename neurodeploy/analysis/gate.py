@@ -144,11 +144,11 @@ def verify_artifact(artifact_path: str | os.PathLike, inputs: Any,
 
     ``inputs``: an array (batch, steps, *input_shape), a dict of them, or an .npz path.
     """
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
     from neurodeploy.compiler.build import build
-    from neurodeploy.npzio import read_inputs
-    from neurodeploy.program import from_manifest
-    from neurodeploy.verify import compare
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.format.program import from_manifest
+    from neurodeploy.analysis.verify import compare
 
     art = artifact.read(artifact_path)
     program = from_manifest(art.manifest["program"], art.arrays)

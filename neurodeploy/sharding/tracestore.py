@@ -17,9 +17,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 from neurodeploy.errors import OptionError
-from neurodeploy.shard import Shard
+from neurodeploy.sharding.shard import Shard
 
 INDEX = "index.json"
 FORMAT = "neurodeploy-trace-parts"

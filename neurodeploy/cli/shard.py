@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy import cli_files
-from neurodeploy.cluster import Where, map_shards, progress
+from neurodeploy.cli import files as cli_files
+from neurodeploy.sharding.cluster import Where, map_shards, progress
 from neurodeploy.errors import OptionError
-from neurodeploy.shard import DEFAULT_SHARD_SIZE, RunSpec, ShardResult, plan, run_shard
+from neurodeploy.sharding.shard import DEFAULT_SHARD_SIZE, RunSpec, ShardResult, plan, run_shard
 
 
 def add_options(p: argparse.ArgumentParser, *, traces: bool = False) -> None:
@@ -68,7 +68,7 @@ def _check_run(args: argparse.Namespace) -> Path:
     cli_files.expect_artifact(args.artifact, "run")
     output = Path(args.output)
     if not folder_output(args.output):
-        from neurodeploy.npzio import check_output
+        from neurodeploy.format.npzio import check_output
 
         check_output(output, "-o")
     elif output.exists() and not output.is_dir():
@@ -80,7 +80,7 @@ def _check_run(args: argparse.Namespace) -> Path:
 
 def _run_spec(args: argparse.Namespace, art: Any, program: Any) -> tuple[RunSpec, int, int]:
     """The workers' spec (absolute paths), and the input's (samples, steps) from its headers."""
-    from neurodeploy import shard
+    from neurodeploy.sharding import shard
 
     keys = shard.input_keys(args.input, program.inputs)
     samples, steps = shard.input_extent(args.input, keys, program.inputs)
@@ -94,9 +94,9 @@ def _run_spec(args: argparse.Namespace, art: Any, program: Any) -> tuple[RunSpec
 
 def cmd_run(args: argparse.Namespace) -> int:
     """`run` over shards; writes one .npz (or a folder of parts) and prints what `run` prints."""
-    from neurodeploy import artifact
-    from neurodeploy.program import from_manifest
-    from neurodeploy.tracestore import PartStore
+    from neurodeploy.format import artifact
+    from neurodeploy.format.program import from_manifest
+    from neurodeploy.sharding.tracestore import PartStore
 
     output = _check_run(args)
     cluster = where(args)
@@ -150,7 +150,7 @@ def _event_shapes(program: Any, spec: RunSpec, samples: int, steps: int) -> dict
 
 def _grid_line(program: Any, samples: int, steps: int, align: str, dropped: int) -> str:
     """The alignment line `run` prints, for the whole run."""
-    from neurodeploy.verify import _alignment_info, format_alignment, on_grid
+    from neurodeploy.analysis.verify import _alignment_info, format_alignment, on_grid
 
     if align == "float":
         return f"alignment: {format_alignment(_alignment_info(program, samples, steps, dropped))}"
@@ -170,8 +170,8 @@ def verify_compiled(args: argparse.Namespace) -> dict[str, Any]:
     """`verify MODEL.nir --target T` over shards: compiled here into a temporary artifact the workers read."""
     import tempfile
 
-    from neurodeploy import artifact
-    from neurodeploy.cli_deploy import _calibration, _options
+    from neurodeploy.format import artifact
+    from neurodeploy.cli.deploy import _calibration, _options
     from neurodeploy.compiler.compile import compile_model
 
     compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
@@ -186,11 +186,12 @@ def verify_compiled(args: argparse.Namespace) -> dict[str, Any]:
 
 def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: str | None, cluster: Where,
                    shard_size: int | None = None) -> dict[str, Any]:
-    """:func:`neurodeploy.gate.verify_artifact` with the comparison done shard by shard where ``cluster`` says."""
-    from neurodeploy import artifact, shard
-    from neurodeploy.gate import _check_same_network, find_float_model
-    from neurodeploy.program import from_manifest
-    from neurodeploy.shard_verify import VerifySpec, float_net, merge, verify_shard
+    """:func:`neurodeploy.analysis.gate.verify_artifact` with the comparison done shard by shard where ``cluster`` says."""
+    from neurodeploy.format import artifact
+    from neurodeploy.sharding import shard
+    from neurodeploy.analysis.gate import _check_same_network, find_float_model
+    from neurodeploy.format.program import from_manifest
+    from neurodeploy.sharding.verify import VerifySpec, float_net, merge, verify_shard
 
     art = artifact.read(artifact_path)
     program = from_manifest(art.manifest["program"], art.arrays)
@@ -225,10 +226,10 @@ def _gather(cluster: Where, task: Any, spec: Any, shards: list, samples: int) ->
 
 def profile_traces(artifact_path: str, input_path: str, art: Any, program: Any, pad: bool, cluster: Where,
                    shard_size: int | None = None) -> dict[str, np.ndarray]:
-    """The emulator's traces that :func:`neurodeploy.profile.profile` counts, run shard by shard
+    """The emulator's traces that :func:`neurodeploy.analysis.profile.profile` counts, run shard by shard
     where ``cluster`` says and concatenated here (the profile counts every sample's activity)."""
-    from neurodeploy import shard
-    from neurodeploy.profile import record_of
+    from neurodeploy.sharding import shard
+    from neurodeploy.analysis.profile import record_of
 
     keys = shard.input_keys(input_path, program.inputs)
     samples, _ = shard.input_extent(input_path, keys, program.inputs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from neurodeploy import cli_files
+from neurodeploy.cli import files as cli_files
 from neurodeploy.errors import OptionError
 
 ENCODINGS = ("rate", "current")
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from neurodeploy.compiler import ann_to_snn
+    from neurodeploy.convert import ann_to_snn
 
     output = Path(args.output) if args.output else Path(args.model).with_suffix(".nir")
     if output.suffix != ".nir":
@@ -51,7 +51,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     cli_files.expect_onnx(args.model, "convert")
     cli_files.check_outputs(("-o", str(output)), ("--encoded", args.encoded))
     if args.encoded:
-        from neurodeploy.npzio import check_output
+        from neurodeploy.format.npzio import check_output
 
         check_output(args.encoded, "--encoded")
     calibration = ann_to_snn.read_calibration(args.calibrate)
@@ -61,7 +61,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     ann_to_snn.write(conversion, output)
     print("\n".join(summary(conversion, args.model, output)))
     if args.encoded:
-        from neurodeploy.npzio import write_npz
+        from neurodeploy.format.npzio import write_npz
 
         write_npz(args.encoded, {"input": ann_to_snn.encode(calibration, conversion)})
         print(f"wrote {args.encoded}: the calibration inputs encoded ({args.encoding}, {args.steps} steps)")

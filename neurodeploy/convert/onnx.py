@@ -4,7 +4,7 @@ The ONNX graph is read with the ``onnx`` package (``onnx.load``, ``onnx.numpy_he
 interpreted node by node into an :class:`ANN`: a chain of layers on per-sample shapes (the
 ONNX batch axis is dropped), with BatchNormalization folded into the Gemm/MatMul/Conv before
 it and a constant Add folded into their bias. :meth:`ANN.forward` runs the network in numpy;
-the ANN-to-SNN conversion (``compiler/ann_to_snn.py``) uses it for calibration.
+the ANN-to-SNN conversion (``neurodeploy/convert/ann_to_snn.py``) uses it for calibration.
 
 Supported operators (:data:`SUPPORTED_OPS`): Gemm, MatMul (+ Add of a constant), Conv (1-D and
 2-D, symmetric padding), Relu, BatchNormalization (after Gemm/MatMul/Conv), AveragePool (2-D),

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Optional
 
-from neurodeploy.atomic import check_writable
+from neurodeploy.format.atomic import check_writable
 from neurodeploy.errors import OptionError
 
 Output = tuple[str, Optional[str]]  # (option, path or None where the option was not given)
@@ -32,7 +32,7 @@ def check_outputs(*outputs: Output) -> list[Path]:
 
 
 def _kind(path: str) -> Optional[str]:
-    from neurodeploy.artifact import sniff
+    from neurodeploy.format.artifact import sniff
 
     return sniff(path)
 
@@ -75,7 +75,7 @@ def _is_artifact(path: str) -> bool:
 
 def _origin(path: str) -> str:
     """' for loihi2, compiled from model.nir' where the artifact says so, else ''."""
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
 
     try:
         manifest = artifact.read(path).manifest

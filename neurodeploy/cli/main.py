@@ -9,7 +9,12 @@ from typing import Sequence
 
 import numpy as np
 
-from neurodeploy import cli_convert, cli_deploy, cli_export, cli_files, cli_profile, cli_sweep
+from neurodeploy.cli import convert as cli_convert
+from neurodeploy.cli import deploy as cli_deploy
+from neurodeploy.cli import export as cli_export
+from neurodeploy.cli import files as cli_files
+from neurodeploy.cli import profile as cli_profile
+from neurodeploy.cli import sweep as cli_sweep
 from neurodeploy.errors import NeurodeployError
 
 EXIT_CLOSED_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
@@ -129,7 +134,7 @@ def _print_warnings(caught) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from neurodeploy.artifact import sniff
+    from neurodeploy.format.artifact import sniff
 
     kind = sniff(args.model)
     if kind == "artifact" or (kind is None and str(args.model).endswith(".ndp")):
@@ -161,7 +166,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from neurodeploy.api import build
     from neurodeploy.emulator.reference import simulate
-    from neurodeploy.npzio import check_output, read_inputs, write_npz
+    from neurodeploy.format.npzio import check_output, read_inputs, write_npz
 
     cli_files.expect_nir(args.model, "simulate")
     check_output(args.output, "-o")  # before any work: a bad output path fails at once

@@ -1,13 +1,13 @@
 """The sweep's HTML page: accuracy against energy per inference (per target) and against cores, and the table.
 
-Self-contained like the deployment report (:mod:`neurodeploy.report`): matplotlib PNGs embedded as
+Self-contained like the deployment report (:mod:`neurodeploy.analysis.report`): matplotlib PNGs embedded as
 base64. Without labels the y axis is the agreement of the deployed decisions with the float model's.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from neurodeploy.report import _CSS, _esc, _figure, _png, _table
+from neurodeploy.analysis.report import _CSS, _esc, _figure, _png, _table
 
 MARKERS = {"loihi2": "o", "spinnaker": "s", "emulator": "^"}
 

@@ -1,4 +1,4 @@
-"""`verify` over shards: per-shard sums and extremes that merge into :func:`neurodeploy.verify.compare`'s report.
+"""`verify` over shards: per-shard sums and extremes that merge into :func:`neurodeploy.analysis.verify.compare`'s report.
 
 Each shard runs the float reference and the emulator on its samples and returns counts (spikes,
 agreeing values, matching classes), extremes (largest membrane error, range, first divergent
@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from neurodeploy.shard import Shard, load, shard_inputs
+from neurodeploy.sharding.shard import Shard, load, shard_inputs
 
 _NETS: dict[tuple, Any] = {}
 
@@ -49,7 +49,7 @@ def verify_shard(spec: VerifySpec, shard: Shard) -> dict[str, Any]:
     """The shard's partial comparison (see :func:`partial`)."""
     from neurodeploy.emulator import run_program
     from neurodeploy.emulator.reference import simulate
-    from neurodeploy.verify import align_to_float, pad_for_latency
+    from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
     _, program = load(spec.artifact, spec.content_hash)
     net = float_net(spec.model, spec.semantics)
@@ -83,7 +83,7 @@ def _spikes(pop: Any, ref: dict, emu: dict) -> dict[str, Any]:
 
 def _membrane(pop: Any, program: Any, ref: dict, emu: dict) -> dict[str, Any]:
     """As verify's membrane error: float units, zero where either side just spiked."""
-    from neurodeploy.verify import to_float
+    from neurodeploy.analysis.verify import to_float
 
     state, key, vkey = pop.readout, f"spikes.{pop.name}", f"v.{pop.name}"
     if vkey not in ref or f"{state}.{pop.name}" not in emu:
@@ -99,7 +99,7 @@ def _membrane(pop: Any, program: Any, ref: dict, emu: dict) -> dict[str, Any]:
 
 def scores(pop: Any, program: Any, ref: dict, emu: dict) -> tuple[str, np.ndarray, np.ndarray]:
     """(rule, float scores, emulated scores): verify's per-sample class scores of an output."""
-    from neurodeploy.verify import to_float
+    from neurodeploy.analysis.verify import to_float
 
     if pop.spiking:
         key = f"spikes.{pop.name}"
@@ -121,8 +121,8 @@ def _classes(pop: Any, program: Any, ref: dict, emu: dict) -> dict[str, Any]:
 # ------------------------------------------------------------------ merging
 
 def merge(program: Any, partials: list[dict[str, Any]], samples: int, steps: int) -> dict[str, Any]:
-    """One report, as :func:`neurodeploy.verify.compare` gives it, from every shard's partial."""
-    from neurodeploy.verify import _alignment_info
+    """One report, as :func:`neurodeploy.analysis.verify.compare` gives it, from every shard's partial."""
+    from neurodeploy.analysis.verify import _alignment_info
 
     dropped = sum(p["dropped"] for p in partials)
     report: dict[str, Any] = {"target": program.target, "populations": {}, "outputs": {},

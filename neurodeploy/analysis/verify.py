@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.compiler.ir import NetworkIR
-from neurodeploy.program import Program, QPopulation
+from neurodeploy.format.program import Program, QPopulation
 
 
 def to_float(pop: QPopulation, program: Program, values: np.ndarray, state: str = "v") -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from neurodeploy import cli_files
+from neurodeploy.cli import files as cli_files
 from neurodeploy.errors import OptionError
 
 
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from neurodeploy import artifact
+    from neurodeploy.format import artifact
 
     exporter = EXPORTERS[args.format]
     output = Path(args.output)

@@ -48,8 +48,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from neurodeploy import atomic
-from neurodeploy.compiler.onnx_import import ANN, Layer, load_onnx
+from neurodeploy.format import atomic
+from neurodeploy.convert.onnx import ANN, Layer, load_onnx
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 
 DT = 1e-3
@@ -355,7 +355,7 @@ def _emit_segment(nodes: dict, edges: list, prev: str, segment: list[Layer], wei
 # ----------------------------------------------------------------------------- files
 
 def write(conversion: Conversion | Any, path: str | Path) -> Path:
-    """Write the graph with ``nir.write``, atomically (``neurodeploy.atomic``)."""
+    """Write the graph with ``nir.write``, atomically (``neurodeploy.format.atomic``)."""
     import nir
 
     graph = conversion.graph if isinstance(conversion, Conversion) else conversion

@@ -1,6 +1,6 @@
 """Measured on-chip profiles beside the predicted ones: ``ingest(profile, ...)``.
 
-Takes a profile from :func:`neurodeploy.profile.profile` and readings from a hardware run, and
+Takes a profile from :func:`neurodeploy.analysis.profile.profile` and readings from a hardware run, and
 returns the profile with ``measured`` (the raw readings, per source) and ``comparison`` rows
 ``{quantity, scope, predicted, measured, ratio, unit, source}`` where ``ratio`` is
 measured / predicted (None when the prediction is 0). The formats read (docs/profiling.md):
@@ -18,7 +18,7 @@ Loihi 2 (lava-loihi's ``lava.utils.loihi2_profiler``): a JSON of the documented 
   ``Profiler.energy_breakdown()/power_breakdown()``), written on the Loihi host by
   :func:`capture_lava_profilers`; see ``tests/data/profiles/README.md``.
 
-Leaf module: standard library + numpy + ``neurodeploy.atomic`` only (Python 3.10 compatible), so that
+Leaf module: standard library + numpy + ``neurodeploy.format.atomic`` only (Python 3.10 compatible), so that
 ``capture_lava_profilers`` can run in the Lava environment.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from neurodeploy import atomic
+from neurodeploy.format import atomic
 
 LAVA_FORMAT = "neurodeploy-lava-loihi2-profilers"
 LAVA_ATTRIBUTES = {

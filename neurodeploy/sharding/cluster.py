@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 from neurodeploy.errors import NeurodeployError, OptionError
-from neurodeploy.shard import Shard
+from neurodeploy.sharding.shard import Shard
 
 RETRIES = 2  # a task that raises is tried this many more times; a dead worker's task is always rerun
 CONNECT_TIMEOUT_S = 30

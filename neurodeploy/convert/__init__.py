@@ -1,0 +1,1 @@
+"""Everything that produces NIR: the norse exporter, the ONNX reader, ANN-to-SNN conversion."""

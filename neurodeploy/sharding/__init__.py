@@ -1,0 +1,1 @@
+"""Runs sharded over samples on a Dask cluster (a local one, or an existing scheduler)."""
