@@ -76,6 +76,14 @@ MODELS: Dict[str, ZooModel] = {
             dt=1e-3, steps=40, input_shape=(4,), readout_node="li1", rule="v_last", classes=4,
         ),
         ZooModel(
+            name="events_motion",
+            description="event camera 2x64x64 (ON/OFF), 24 steps: which way a shape moves (right, "
+            "left, down, up, expand, contract): Conv2d(2,8,5,s=2,p=2) -> LIF -> SumPool2d(2) -> "
+            "Conv2d(8,8,3,s=2,p=1) -> LIF -> SumPool2d(2) -> Flatten -> Linear(128,6) -> LI readout",
+            dt=1e-3, steps=24, input_shape=(2, 64, 64), readout_node="li1", rule="v_sum",
+            classes=6,
+        ),
+        ZooModel(
             name="lif_paper",
             description="NIR paper single-neuron test: Affine(1x1, w=1) -> LIF(tau=2.5 ms, "
             "v_th=0.1), dt=1e-4, 1000 steps; no classification",

@@ -5,12 +5,13 @@ encodings draw from ``np.random.default_rng(seed)``.  :func:`test_set` returns e
 inputs the zoo's accuracies were measured on.
 
 Shapes: digits MLP inputs ``(batch, T, 64)``, digits conv inputs ``(batch, T, 1, 8, 8)``,
-temporal inputs ``(batch, T, 4)``; all float32 with values 0/1.  Labels are int64.
+temporal inputs ``(batch, T, 4)``, event-camera inputs ``(batch, T, 2, 64, 64)``; all float32
+with values 0/1.  Labels are int64.
 """
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +29,21 @@ TEMPORAL_MIN_GAP = 4  # minimum distance between burst onsets
 TEMPORAL_NOISE = 0.02  # background spike probability per channel and step
 TEMPORAL_TRAIN_SIZE = 4096
 TEMPORAL_TEST_SIZE = 1024
+
+EVENTS_SIZE = 64  # sensor height = width (pixels)
+EVENTS_STEPS = 24
+EVENTS_MOTIONS = ("right", "left", "down", "up", "expand", "contract")  # the classes
+EVENTS_SHAPES = ("disk", "square", "diamond")
+EVENTS_SPEED = (0.7, 1.6)  # translation, pixels per step
+EVENTS_GROWTH = (0.25, 0.45)  # radius change of expand/contract, pixels per step
+EVENTS_RADIUS = (6.0, 12.0)  # radius at the small end of the motion
+EVENTS_CONTRAST = (0.6, 1.4)  # log intensity of the object above the background
+EVENTS_THRESHOLD = (0.15, 0.3)  # contrast threshold per sample ...
+EVENTS_MISMATCH = 0.15  # ... times a per-pixel factor in 1 +- this
+EVENTS_NOISE = 0.002  # background event probability per pixel, polarity and step
+EVENTS_TRAIN_SIZE = 1024
+EVENTS_TEST_SIZE = 512
+EVENTS_CHUNK = 128  # samples drawn from one generator (see events_task)
 
 
 @lru_cache(maxsize=1)
@@ -109,27 +125,131 @@ def temporal_task(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     return x, labels
 
 
-def train_set(name: str, epoch: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Training inputs and labels, redrawn per ``epoch`` (seed ``TRAIN_SEED + epoch``)."""
+def _events_motion(
+    labels: np.ndarray, rng: np.random.Generator
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per sample: start centre ``(y0, x0)``, velocity ``(vy, vx)``, start radius ``r0`` and
+    radius rate ``vr`` (pixels, pixels per step) of the motion class ``labels``.
+
+    The whole path stays inside the sensor; the position along the free range is random.
+    """
+    n, T, half = len(labels), EVENTS_STEPS, (EVENTS_SIZE - 1) / 2
+    speed = rng.uniform(*EVENTS_SPEED, n)
+    growth = rng.uniform(*EVENTS_GROWTH, n)
+    small = rng.uniform(*EVENTS_RADIUS, n)
+    sign = np.where(labels % 2 == 0, 1.0, -1.0)  # right/down/expand: +, left/up/contract: -
+    vx = np.where(labels < 2, sign * speed, 0.0)
+    vy = np.where((labels >= 2) & (labels < 4), sign * speed, 0.0)
+    vr = np.where(labels >= 4, sign * growth, 0.0)
+    r0 = np.where(labels == 5, small + growth * T, small)
+    r_max = small + np.where(labels >= 4, growth * T, 0.0)
+    free_y = np.maximum(half - r_max - np.abs(vy) * T / 2, 0.0)
+    free_x = np.maximum(half - r_max - np.abs(vx) * T / 2, 0.0)
+    y0 = half + free_y * rng.uniform(-1, 1, n) - vy * T / 2
+    x0 = half + free_x * rng.uniform(-1, 1, n) - vx * T / 2
+    return y0, x0, vy, vx, r0, vr
+
+
+def _events_render(
+    kind: np.ndarray, y: np.ndarray, x: np.ndarray, r: np.ndarray
+) -> np.ndarray:
+    """Anti-aliased coverage (0..1) of shapes ``kind`` centred at ``(y, x)`` with radius ``r``:
+    ``(n, S, S)`` float32 for per-sample ``(n,)`` arrays."""
+    grid = np.arange(EVENTS_SIZE, dtype=np.float32)
+    dy = np.abs(grid[None, :, None] - y.astype(np.float32)[:, None, None])
+    dx = np.abs(grid[None, None, :] - x.astype(np.float32)[:, None, None])
+    dist = np.where(kind[:, None, None] == 0, np.sqrt(dy * dy + dx * dx),
+                    np.where(kind[:, None, None] == 1, np.maximum(dy, dx),
+                             (dy + dx) * np.float32(np.sqrt(0.5))))
+    return np.clip(r.astype(np.float32)[:, None, None] + 0.5 - dist, 0.0, 1.0)
+
+
+def _events_chunk(n: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """``n`` samples of :func:`events_task`, every random draw from ``rng``."""
+    S, T = EVENTS_SIZE, EVENTS_STEPS
+    labels = rng.integers(0, len(EVENTS_MOTIONS), n).astype(np.int64)
+    kind = rng.integers(0, len(EVENTS_SHAPES), n)
+    contrast = rng.uniform(*EVENTS_CONTRAST, n).astype(np.float32)[:, None, None]
+    threshold = (rng.uniform(*EVENTS_THRESHOLD, n)[:, None, None]
+                 * rng.uniform(1 - EVENTS_MISMATCH, 1 + EVENTS_MISMATCH, (n, S, S))).astype(np.float32)
+    y0, x0, vy, vx, r0, vr = _events_motion(labels, rng)
+
+    def log_intensity(t: float) -> np.ndarray:
+        return contrast * _events_render(kind, y0 + vy * t, x0 + vx * t, r0 + vr * t)
+
+    x = np.zeros((n, T, 2, S, S), dtype=np.float32)
+    ref = log_intensity(-1.0)  # each pixel's level at its last event
+    for t in range(T):
+        level = log_intensity(float(t))
+        on = level - ref >= threshold
+        off = ref - level >= threshold
+        ref = np.where(on | off, level, ref)
+        noise = rng.random((n, 2, S, S), dtype=np.float32) < EVENTS_NOISE
+        x[:, t, 0] = on | noise[:, 0]
+        x[:, t, 1] = off | noise[:, 1]
+    return x, labels
+
+
+def events_task(n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Event-camera motion classes: which way does a bright shape move?
+
+    A disk, square or diamond (random size and brightness) moves right, left, down or up,
+    expands or contracts over ``EVENTS_STEPS`` steps in front of a dark background. A DVS
+    pixel model turns the log intensity into events: a pixel emits an ON (channel 0) or OFF
+    (channel 1) event when its log intensity moved by its contrast threshold (per-sample level,
+    per-pixel mismatch) since its last event, at most one per step and polarity, plus
+    background noise events. A translated object has ON events on its leading and OFF events
+    on its trailing edge; an expanding one ON all around, a contracting one OFF.
+
+    Samples come in chunks of ``EVENTS_CHUNK``, chunk ``k`` drawn from
+    ``np.random.default_rng((seed, k))``: ``events_task(m, s)`` is the first ``m`` samples of
+    ``events_task(n, s)`` for any ``n >= m``.
+    Returns ``(inputs (n, T, 2, S, S) float32 0/1, labels (n,) int64)``.
+    """
+    x = np.empty((n, EVENTS_STEPS, 2, EVENTS_SIZE, EVENTS_SIZE), dtype=np.float32)
+    labels = np.empty(n, dtype=np.int64)
+    for k, start in enumerate(range(0, n, EVENTS_CHUNK)):
+        stop = min(start + EVENTS_CHUNK, n)
+        xc, yc = _events_chunk(EVENTS_CHUNK, np.random.default_rng((seed, k)))
+        x[start:stop], labels[start:stop] = xc[: stop - start], yc[: stop - start]
+    return x, labels
+
+
+def train_set(name: str, epoch: int = 0, n: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Training inputs and labels, redrawn per ``epoch`` (seed ``TRAIN_SEED + epoch``).
+
+    ``n``: only the first ``n`` samples (the same ones the whole set starts with).
+    """
     if name in ("digits_mlp", "digits_conv"):
         x_tr, y_tr, _, _ = _digits()
-        return encode(_digits_shape(name, x_tr), DIGITS_STEPS, TRAIN_SEED + epoch), np.array(y_tr)
+        x = encode(_digits_shape(name, x_tr), DIGITS_STEPS, TRAIN_SEED + epoch)
+        return x[:n], np.array(y_tr[:n])
     if name == "temporal_rnn":
-        return temporal_task(TEMPORAL_TRAIN_SIZE, seed=TRAIN_SEED + epoch)
+        x, y = temporal_task(TEMPORAL_TRAIN_SIZE, seed=TRAIN_SEED + epoch)
+        return x[:n], y[:n]
+    if name == "events_motion":
+        size = EVENTS_TRAIN_SIZE if n is None else min(n, EVENTS_TRAIN_SIZE)
+        return events_task(size, seed=TRAIN_SEED + epoch)
     raise KeyError(f"no training set for model {name!r}")
 
 
-def test_set(name: str) -> Tuple[np.ndarray, np.ndarray]:
+def test_set(name: str, n: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """The fixed test inputs ``(B, T, *input_shape)`` float32 and labels ``(B,)`` of a model.
 
-    ``lif_paper`` returns the NIR paper's single-neuron input (1, 1000, 1) and an empty
-    label array.
+    ``n``: only the first ``n`` samples (cheaper for ``events_motion``, which then generates
+    only those). ``lif_paper`` returns the NIR paper's single-neuron input (1, 1000, 1) and an
+    empty label array.
     """
     if name in ("digits_mlp", "digits_conv"):
         _, _, x_te, y_te = _digits()
-        return encode(_digits_shape(name, x_te), DIGITS_STEPS, TEST_SEED), np.array(y_te)
+        x = encode(_digits_shape(name, x_te), DIGITS_STEPS, TEST_SEED)
+        return x[:n], np.array(y_te[:n])
     if name == "temporal_rnn":
-        return temporal_task(TEMPORAL_TEST_SIZE, seed=TEST_SEED)
+        x, y = temporal_task(TEMPORAL_TEST_SIZE, seed=TEST_SEED)
+        return x[:n], y[:n]
+    if name == "events_motion":
+        size = EVENTS_TEST_SIZE if n is None else min(n, EVENTS_TEST_SIZE)
+        return events_task(size, seed=TEST_SEED)
     if name == "lif_paper":
         return lif_paper_input(), np.zeros(0, dtype=np.int64)
     raise KeyError(f"no test set for model {name!r}")

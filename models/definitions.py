@@ -26,11 +26,17 @@ INPUT_SHAPES = {
     "digits_mlp": (64,),
     "digits_conv": (1, 8, 8),
     "temporal_rnn": (4,),
+    "events_motion": (2, 64, 64),
 }
 
 DIGITS_HIDDEN = 128
 CONV_CHANNELS = 8
 RNN_HIDDEN = 64
+# conv1, conv2 output channels. conv2 has stride 2: the LI readout then sums 512 LIF sources,
+# few enough for loihi2's uncalibrated (worst-case) readout range at 8-bit weights
+EVENTS_CHANNELS = (8, 8)
+EVENTS_CLASSES = 6
+EVENTS_INIT_GAIN = 10.0  # conv weights start at torch's init times this: sparse events reach v_th
 
 
 def build(name: str) -> torch.nn.Module:
@@ -53,6 +59,8 @@ def build(name: str) -> torch.nn.Module:
             torch.nn.Linear(CONV_CHANNELS * 4 * 4, 10),
             snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
         )
+    if name == "events_motion":
+        return _events_motion()
     if name == "temporal_rnn":
         return snn.SequentialState(
             snn.LIFRecurrentCell(
@@ -69,6 +77,35 @@ def build(name: str) -> torch.nn.Module:
                                     tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
         )
     raise KeyError(f"no norse definition for model {name!r}")
+
+
+def _lif_box() -> snn.LIFBoxCell:
+    """LIF (LIFBoxCell) with norse's default tau_mem = 10 ms and v_th = 1."""
+    return snn.LIFBoxCell(LIFBoxParameters(tau_mem_inv=torch.as_tensor(100.0),
+                                           v_th=torch.as_tensor(1.0)), dt=DT)
+
+
+def _events_motion() -> snn.SequentialState:
+    """2x64x64 events: conv 5x5/2 -> LIF (8x32x32) -> sum pool 2 -> conv 3x3/2 -> LIF (8x8x8)
+    -> sum pool 2 -> dense -> LI readout (the node kinds of digits_conv)."""
+    c1, c2 = EVENTS_CHANNELS
+    side = INPUT_SHAPES["events_motion"][1] // 16  # two stride-2 convs, two 2x2 poolings
+    conv1 = torch.nn.Conv2d(2, c1, 5, stride=2, padding=2)
+    conv2 = torch.nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+    with torch.no_grad():  # torch's default init leaves both LIF layers silent on ~1 % events
+        conv1.weight.mul_(EVENTS_INIT_GAIN)
+        conv2.weight.mul_(EVENTS_INIT_GAIN)
+    return snn.SequentialState(
+        conv1,
+        _lif_box(),
+        torch.nn.AvgPool2d(2, divisor_override=1),  # sum pooling -> nir.SumPool2d
+        conv2,
+        _lif_box(),
+        torch.nn.AvgPool2d(2, divisor_override=1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(c2 * side * side, EVENTS_CLASSES),
+        snn.LIBoxCell(LIBoxParameters(tau_mem_inv=torch.as_tensor(100.0)), dt=DT),
+    )
 
 
 def sample(name: str, batch: int = 1) -> torch.Tensor:

@@ -33,10 +33,7 @@ def _inputs(name: str, samples: int | None):
 
     if models.get(name).readout is None:
         return data.lif_paper_input(), None
-    x, y = data.test_set(name)
-    if samples:
-        x, y = x[:samples], y[:samples]
-    return x, y
+    return data.test_set(name, n=samples or None)
 
 
 def _calibration(name: str) -> np.ndarray | None:
@@ -44,7 +41,7 @@ def _calibration(name: str) -> np.ndarray | None:
 
     if models.get(name).readout is None:
         return None
-    return data.train_set(name)[0][:128]
+    return data.train_set(name, n=128)[0]
 
 
 def _score(name: str, traces: dict, labels) -> str:

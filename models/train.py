@@ -3,7 +3,8 @@
     python -m neurodeploy.models.train NAME [--out DIR]
     python models/train.py NAME [--out DIR]       (from a source checkout)
 
-NAME is one of ``digits_mlp``, ``digits_conv``, ``temporal_rnn``, ``lif_paper`` or ``all``.
+NAME is one of ``digits_mlp``, ``digits_conv``, ``temporal_rnn``, ``events_motion``,
+``lif_paper`` or ``all``.
 Each recipe seeds torch and numpy, uses 2 CPU threads, trains with norse's SuperSpike
 surrogate gradient, exports the trained network with ``neurodeploy.export_norse`` to
 ``DIR/NAME.nir`` (default: the zoo folder beside this file) and prints the float test
@@ -48,6 +49,7 @@ RECIPES: Dict[str, Recipe] = {
     "digits_conv": Recipe(seed=0, epochs=60, batch=64, lr=3e-3, logit_scale=20.0),
     "temporal_rnn": Recipe(seed=0, epochs=100, batch=128, lr=3e-3, logit_scale=10.0, v_bound=8.0,
                            v_penalty=0.1),
+    "events_motion": Recipe(seed=0, epochs=12, batch=32, lr=3e-3, logit_scale=20.0),
 }
 
 

@@ -59,8 +59,7 @@ def test_zoo_file_loads(name):
 @pytest.mark.parametrize("name", TRAINED)
 def test_reference_equals_norse(name):
     module = definitions.load(name)  # norse module rebuilt from the .nir weights
-    x, _ = data.test_set(name)
-    x = x[:SUBSET]
+    x, _ = data.test_set(name, n=SUBSET)
     ours = run_norse(module, x)
     ref = simulate(models.path(name), x, record=("v",))
     _compare(ours, ref)
@@ -83,10 +82,9 @@ def test_digits_mlp_accuracy_on_float_reference():
     assert acc >= 0.90, acc
 
 
-@pytest.mark.parametrize("name", ["digits_conv", "temporal_rnn"])
+@pytest.mark.parametrize("name", [n for n in TRAINED if n != "digits_mlp"])
 def test_other_accuracies_on_float_reference(name):
-    x, y = data.test_set(name)
-    x, y = x[:256], y[:256]
+    x, y = data.test_set(name, n=256)
     traces = simulate(models.path(name), x, record=("v",))
     acc = models.accuracy(name, traces, y)
     assert acc >= 0.85, acc
@@ -143,3 +141,48 @@ def test_temporal_task_is_deterministic_and_balanced():
         for ch in range(data.TEMPORAL_CHANNELS):
             run = np.convolve(x1[k, :, ch], np.ones(data.TEMPORAL_BURST), mode="valid")
             assert run.max() == data.TEMPORAL_BURST
+
+
+def test_events_task_is_deterministic_and_physical():
+    x, y = data.events_task(160, seed=5)
+    assert x.shape == (160, data.EVENTS_STEPS, 2, data.EVENTS_SIZE, data.EVENTS_SIZE)
+    assert x.dtype == np.float32 and set(np.unique(x)) <= {0.0, 1.0}
+    x2, y2 = data.events_task(160, seed=5)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    # a shorter set is the start of a longer one, across the chunk boundary
+    x3, y3 = data.events_task(130, seed=5)
+    assert np.array_equal(x3, x[:130]) and np.array_equal(y3, y[:130])
+    assert not np.array_equal(data.events_task(8, seed=6)[0], x[:8])
+    assert set(y.tolist()) == set(range(len(data.EVENTS_MOTIONS)))
+    on, off = x[:, :, 0].sum(axis=(1, 2, 3)), x[:, :, 1].sum(axis=(1, 2, 3))
+    expand, contract = data.EVENTS_MOTIONS.index("expand"), data.EVENTS_MOTIONS.index("contract")
+    assert np.all(on[y == expand] > 3 * off[y == expand])  # a growing bright shape: ON events
+    assert np.all(off[y == contract] > 3 * on[y == contract])
+    # a shape moving right: ON events (leading edge) right of the OFF events (trailing edge)
+    cols = np.arange(data.EVENTS_SIZE)
+    for k in np.flatnonzero(y == data.EVENTS_MOTIONS.index("right"))[:5]:
+        on_x = (x[k, :, 0].sum(axis=(0, 1)) * cols).sum() / x[k, :, 0].sum()
+        off_x = (x[k, :, 1].sum(axis=(0, 1)) * cols).sum() / x[k, :, 1].sum()
+        assert on_x > off_x + 2
+
+
+def test_subsets_are_the_start_of_the_sets():
+    for name in TRAINED:
+        x, y = data.test_set(name, n=5)
+        assert len(x) == len(y) == 5
+    full_x, full_y = data.test_set("digits_conv")
+    x, y = data.test_set("digits_conv", n=5)
+    assert np.array_equal(x, full_x[:5]) and np.array_equal(y, full_y[:5])
+    assert np.array_equal(data.train_set("temporal_rnn", n=7)[0], data.train_set("temporal_rnn")[0][:7])
+
+
+def test_main_job_row_of_the_event_camera_model(tmp_path):
+    """The main job's table has a row for events_motion with an accuracy on every target."""
+    from neurodeploy.models import main_job
+
+    assert "events_motion" in models.names()
+    row = main_job.run_model("events_motion", tmp_path, samples=16)
+    for target in main_job.TARGETS:
+        assert row[target].endswith(")") and "%" in row[target], row
+        assert (tmp_path / f"events_motion.{target}.ndp").is_file()
+    assert float(row["float"].rstrip("%")) >= 80.0
