@@ -5,14 +5,14 @@
 
 Case i (seed ``--seed + i``) is, by its seed: a valid graph (65%; half of them with per-layer
 uniform parameters, which also get the accuracy check; 2% with fan-ins of thousands), or an
-invalid one (35%, one of tests/nir_gen.py's INVALID_KINDS; a quarter of them also written to a
+invalid one (35%, one of tests/helpers/nir_gen.py's INVALID_KINDS; a quarter of them also written to a
 file and compiled through `neurodeploy compile`). Valid graphs compile for loihi2, spinnaker and
-the emulator (reset zero) and must pass tests/limits_checker.py and tests/accuracy_bound.py;
+the emulator (reset zero) and must pass tests/helpers/limits_checker.py and tests/helpers/accuracy_bound.py;
 invalid ones must give a NeurodeployError in bounded time and leave no file behind
-(tests/fuzz_cases.py). Every other outcome is counted as a failure and printed with its seed,
+(tests/helpers/fuzz_cases.py). Every other outcome is counted as a failure and printed with its seed,
 which reproduces it:
 
-    from nir_gen import NumpySource; ...  (see ``case_for_seed`` below)
+    from helpers.nir_gen import NumpySource; ...  (see ``case_for_seed`` below)
 
 The run stops after ``--cases`` cases or ``--minutes``, whichever comes first, and says how many
 it ran.
@@ -42,7 +42,7 @@ CLI_SHARE = 0.25
 
 def case_for_seed(seed: int):
     """('valid', spec, options) or ('invalid', case, through_cli) for one seed."""
-    from nir_gen import NumpySource, invalid_case, valid_spec
+    from helpers.nir_gen import NumpySource, invalid_case, valid_spec
 
     src = NumpySource(seed)
     if src.flag(VALID_SHARE):
@@ -56,7 +56,7 @@ def case_for_seed(seed: int):
 
 
 def run_one(seed: int, tmp: Path) -> dict:
-    from fuzz_cases import run_invalid, run_valid
+    from helpers.fuzz_cases import run_invalid, run_valid
 
     start = time.perf_counter()
     try:

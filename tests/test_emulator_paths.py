@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from neurodeploy.compiler.compile import Options, compile_model
+from neurodeploy.emulator import fixed_point_fast
 from neurodeploy.emulator.fixed_point import run
 from neurodeploy.models import data, paths
 
@@ -16,8 +17,12 @@ warnings.filterwarnings("ignore", category=UserWarning)
 
 
 def same(program, x) -> None:
-    fast = run(program, x, record=("v", "u"), fast=True)
+    program = copy.deepcopy(program)
+    program.__dict__.pop("_fast_kernel", None)
     slow = run(program, x, record=("v", "u"), fast=False)
+    fast = run(program, x, record=("v", "u"), fast=True)
+    cached = program.__dict__.get("_fast_kernel")
+    assert cached is not None and isinstance(cached[1], fixed_point_fast.Compiled)  # the compiled kernel ran
     assert set(fast) == set(slow)
     assert any(v.any() for k, v in slow.items() if k.startswith("spikes.")), "a comparison without spikes"
     for key in slow:

@@ -1,12 +1,12 @@
 """Every zoo model and the NIR paper's CNN emulate to the integers recorded before the conv
-and architecture work (tests/pinned_behaviour.py; digests of spikes, v and u)."""
+and architecture work (tests/helpers/pinned_behaviour.py; digests of spikes, v and u)."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from tests.pinned_behaviour import PINNED, TARGETS, digests, sources
+from tests.helpers.pinned_behaviour import PINNED, TARGETS, digests, sources
 
 RECORDED = json.loads(PINNED.read_text())
 

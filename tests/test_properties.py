@@ -1,12 +1,12 @@
 """Property-based tests: random NIR graphs through the whole compiler.
 
-* Valid graphs (tests/nir_gen.py: Affine/Linear, LIF, CubaLIF, IF, Threshold, LI/CubaLI/I/Sum
+* Valid graphs (tests/helpers/nir_gen.py: Affine/Linear, LIF, CubaLIF, IF, Threshold, LI/CubaLI/I/Sum
   readouts, Conv2d + pooling, self-recurrence through a Linear back-edge, Delay nodes in whole
   steps, a second input or readout, tau >= 2 dt) compile for loihi2, spinnaker and the emulator
-  with reset zero, and an independent checker (tests/limits_checker.py) confirms that no limit of
+  with reset zero, and an independent checker (tests/helpers/limits_checker.py) confirms that no limit of
   the target is exceeded.
 * The emulated artifact stays within the quantization bound derived from its health report
-  (tests/accuracy_bound.py) until the first spike divergence, and spikes part only where a
+  (tests/helpers/accuracy_bound.py) until the first spike divergence, and spikes part only where a
   neuron was within that bound of its threshold.
 * Invalid graphs (NaN/inf, wrong dtypes, absurd declared sizes, cycles without state, shape and
   structure errors, values out of range, valid NIR a chip cannot express) give only
@@ -31,9 +31,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz_cases import run_invalid, run_valid
-from limits_checker import check_artifact
-from nir_gen import INVALID_KINDS, HypothesisSource, NumpySource, Spec, invalid_case, valid_spec
+from helpers.fuzz_cases import run_invalid, run_valid
+from helpers.limits_checker import check_artifact
+from helpers.nir_gen import INVALID_KINDS, HypothesisSource, NumpySource, Spec, invalid_case, valid_spec
 from neurodeploy.format import artifact as artifact_format
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.targets import loihi2 as loihi2_data
@@ -105,7 +105,7 @@ def test_accuracy_bound_is_not_vacuous():
 
 def test_accuracy_check_catches_a_wrong_weight():
     """A corrupted weight in the emulated program (health report unchanged) violates the bound."""
-    from accuracy_bound import check
+    from helpers.accuracy_bound import check
 
     graph = _lif_graph(np.full((3, 4), 0.4), threshold=5.0)
     options = Options(target="emulator", dt=1e-3, reset="zero", integrator="euler", spike_amplitude=1.0)

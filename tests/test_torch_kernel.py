@@ -1,6 +1,6 @@
 """The torch kernel (emulator/torch_kernel) gives the numpy kernels' integers, on every device.
 
-Zoo models on every target, random NIR networks (tests/nir_gen.py: dense, sparse and conv
+Zoo models on every target, random NIR networks (tests/helpers/nir_gen.py: dense, sparse and conv
 layers, delays, recurrence, several readouts), hand-built conv programs (strides, padding,
 dilation, groups, 1-D and 2-D, recurrent convs, per-synapse delays), each product path
 (float32, float64, int64), chunks of samples, windows of steps, and the command line. Every
@@ -28,7 +28,7 @@ from neurodeploy.models import data, paths
 from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
 from neurodeploy.targets import spinnaker_math as sm
-from nir_gen import NumpySource, spike_inputs, valid_spec
+from helpers.nir_gen import NumpySource, spike_inputs, valid_spec
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 TARGETS = ("loihi2", "spinnaker", "emulator")

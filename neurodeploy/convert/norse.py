@@ -43,18 +43,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 import nir
 import numpy as np
 import torch
-
-from neurodeploy.format import atomic
-from neurodeploy.errors import NeurodeployError
-
-try:  # the lead's error hierarchy; fall back to the base class if it is not there yet
-    from neurodeploy.errors import UnsupportedError
-except ImportError:  # pragma: no cover - only while errors.py is being written
-
-    class UnsupportedError(NeurodeployError):  # type: ignore[no-redef]
-        """Valid input that neurodeploy cannot express."""
-
-
 from norse.torch.functional.reset import reset_subtract, reset_value
 from norse.torch.module.iaf import IAFCell
 from norse.torch.module.leaky_integrator import LICell, LILinearCell
@@ -62,6 +50,9 @@ from norse.torch.module.leaky_integrator_box import LIBoxCell
 from norse.torch.module.lif import LIFCell, LIFRecurrentCell
 from norse.torch.module.lif_box import LIFBoxCell
 from norse.torch.module.sequential import SequentialState
+
+from neurodeploy.errors import NeurodeployError, UnsupportedError
+from neurodeploy.format import atomic
 
 __all__ = [
     "export_norse",

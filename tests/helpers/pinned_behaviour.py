@@ -1,6 +1,6 @@
 """Digests of what every zoo model and the NIR paper's CNN emulate to on every target.
 
-``python -m tests.pinned_behaviour --write`` records them (tests/data/pinned/emulation.json);
+``python -m tests.helpers.pinned_behaviour --write`` records them (tests/data/pinned/emulation.json);
 tests/test_pinned_behaviour.py recompiles and compares. A refactor or a new code path (conv
 kept as a kernel, folded pooling) must leave every integer unchanged.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-PINNED = Path(__file__).parent / "data" / "pinned" / "emulation.json"
-PAPER_CNN = Path(__file__).parent / "data" / "nir_paper" / "cnn" / "cnn_sinabs.nir"
+PINNED = Path(__file__).parents[1] / "data" / "pinned" / "emulation.json"
+PAPER_CNN = Path(__file__).parents[1] / "data" / "nir_paper" / "cnn" / "cnn_sinabs.nir"
 TARGETS = ("loihi2", "spinnaker", "emulator")
 BATCH, STEPS, RATE, SEED = 2, 40, 0.2, 1234
 

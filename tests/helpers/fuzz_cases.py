@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from accuracy_bound import check as check_accuracy
-from limits_checker import check_artifact, describe
-from nir_gen import Invalid, Spec, spike_inputs
+from helpers.accuracy_bound import check as check_accuracy
+from helpers.limits_checker import check_artifact, describe
+from helpers.nir_gen import Invalid, Spec, spike_inputs
 
 TARGETS = ("loihi2", "spinnaker", "emulator")
 TIME_LIMIT_S = 60  # per case and target; a hang becomes a failure, not a stuck run

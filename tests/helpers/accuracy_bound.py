@@ -36,7 +36,7 @@ population in evaluation order that disagrees, whose inputs still agree) was wit
 ``E_p + threshold rounding`` of its threshold on the side that did not spike. After that, spike
 trains may legitimately part (a neuron on the edge of its threshold), and nothing is claimed.
 Likewise nothing is claimed once the reference leaves the range the integer state can hold
-(``_out_of_range``; tests/fuzz_cases.py then requires a ``saturation_risk`` warning), nor when a
+(``_out_of_range``; tests/helpers/fuzz_cases.py then requires a ``saturation_risk`` warning), nor when a
 population fires in the ticks before its input arrives (``_prestart_spikes``: no float step
 corresponds to those ticks; docs/targets.md notes it for Threshold nodes with a large bias).
 """
