@@ -76,3 +76,38 @@ def test_variants_and_option_errors(capsys, inputs, tmp_path):
         assert cli.main(base + list(extra)) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_pareto_front_keeps_the_points_nothing_beats():
+    from neurodeploy.analysis.sweep_report import pareto_front
+
+    points = [(3.0, 90.0), (1.0, 80.0), (2.0, 85.0), (2.5, 84.0), (4.0, 90.0), (1.0, 70.0)]
+    assert pareto_front(points) == [(1.0, 80.0), (2.0, 85.0), (3.0, 90.0)]
+
+
+@pytest.mark.skipif(__import__("shutil").which("chromium") is None,
+                    reason="chromium is not installed: run scripts/setup_browser.sh to render the sweep page")
+def test_vision_model_sweep_renders_in_headless_chromium(tmp_path):
+    """The event-camera model over three targets and two options: six rows, both plots decode."""
+    import re
+    import shutil
+    import subprocess
+
+    x, y = data.test_set("events_motion", n=24)
+    inputs = tmp_path / "in.npz"
+    np.savez(inputs, input=x, labels=y)
+    out, page = tmp_path / "sweep.json", tmp_path / "sweep.html"
+    args = ["sweep", str(models.path("events_motion")), "--input", str(inputs), "--targets",
+            "loihi2,spinnaker,emulator", "--option", "per-neuron=false,true", "--json", str(out), "--html", str(page)]
+    assert cli.main(args) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 6 and all(r["error"] is None and r["accuracy"] >= 0.8 for r in rows), rows
+    chromium = shutil.which("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'chromium'}"]
+    dom = subprocess.run([chromium, *flags, "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html_dom = dom.stdout
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", html_dom)) == 2
+    assert html_dom.count("<tr") >= 7  # a header and one row per variant

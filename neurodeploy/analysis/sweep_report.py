@@ -39,6 +39,9 @@ def _scatter(rows: list[dict[str, Any]], x: str, xlabel: str, log: bool, title: 
             labels.setdefault((r[x], 100 * r[key]), []).append(_label(r))
         for point, names in labels.items():
             ax.annotate("; ".join(n for n in names if n), point, fontsize=7, xytext=(3, 3), textcoords="offset points")
+    front = pareto_front([(r[x], 100 * r[key]) for r in points])
+    if len(front) > 1:
+        ax.step(*zip(*front), where="post", color="0.5", linewidth=1, label="Pareto front", zorder=0)
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
@@ -47,6 +50,15 @@ def _scatter(rows: list[dict[str, Any]], x: str, xlabel: str, log: bool, title: 
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _png(fig)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (cost, accuracy) points no other point beats on both: cheapest first, accuracy rising."""
+    front: list[tuple[float, float]] = []
+    for cost, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if not front or acc > front[-1][1]:
+            front.append((cost, acc))
+    return front
 
 
 def _rows_table(rows: list[dict[str, Any]]) -> str:
