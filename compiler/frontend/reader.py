@@ -12,7 +12,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from neurodeploy.compiler.frontend import isolate
+from neurodeploy.compiler.frontend import declared, isolate
 from neurodeploy.compiler.frontend.raw import RawGraph, RawNode
 from neurodeploy.errors import NeurodeployError, NIRFileError
 
@@ -43,6 +43,7 @@ def _parse(path: Path) -> RawGraph:
                 raise NIRFileError(
                     f"{path}: HDF5 file without a 'node' group; not a NIR graph (keys: {sorted(handle.keys())})"
                 )
+            declared.check_file(handle, path)  # declared shapes only: nothing large is read before this
             root = _read_node(handle["node"], path, "")
     except NeurodeployError:
         raise

@@ -22,18 +22,15 @@ from typing import Any, Dict
 
 import numpy as np
 
-from neurodeploy.format import atomic
-from neurodeploy.errors import NeurodeployError
+from neurodeploy.format import atomic, declared
+from neurodeploy.format.declared import ArtifactError  # noqa: F401 - defined beside the declared-size checks
+
 
 FORMAT = "neurodeploy-artifact"
 FORMAT_VERSION = 1
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 NIR_MAGIC = b"\x89HDF\r\n\x1a\n"  # a .nir graph is HDF5
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # an .ndp artifact is a zip (the second: an empty one)
-
-
-class ArtifactError(NeurodeployError):
-    """A .ndp file that cannot be trusted: unreadable, wrong format or version, tampered."""
 
 
 @dataclass
@@ -143,21 +140,18 @@ def from_bytes(data: bytes, label: str = "<bytes>") -> Artifact:
             names = set(zf.namelist())
             if not {"manifest.json", "arrays.npz"} <= names:
                 raise ArtifactError(f"{label}: not a neurodeploy artifact (entries: {sorted(names)})")
+            for name in ("manifest.json", "arrays.npz"):
+                declared.check_member_size(zf.getinfo(name), label)
             manifest = json.loads(zf.read("manifest.json").decode())
+            _check_format(manifest, label)
             npz = zf.read("arrays.npz")
+        declared.check_arrays(npz, manifest, label)  # headers only: nothing large is decompressed before this
         with np.load(io.BytesIO(npz), allow_pickle=False) as loaded:
             arrays = {key: loaded[key] for key in loaded.files}
     except ArtifactError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, UnicodeDecodeError, EOFError) as exc:
         raise ArtifactError(f"{label}: unreadable artifact ({exc}); recompile it with `neurodeploy compile`") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{label}: not a neurodeploy artifact (manifest format {manifest.get('format')!r})")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{label}: artifact format version {manifest.get('format_version')} is not supported "
-            f"(this neurodeploy reads version {FORMAT_VERSION}); recompile it"
-        )
     expected = manifest.get("content_hash")
     actual = content_hash(manifest, arrays)
     if expected != actual:
@@ -166,6 +160,17 @@ def from_bytes(data: bytes, label: str = "<bytes>") -> Artifact:
             f"the file was modified after compilation; recompile it"
         )
     return Artifact(manifest, arrays)
+
+
+def _check_format(manifest: Any, label: str) -> None:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ArtifactError(f"{label}: not a neurodeploy artifact (manifest format {found!r})")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{label}: artifact format version {manifest.get('format_version')} is not supported "
+            f"(this neurodeploy reads version {FORMAT_VERSION}); recompile it"
+        )
 
 
 def read(path: str | os.PathLike) -> Artifact:
