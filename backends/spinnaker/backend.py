@@ -319,7 +319,7 @@ def map_many(jobs: Sequence[tuple[Any, Any]], *, steps: int | None = None, recor
     if report_out:
         for report, path in zip(reports, report_out):
             if path:
-                _write_json(path, report)
+                _write_json(path, report, run_.folder)
     return reports
 
 
@@ -356,12 +356,22 @@ def run(artifact: Any, inputs: Any, record: Iterable[str] | str = ("v",), *, hos
         with np.load(job["output"], allow_pickle=False) as data:
             traces = {key: data[key] for key in data.files}
         if report_out:
-            _write_json(report_out, json.loads(Path(job["report"]).read_text()))
+            _write_json(report_out, json.loads(Path(job["report"]).read_text()), run_.folder)
     return traces
 
 
-def _write_json(path: str | os.PathLike, value: Any) -> None:
-    atomic.write_text(path, json.dumps(value, indent=1, sort_keys=True))
+def _write_json(path: str | os.PathLike, value: Any, run_folder: str | os.PathLike | None = None) -> None:
+    """The report, its paths relative to ``path`` (the artifact's with its SHA-256) and the
+    temporary run folder's shown as ``<run folder>``: no absolute path of this machine."""
+    from neurodeploy.format.paths import portable, sha256
+
+    value = dict(value)
+    artifact = value.get("artifact")
+    if isinstance(artifact, str) and Path(artifact).is_file():
+        value["artifact_sha256"] = sha256(artifact)
+    labels = [(run_folder, "<run folder>")] if run_folder is not None else []
+    text = json.dumps(portable(value, Path(path).absolute().parent, labels), indent=1, sort_keys=True)
+    atomic.write_text(path, text)
 
 
 def doctor() -> dict[str, Any]:

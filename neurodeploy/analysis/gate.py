@@ -161,5 +161,5 @@ def verify_artifact(artifact_path: str | os.PathLike, inputs: Any,
         inputs = read_inputs(inputs, dict(program.inputs))
     report = compare(net, program, inputs)
     report["artifact"] = str(artifact_path)
-    report["float_model"] = {"path": str(model), "sha256_matches_provenance": hash_matches}
+    report["float_model"] = {"path": str(model), "sha256": sha256(model), "sha256_matches_provenance": hash_matches}
     return report

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from neurodeploy.format import atomic
+from neurodeploy.format.paths import relative
 from neurodeploy.errors import NeurodeployError
 
 
@@ -79,16 +80,24 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def find_source(manifest: dict, source: str | Path | None = None, artifact_path: str | Path | None = None
-                ) -> tuple[Path | None, str]:
-    """The NIR file an artifact was compiled from, and a note on how it was found (or why not)."""
+def _shown(path: Path, report_dir: str | Path | None) -> str:
+    """A file as the report names it: its path relative to the report and its SHA-256 (16 digits)."""
+    return f"{relative(path, report_dir or Path.cwd())} (SHA-256 {_sha256(path)[:16]})"
+
+
+def find_source(manifest: dict, source: str | Path | None = None, artifact_path: str | Path | None = None,
+                report_dir: str | Path | None = None) -> tuple[Path | None, str]:
+    """The NIR file an artifact was compiled from, and a note on how it was found (or why not).
+
+    The note names the file relative to ``report_dir`` (default: the working folder), never absolutely.
+    """
     prov = manifest.get("provenance", {})
     expected = prov.get("source_sha256")
     if source is not None:
         path = Path(source)
         if not path.is_file():
             raise NeurodeployError(f"{path}: no such source model (--source)")
-        note = f"float model from {path}"
+        note = f"float model from {_shown(path, report_dir)}"
         if expected and _sha256(path) != expected:
             note += " (WARNING: its SHA-256 differs from the artifact's provenance; the comparison may be meaningless)"
         return path, note
@@ -107,7 +116,7 @@ def find_source(manifest: dict, source: str | Path | None = None, artifact_path:
         pass
     for path in candidates:
         if path.is_file() and (not expected or _sha256(path) == expected):
-            return path, f"float model {path} (SHA-256 matches the artifact's provenance)"
+            return path, f"float model {_shown(path, report_dir)}, matching the artifact's provenance"
     return None, f"source '{name}' with the artifact's SHA-256 not found: pass --source MODEL.nir for float rasters"
 
 
@@ -234,7 +243,7 @@ def _summary_section(manifest: dict, profile: dict, source_note: str) -> str:
             ("artifact content hash", str(manifest.get("content_hash", ""))[:16]),
             ("neurodeploy", prov.get("versions", {}).get("neurodeploy")),
             ("semantics", ", ".join(f"{k}={v}" for k, v in manifest["semantics"].items())),
-            ("mapping", f"{m['cores_used']} core(s) on {m['chips_used']} chip(s) of {m['chips_available']}; "
+            ("mapping", f"{m['cores_used']} core(s) on {m['chips_used']} of {m['chips_available']} chip(s); "
                         f"fits: {'yes' if m['fits'] else 'NO'}"),
             ("inputs profiled", f"{profile['samples']} sample(s) x {profile['steps']} steps "
                                 f"({profile['input_steps']} input + {profile['steps'] - profile['input_steps']} latency padding)"),
@@ -464,8 +473,10 @@ window.addEventListener('load', function () {
 
 
 def build_report(compiled_or_artifact: Any, inputs: Any, source: str | Path | None = None, *,
-                 artifact_path: str | Path | None = None, profile_data: dict | None = None) -> str:
-    """The report as an HTML string (see :func:`write_report`)."""
+                 artifact_path: str | Path | None = None, profile_data: dict | None = None,
+                 report_path: str | Path | None = None) -> str:
+    """The report as an HTML string (see :func:`write_report`); files it names are shown relative
+    to ``report_path``'s folder (default: the working folder)."""
     from neurodeploy.analysis.profile import load, profile as run_profile
     from neurodeploy.analysis.verify import compare
 
@@ -476,7 +487,8 @@ def build_report(compiled_or_artifact: Any, inputs: Any, source: str | Path | No
     manifest = art.manifest
     source_note = "float model from the compiled model"
     if net is None or source is not None:
-        path, source_note = find_source(manifest, source, artifact_path)
+        report_dir = Path(report_path).absolute().parent if report_path is not None else None
+        path, source_note = find_source(manifest, source, artifact_path, report_dir)
         net = _float_net(manifest, path) if path is not None else None
     p = profile_data if profile_data is not None else run_profile(art, inputs)
     verify_report = None
@@ -510,5 +522,6 @@ def write_report(compiled_or_artifact: Any, inputs: Any, path: str | Path, sourc
     for the float rasters when the artifact's provenance does not lead to it; ``profile_data``:
     a profile (possibly with measurements ingested) to show instead of profiling again.
     """
-    text = build_report(compiled_or_artifact, inputs, source, artifact_path=artifact_path, profile_data=profile_data)
+    text = build_report(compiled_or_artifact, inputs, source, artifact_path=artifact_path, profile_data=profile_data,
+                        report_path=path)
     return atomic.write_text(path, text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
 from neurodeploy.errors import OptionError
 
@@ -11,9 +12,10 @@ ENCODINGS = ("rate", "current")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(
-        "convert", help="convert a trained ANN (ONNX: Gemm/MatMul/Conv/ReLU/BatchNorm/AveragePool) to a "
-                        "rate-coded spiking NIR graph of IF neurons")
+    p = conventions.add_command(
+        sub, "convert", "convert a trained ANN (ONNX: Gemm/MatMul/Conv/ReLU/BatchNorm/AveragePool) to a "
+                        "rate-coded spiking NIR graph of IF neurons",
+        "neurodeploy convert ann.onnx --calibrate ann_in.npz --steps 100 -o snn.nir --encoded snn_in.npz")
     p.add_argument("model", help="an .onnx file")
     p.add_argument("--calibrate", required=True, metavar="IN.npz",
                    help="sample ANN inputs, array 'input' (samples, *input_shape) of analog values as the ANN "

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from neurodeploy import recording
 from neurodeploy.format import atomic
+from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
 from neurodeploy.cli import shard as cli_shard
 from neurodeploy.cli import verify as cli_verify
@@ -18,7 +19,8 @@ TARGETS = ("loihi2", "spinnaker", "emulator")
 
 def add_parsers(sub, add_semantics) -> None:
     add_doctor(sub)
-    p = sub.add_parser("compile", help="quantize and map a NIR model for a target; writes an .ndp artifact")
+    p = conventions.add_command(sub, "compile", "quantize and map a NIR model for a target; writes an .ndp artifact",
+                                "neurodeploy compile model.nir --target loihi2 --calibrate in.npz -o model.loihi2.ndp")
     p.add_argument("model", help="a .nir file")
     _compile_options(p, add_semantics)
     p.add_argument("-o", "--output", help="artifact path (default: MODEL.<target>.ndp)")
@@ -30,12 +32,14 @@ def add_parsers(sub, add_semantics) -> None:
                    help="--target loihi2 only: quantize into what lava-dl's netx file holds (weight exponent 0, "
                         "bias exponent 6, start state 0), so that `neurodeploy export --format netx` takes it")
 
-    p = sub.add_parser("check", help="does a model fit a target? (exit 0: fits, 1: does not, 2: bad input)")
+    p = conventions.add_command(sub, "check", "does a model fit a target? (exit 0: fits, 1: does not, 2: bad input)",
+                                "neurodeploy check model.nir --target spinnaker --json")
     p.add_argument("model", help="a .nir file")
     _compile_options(p, add_semantics)
-    p.add_argument("--json", action="store_true", help="print every limit with value and margin as JSON")
+    conventions.add_json_option(p, "every limit with value and margin")
 
-    p = sub.add_parser("run", help="execute an artifact (bit-accurate emulator by default)")
+    p = conventions.add_command(sub, "run", "execute an artifact (bit-accurate emulator by default)",
+                                "neurodeploy run model.loihi2.ndp --input in.npz -o out.npz --record v")
     p.add_argument("artifact", help="an .ndp file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
@@ -65,7 +69,7 @@ def add_parsers(sub, add_semantics) -> None:
 
 
 def add_doctor(sub) -> None:
-    sub.add_parser("doctor", help="which backends can run here, and why not")
+    conventions.add_command(sub, "doctor", "which backends can run here, and why not", "neurodeploy doctor")
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -75,7 +79,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _compile_options(p: argparse.ArgumentParser, add_semantics, target_required: bool = True) -> None:
-    p.add_argument("--target", required=target_required, choices=TARGETS)
+    p.add_argument("--target", required=target_required, choices=TARGETS,
+                   help="the hardware to compile for: loihi2, spinnaker, or emulator (a generic fixed-point profile)")
     add_semantics(p)
     p.add_argument("--calibrate", metavar="IN.npz", help="sample inputs: value ranges from float-reference traces")
     p.add_argument("--per-neuron", action="store_true", help="one voltage scale per neuron instead of per layer")
@@ -114,8 +119,8 @@ def _calibration(args: argparse.Namespace, input_names_from=None):
 
 def summary(compiled) -> list[str]:
     m = compiled.mapping
-    lines = [f"target {compiled.options.target}: {len(m.cores)} cores on {m.chips_used} chip(s) "
-             f"(of {m.chips_available}), {'fits' if m.fits else 'DOES NOT FIT'}"]
+    lines = [f"target {compiled.options.target}: {len(m.cores)} cores on {m.chips_used} of {m.chips_available} "
+             f"chip(s), {'fits' if m.fits else 'DOES NOT FIT'}"]
     for pop in compiled.program.populations:
         cores = [c for c in m.cores if c.population == pop.name]
         lines.append(f"  {pop.name}: {pop.model} x{pop.size} on {len(cores)} core(s), latency {pop.latency} step(s)")
@@ -165,27 +170,32 @@ def _report_html(args: argparse.Namespace, compiled, calibration, output: Path) 
 
     shapes = {n: p.shape for n, p in compiled.net.inputs.items()}
     inputs = read_inputs(args.report_input, shapes) if args.report_input else calibration
-    return build_report(compiled, inputs, artifact_path=output)
+    return build_report(compiled, inputs, artifact_path=output, report_path=args.report)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from neurodeploy.compiler.compile import analyse
 
     cli_files.expect_nir(args.model, "check")
+    cli_files.check_outputs(("--json", conventions.json_file(args)))
     compiled = analyse(args.model, _options(args), _calibration(args), args.calibrate)
     fits = compiled.mapping.fits and not compiled.health.severe
-    if args.json:
-        report = {"model": args.model, "target": args.target, "fits": compiled.mapping.fits,
-                  "degraded": bool(compiled.health.severe), "limits": compiled.mapping.limits,
-                  "cores_used": len(compiled.mapping.cores), "chips_used": compiled.mapping.chips_used,
-                  "health": compiled.health.as_dict()}
-        print(json.dumps(report, indent=1, sort_keys=True, default=float))
-    else:
+    if not conventions.json_to_stdout(args):
         print("\n".join(summary(compiled)))
         for l in compiled.mapping.limits:
             flag = "OVER" if l["margin"] < 0 else "ok"
-            print(f"  [{flag}] {l['limit']}: {l['value']:.0f} / {l['size']:.0f} {l['unit']}")
+            print(f"  [{flag}] {l['limit']}: {l['value']:.0f} of {l['size']:.0f} {l['unit']}")
+    if args.json:
+        conventions.emit_json(args, _check_report(args, compiled))
     return 0 if fits else 1
+
+
+def _check_report(args: argparse.Namespace, compiled) -> dict:
+    """`check --json`: every limit with value and margin, the counts used and the health findings."""
+    mapping = compiled.mapping
+    return {"model": args.model, "model_sha256": getattr(compiled, "source_hash", None), "target": args.target,
+            "fits": mapping.fits, "degraded": bool(compiled.health.severe), "limits": mapping.limits,
+            "cores_used": len(mapping.cores), "chips_used": mapping.chips_used, "health": compiled.health.as_dict()}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -193,6 +203,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.format.npzio import read_inputs, write_npz
     from neurodeploy.format.program import from_manifest
     from neurodeploy.analysis.verify import on_grid, pad_for_latency
+    from neurodeploy.emulator import overflow
 
     if cli_shard.run_wanted(args):  # shards: a Dask cluster, probes, events or a folder of parts
         if args.device is not None:
@@ -202,18 +213,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     _check_run(args)
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
+    valid = recording.names(args.backend, program.target)  # i is the current everywhere (u on Loihi 2)
+    asked = recording.parse(args.record, valid, f"run --backend {args.backend} on a {program.target} artifact")
+    record = recording.states(asked, valid)
     inputs = read_inputs(args.input, dict(program.inputs))
     shape = next(iter(inputs.values())).shape if isinstance(inputs, dict) else inputs.shape
     if args.align == "float":
         inputs = pad_for_latency(program, inputs)
-    record = [r.strip() for r in args.record.split(",") if r.strip()]
     backend = registry.get(args.backend)
     registry.check_target(backend, program.target)
     source = art if args.backend == "emulator" else args.artifact
-    traces = backend.run(source, inputs, record=record, progress=sys.stderr.isatty(), options=vars(args))
+    options = {**vars(args), "overflow": args.backend == "emulator"}  # the emulator's overflow counters
+    traces = backend.run(source, inputs, record=record, progress=sys.stderr.isatty(), options=options)
     if traces is None:  # mapped and checked without running (a virtual SpiNNaker board): no output
         return 1
+    traces = overflow.warn(program, traces)  # a warning per population that overflowed
     traces, grid = on_grid(program, traces, shape[0], shape[1], args.align)
+    traces = recording.rename(traces, asked, valid)
     write_npz(args.output, traces)
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))

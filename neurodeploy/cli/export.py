@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
 from neurodeploy.errors import OptionError
 
@@ -48,9 +49,10 @@ EXPORTERS: dict[str, Exporter] = {
 
 def add_parser(sub) -> None:
     formats = "; ".join(f"{name}: {e.description} (targets: {', '.join(e.targets)})" for name, e in EXPORTERS.items())
-    p = sub.add_parser("export", help="write an artifact as a program for another tool (a PyNN script for "
-                                      "SpiNNaker, a lava-dl netx file for Loihi)",
-                       description=f"Formats: {formats}.")
+    p = conventions.add_command(sub, "export", "write an artifact as a program for another tool (a PyNN script "
+                                               "for SpiNNaker, a lava-dl netx file for Loihi)",
+                                "neurodeploy export model.spinnaker.ndp --format pynn -o net.py",
+                                details=f"Formats: {formats}.")
     p.add_argument("artifact", help="an .ndp file")
     p.add_argument("--format", required=True, choices=sorted(EXPORTERS), help="what to write")
     p.add_argument("-o", "--output", required=True,

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from neurodeploy.cli import conventions
 from neurodeploy.cli import convert as cli_convert
 from neurodeploy.cli import deploy as cli_deploy
 from neurodeploy.cli import export as cli_export
@@ -35,9 +36,19 @@ def _semantics(args: argparse.Namespace) -> dict:
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error; subcommand parsers inherit this class."""
 
+    json_errors = False  # set per command line by _main: under --json, errors are JSON on stdout too
+
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"error: {self.prog}: {_one_line(message)} (see '{self.prog} --help')", file=sys.stderr)
+        _report_error(f"{self.prog}: {_one_line(message)} (see '{self.prog} --help')", 2, _Parser.json_errors)
         sys.exit(2)
+
+
+def _report_error(message: str, code: int, as_json: bool) -> int:
+    """One 'error: ...' line on stderr; under --json also {"error", "exit_status"} on stdout."""
+    print(f"error: {message}", file=sys.stderr)
+    if as_json:
+        print(conventions.json_error(message, code))
+    return code
 
 
 def _one_line(text: object) -> str:
@@ -45,20 +56,26 @@ def _one_line(text: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="neurodeploy", description="Deploy spiking networks from NIR.")
+    parser = _Parser(prog="neurodeploy", description="Deploy spiking networks from NIR.",
+                     epilog="Example:\n  neurodeploy compile model.nir --target loihi2 -o model.ndp\n\n"
+                            "'neurodeploy COMMAND --help' describes each command.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="nodes, shapes, parameter ranges and the semantics a model will use")
+    p = conventions.add_command(sub, "inspect", "nodes, shapes, parameter ranges and the semantics a model will use",
+                                "neurodeploy inspect model.nir --dt 1e-3")
     p.add_argument("model", help="a .nir file or an .ndp artifact")
     _add_semantics(p)
 
-    p = sub.add_parser("simulate", help="run the float reference simulator")
+    p = conventions.add_command(sub, "simulate", "run the float reference simulator",
+                                "neurodeploy simulate model.nir --input in.npz -o out.npz --record v")
     p.add_argument("model", help="a .nir file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>)")
     p.add_argument("--record", default="", help="comma-separated state to record: v, i")
-    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                   help="floating-point precision of the simulation (default float32)")
     _add_semantics(p)
     cli_deploy.add_parsers(sub, _add_semantics)
     cli_profile.add_parser(sub)
@@ -96,6 +113,7 @@ def _closed_pipe() -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
+    _Parser.json_errors = conventions.wants_json(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.version:
         from neurodeploy import __version__
@@ -110,20 +128,17 @@ def _main(argv: Sequence[str] | None) -> int:
         try:
             code = COMMANDS[args.command](args)
         except NeurodeployError as exc:  # one line; warnings would only bury it
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
-            return 2
+            return _report_error(_one_line(exc), 2, _Parser.json_errors)
         except KeyboardInterrupt:
-            print("error: interrupted", file=sys.stderr)
-            return 130
+            return _report_error("interrupted", 130, _Parser.json_errors)
         except BrokenPipeError:
             raise  # not a bug: the reader of stdout went away (see main)
         except Exception as exc:  # noqa: BLE001 - a bug: still one line, traceback on request
             if os.environ.get("NEURODEPLOY_DEBUG"):
                 raise
-            print(f"error: internal error (a bug in neurodeploy, please report it): "
-                  f"{type(exc).__name__}: {_one_line(exc)[:300]}; set NEURODEPLOY_DEBUG=1 for the traceback",
-                  file=sys.stderr)
-            return 3
+            return _report_error(f"internal error (a bug in neurodeploy, please report it): {type(exc).__name__}: "
+                                 f"{_one_line(exc)[:300]}; set NEURODEPLOY_DEBUG=1 for the traceback", 3,
+                                 _Parser.json_errors)
     _print_warnings(caught)
     return code
 
@@ -164,6 +179,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    from neurodeploy import recording
     from neurodeploy.api import build
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.format.npzio import check_output, read_inputs, write_npz
@@ -173,9 +189,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     net = build(args.model, **_semantics(args))
     for warning in net.warnings:
         warnings.warn(warning)
-    inputs = read_inputs(args.input, {name: port.shape for name, port in net.inputs.items()})
-    record = [r.strip() for r in args.record.split(",") if r.strip()]
-    traces = simulate(net, inputs, record=record, dtype=args.dtype, progress=sys.stderr.isatty())
+    # the float reference takes graded inputs; the deployed targets take spike counts (input_rules)
+    inputs = read_inputs(args.input, {name: port.shape for name, port in net.inputs.items()}, graded=True)
+    valid = recording.names("simulate", "")
+    asked = recording.parse(args.record, valid, "simulate (the float reference)")
+    traces = simulate(net, inputs, record=recording.states(asked, valid), dtype=args.dtype,
+                      progress=sys.stderr.isatty())
+    traces = recording.rename(traces, asked, valid)
     write_npz(args.output, traces)
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))

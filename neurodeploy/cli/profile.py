@@ -1,23 +1,24 @@
-"""`neurodeploy profile ART.ndp --input IN.npz [--json P.json] [--html R.html] [--source MODEL.nir]`.
+"""`neurodeploy profile ART.ndp --input IN.npz [--json [P.json]] [--html R.html] [--source MODEL.nir]`.
 
 Wire-up: ``cli_profile.add_parser(sub)`` and ``COMMANDS = {"profile": cmd_profile}``.
 """
 from __future__ import annotations
 
 import argparse
-import json
 
-from neurodeploy.format import atomic
+from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
 from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import OptionError
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("profile", help="spikes, synaptic ops, footprint, utilisation, energy and latency of an artifact")
+    p = conventions.add_command(sub, "profile", "spikes, synaptic ops, footprint, utilisation, energy and latency "
+                                                "of an artifact",
+                                "neurodeploy profile model.spinnaker.ndp --input in.npz --json p.json --html p.html")
     p.add_argument("artifact", help="an .ndp file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
-    p.add_argument("--json", metavar="P.json", help="write the full profile as JSON")
+    conventions.add_json_option(p, "the full profile")
     p.add_argument("--html", metavar="R.html", help="write a self-contained HTML report (figures embedded)")
     p.add_argument("--source", metavar="MODEL.nir",
                    help="the float model for float-vs-deployed rasters (default: the artifact's provenance)")
@@ -46,7 +47,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     cli_files.expect_artifact(args.artifact, "profile")
     if args.source:
         cli_files.expect_nir(args.source, "profile --source")
-    cli_files.check_outputs(("--json", args.json), ("--html", args.html))
+    cli_files.check_outputs(("--json", conventions.json_file(args)), ("--html", args.html))
     if args.time_scale_factor is not None and args.time_scale_factor < 1:
         raise OptionError(f"--time-scale-factor must be >= 1, got {args.time_scale_factor}")
     art = artifact.read(args.artifact)
@@ -64,15 +65,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
                             samples=args.measured_samples)
         except IngestError as exc:
             raise OptionError(str(exc)) from None
-    print("\n".join(format_profile(result)))
+    if not conventions.json_to_stdout(args):
+        print("\n".join(format_profile(result)))
     if args.json:
-        atomic.write_text(args.json, json.dumps(result, indent=1, sort_keys=True))
-        print(f"wrote {args.json}")
+        conventions.emit_json(args, result)
     if args.html:
         from neurodeploy.analysis.report import write_report
 
         write_report(art, inputs, args.html, source=args.source, artifact_path=args.artifact, profile_data=result)
-        print(f"wrote {args.html}")
+        conventions.say(args, f"wrote {args.html}")
     return 0
 
 

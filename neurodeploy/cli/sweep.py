@@ -1,4 +1,4 @@
-"""`neurodeploy sweep MODEL.nir --input IN.npz --targets T1,T2 [--option NAME=V1,V2 ...] --json OUT.json`.
+"""`neurodeploy sweep MODEL.nir --input IN.npz --targets T1,T2 [--option NAME=V1,V2 ...] [--json [OUT.json]]`.
 
 Every variant (target x option values) is compiled here into an artifact file; every (variant,
 shard) job then runs in this process or on a Dask cluster (``--workers N``, ``--scheduler ADDR``).
@@ -9,7 +9,6 @@ energy and latency estimates, and health findings.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from neurodeploy.format import atomic
+from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
 from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
@@ -28,7 +28,9 @@ TARGETS = ("loihi2", "spinnaker", "emulator")
 def add_parser(sub, add_semantics) -> None:
     from neurodeploy.analysis.sweep import OPTIONS
 
-    p = sub.add_parser("sweep", help="compile, emulate and tabulate every target x option variant of a model")
+    p = conventions.add_command(sub, "sweep", "compile, emulate and tabulate every target x option variant of a model",
+                                "neurodeploy sweep model.nir --input in.npz --targets loihi2,spinnaker "
+                                "--option per-neuron=false,true --json s.json --html s.html")
     p.add_argument("model", help="a .nir file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (and 'labels' for accuracy)")
     p.add_argument("--targets", default=",".join(TARGETS), help=f"comma-separated (default {','.join(TARGETS)})")
@@ -38,7 +40,7 @@ def add_parser(sub, add_semantics) -> None:
     p.add_argument("--readout", metavar="POP:RULE", help="population and rule deciding the class (default: the "
                                                          "zoo's for a shipped model, else the output's)")
     p.add_argument("--artifacts", metavar="DIR", help="keep the compiled artifacts here (default: a temporary folder)")
-    p.add_argument("--json", required=True, metavar="OUT.json", help="the table: {\"rows\": [...]}")
+    conventions.add_json_option(p, "the table, {\"rows\": [...]},")
     p.add_argument("--html", metavar="OUT.html", help="also a page with accuracy against energy and cores")
     add_semantics(p)
     cli_shard.add_options(p)
@@ -54,7 +56,7 @@ def _targets(text: str) -> list[str]:
 
 def _check(args: argparse.Namespace) -> None:
     cli_files.expect_nir(args.model, "sweep")
-    cli_files.check_outputs(("--json", args.json), ("--html", args.html))
+    cli_files.check_outputs(("--json", conventions.json_file(args)), ("--html", args.html))
     if args.artifacts and not Path(args.artifacts).is_dir():
         raise OptionError(f"--artifacts {args.artifacts}: no such folder; create it first")
     cli_shard.where(args)
@@ -78,31 +80,25 @@ def _labels(path: str, samples: int) -> np.ndarray | None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from neurodeploy.analysis.sweep import parse_option, variants
+    from neurodeploy.format.paths import sha256
 
     _check(args)
     chosen = variants(_targets(args.targets), [parse_option(o) for o in args.option])
     with tempfile.TemporaryDirectory(prefix="neurodeploy-sweep-") as scratch:
         folder = Path(args.artifacts or scratch)
         rows = _sweep(args, chosen, folder)
-    table = {"model": args.model, "input": args.input, "rows": rows}
-    atomic.write_text(args.json, json.dumps(table, indent=1, sort_keys=True, default=_plain))
-    for line in format_rows(rows):
-        print(line)
-    print(f"wrote {args.json}")
+    table = {"model": args.model, "model_sha256": sha256(args.model), "input": args.input,
+             "input_sha256": sha256(args.input), "rows": rows}
+    if not conventions.json_to_stdout(args):
+        print("\n".join(format_rows(rows)))
+    if args.json:
+        conventions.emit_json(args, table)
     if args.html:
         from neurodeploy.analysis.sweep_report import sweep_html
 
         atomic.write_text(args.html, sweep_html(table))
-        print(f"wrote {args.html}")
+        conventions.say(args, f"wrote {args.html}")
     return 0
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(type(value).__name__)
 
 
 def _sweep(args: argparse.Namespace, chosen: list, folder: Path) -> list[dict[str, Any]]:

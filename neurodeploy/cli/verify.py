@@ -8,9 +8,10 @@ compiles the model with the given options first. ``--min-spike-agreement``,
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
+from neurodeploy.cli import conventions
+from neurodeploy.cli import files as cli_files
 from neurodeploy.cli import shard as cli_shard
 from neurodeploy.errors import OptionError
 
@@ -26,14 +27,15 @@ _COMPILE_OPTIONS = (("target", "--target"), ("calibrate", "--calibrate"), ("per_
 def add_parser(sub, add_semantics) -> None:
     from neurodeploy.cli.deploy import _compile_options
 
-    p = sub.add_parser("verify", help="float model vs a deployment, per population; gates set the exit status "
-                                      "(0 pass, 1 fail, 2 error)")
+    p = conventions.add_command(sub, "verify", "float model vs a deployment, per population; gates set the exit "
+                                               "status (0 pass, 1 fail, 2 error)",
+                                "neurodeploy verify model.loihi2.ndp --input in.npz --min-class-agreement 0.99 --json")
     p.add_argument("model", help="an .ndp artifact (checked as built, against the float model its provenance "
                                  "names) or a .nir file (compiled here with --target and the compile options)")
     p.add_argument("--input", required=True, help=".npz with array 'input'")
     p.add_argument("--against", metavar="MODEL.nir",
                    help="with an artifact: compare with this float model instead of the one its provenance names")
-    p.add_argument("--json", action="store_true", help="print the comparison and the gate results as JSON")
+    conventions.add_json_option(p, "the comparison and the gate results")
     g = p.add_argument_group("gates (exit 1 when one is not met)")
     g.add_argument("--min-spike-agreement", type=float, metavar="F",
                    help="every spiking population: fraction of (sample, step, neuron) spike values that agree")
@@ -50,9 +52,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from neurodeploy.analysis.gate import Gates, apply_gates
 
     gates = Gates(args.min_spike_agreement, args.min_class_agreement, args.max_v_error)
+    cli_files.check_outputs(("--json", conventions.json_file(args)))
     report = _verify_artifact(args) if _is_artifact(args.model) else _verify_nir(args)
     apply_gates(report, gates)
-    _print(report, args.json)
+    _print(report, args)
     return 0 if report["passed"] else 1
 
 
@@ -100,19 +103,19 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
     inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})  # bad inputs fail first
     compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
     report = compare(compiled.net, compiled.program, inputs)
-    report["float_model"] = {"path": args.model, "compiled_here": True}
+    report["float_model"] = {"path": args.model, "sha256": compiled.source_hash, "compiled_here": True}
     return report
 
 
-def _print(report: dict[str, Any], as_json: bool) -> None:
+def _print(report: dict[str, Any], args: argparse.Namespace) -> None:
     from neurodeploy.analysis.gate import format_gates
     from neurodeploy.analysis.verify import format_report
 
-    if as_json:
-        print(json.dumps(report, indent=1, sort_keys=True, default=float))
-        return
-    print(_subject(report))
-    print("\n".join(format_report(report) + format_gates(report)))
+    if not conventions.json_to_stdout(args):
+        print(_subject(report))
+        print("\n".join(format_report(report) + format_gates(report)))
+    if args.json:
+        conventions.emit_json(args, report)
 
 
 def _subject(report: dict[str, Any]) -> str:
