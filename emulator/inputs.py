@@ -6,12 +6,16 @@ from typing import Any, Iterable
 import numpy as np
 
 from neurodeploy.errors import InputDataError
+from neurodeploy.format import input_rules
 from neurodeploy.format.program import Program
 
 
 def program_inputs(program: Program, inputs: Any, *, target_label: str = "the deployed program",
                    allow_negative: bool = True) -> dict[str, np.ndarray]:
-    """``{input: (batch, steps, size) int64}`` from one array or a dict per input name."""
+    """``{input: (batch, steps, size) int64}`` from one array or a dict per input name.
+
+    The rules of :mod:`neurodeploy.format.input_rules` hold on every target: whole numbers >= 0
+    (``allow_negative`` is kept for callers and no longer relaxes them)."""
     if not isinstance(inputs, dict):
         if len(program.inputs) != 1:
             raise InputDataError(f"the program has inputs {', '.join(program.inputs)}; pass one array per input")
@@ -27,11 +31,7 @@ def program_inputs(program: Program, inputs: Any, *, target_label: str = "the de
                                  f"(batch, steps, {', '.join(map(str, shape))})")
         if arr.dtype.kind not in "biuf":
             raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr))):
-            raise InputDataError(f"input '{name}': {target_label} takes integer spike counts per step; got "
-                                 f"non-integer values (encode graded inputs as spike counts)")
-        if not allow_negative and np.any(arr < 0):
-            raise InputDataError(f"input '{name}': negative spike counts; a spike source cannot send them")
+        input_rules.check_values(arr, f"input '{name}' ({target_label})")
         out[name] = np.asarray(arr.reshape(arr.shape[:2] + (size,)), dtype=np.int64)  # no copy if int64
     return out
 

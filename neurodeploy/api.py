@@ -5,8 +5,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from neurodeploy import recording
 from neurodeploy.compiler.build import build
 from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.format import input_rules
 
 __all__ = ["build", "compile", "run", "simulate"]
 
@@ -30,7 +32,10 @@ def simulate(
     net = source if isinstance(source, NetworkIR) else build(
         source, dt=dt, integrator=integrator, reset=reset, spike_amplitude=spike_amplitude, warn=warn
     )
-    return run(net, inputs, record=record, dtype=dtype, progress=progress)
+    valid = recording.names("simulate", "")
+    asked = recording.parse(record, valid, "simulate (the float reference)")
+    traces = run(net, inputs, record=recording.states(asked, valid), dtype=dtype, progress=progress)
+    return recording.rename(traces, asked, valid)
 
 
 def compile(  # noqa: A001 - the public name the CLI mirrors
@@ -48,6 +53,9 @@ def compile(  # noqa: A001 - the public name the CLI mirrors
     """
     from neurodeploy.compiler.compile import Options, compile_model
 
+    if calibrate is not None:  # the same rules as every input (neurodeploy/format/input_rules.py)
+        for name, arr in (calibrate.items() if isinstance(calibrate, dict) else [("input", calibrate)]):
+            input_rules.check_values(np.asarray(arr), f"calibrate ({name})")
     compiled = compile_model(source, Options(target=target, **options), calibrate)
     return compiled.to_artifact()
 
@@ -58,5 +66,11 @@ def run(artifact: Any, inputs: np.ndarray | dict[str, np.ndarray], *, backend: s
     ``lava``, ``spinnaker``; backends/registry.py). Traces on the target's own time grid; None
     when the backend only mapped the network (a virtual SpiNNaker board)."""
     from neurodeploy.backends import registry
+    from neurodeploy.format import artifact as artifact_format
 
-    return registry.get(backend).run(artifact, inputs, record=tuple(record), progress=progress, options=options)
+    art = artifact if isinstance(artifact, artifact_format.Artifact) else artifact_format.read(artifact)
+    valid = recording.names(backend, art.target)  # i: the synaptic current on every target (u on Loihi 2)
+    asked = recording.parse(record, valid, f"run (backend {backend}) on a {art.target} artifact")
+    traces = registry.get(backend).run(artifact, inputs, record=tuple(recording.states(asked, valid)),
+                                       progress=progress, options=options)
+    return None if traces is None else recording.rename(traces, asked, valid)

@@ -162,8 +162,8 @@ def random_inputs(seed: int, program: Program) -> dict[str, np.ndarray]:
         x = (rng.random((batch, steps) + shape) < density).astype(np.int64)
         if rng.random() < 0.3:  # graded spikes: integer counts
             x *= rng.integers(1, 6, x.shape)
-            if rng.random() < 0.3:
-                x *= np.where(rng.random(x.shape) < 0.2, -1, 1)
+            if rng.random() < 0.3:  # (once signed counts; every target now refuses them: same draws, no sign)
+                rng.random(x.shape)
         out[name] = x
     return out
 

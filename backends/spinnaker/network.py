@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from neurodeploy.format import convolution
+from neurodeploy.format import convolution, input_rules
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 from neurodeploy.format.program import Program
 
@@ -321,10 +321,7 @@ def spike_lists(plan_: NetworkPlan, inputs: Any) -> tuple[int, int, dict[str, li
                                  f"(batch, steps, {', '.join(map(str, src.shape))})")
         if arr.dtype.kind not in "biuf":
             raise InputDataError(f"input '{src.name}': expected spike counts, got dtype {arr.dtype}")
-        if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or np.any(arr != np.rint(arr))):
-            raise InputDataError(f"input '{src.name}': SpiNNaker takes spikes per tick; got non-integer values")
-        if np.any(arr < 0):
-            raise InputDataError(f"input '{src.name}': negative spike counts")
+        input_rules.check_values(arr, f"input '{src.name}' (SpiNNaker)")
         flat = arr.reshape(arr.shape[:2] + (src.size,)).astype(np.int64)
         if np.any(flat > 1):
             b, t, i = (int(x[0]) for x in np.nonzero(flat > 1))

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from neurodeploy.format import input_rules
 from neurodeploy.format.atomic import check_writable, open_atomic
 from neurodeploy.errors import InputDataError, OptionError
 
@@ -21,12 +22,15 @@ Shapes = Mapping[str, tuple[int, ...]]
 
 
 def read_inputs(
-    path: str | Path, inputs: Sequence[str] | Shapes
+    path: str | Path, inputs: Sequence[str] | Shapes, *, graded: bool = False, steps: int | None = None
 ) -> np.ndarray | dict[str, np.ndarray]:
     """Read the input arrays for a model with the given input names (or {name: shape}).
 
     Returns the array ``input`` for a one-input model, else ``{name: array}``. Arrays must be
-    finite numbers; where shapes are given they must be (batch, steps, *shape).
+    finite numbers; where shapes are given they must be (batch, steps, *shape). The same rules
+    hold for every command and target (see :mod:`neurodeploy.format.input_rules`): spike counts,
+    integers >= 0, unless ``graded`` (the float reference, `simulate`, takes any finite value).
+    ``steps``, where the model states it, catches a (steps, batch, ...) array.
     """
     path = Path(path)
     names = list(inputs)
@@ -36,6 +40,8 @@ def read_inputs(
     for name, key in keys.items():
         shape = inputs.get(name) if isinstance(inputs, Mapping) else None
         _check_array(path, key, arrays[name], shape)
+        input_rules.check_values(arrays[name], f"{path}: array '{key}'", graded=graded)
+    input_rules.check_axes({keys[n]: a.shape for n, a in arrays.items()}, str(path), steps)
     if len(names) == 1 and keys[names[0]] == "input":
         return arrays[names[0]]
     return arrays

@@ -1,0 +1,65 @@
+"""The one set of rules for input arrays, on every target and command.
+
+Inputs are (batch, steps, *input_shape) spike counts: finite integers >= 0 (a float array of
+whole numbers is accepted). `run` (every backend), `verify`, `profile`, `compile --calibrate`,
+`check --calibrate` and the Python API all apply them. The one exception is the float
+reference, `simulate`: its model is linear in its input, so it takes graded values (any
+finite number, negative included), as the NIR graph's float semantics do; a graded input
+that `simulate` accepts is refused by the deployed targets, with a message that says so.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from neurodeploy.errors import InputDataError
+
+GRADED_HINT = "only the float reference (`neurodeploy simulate`) takes graded values"
+
+
+def check_values(arr: np.ndarray, where: str, *, graded: bool = False) -> None:
+    """Refuse what no target can send: negative or non-integer spike counts (unless ``graded``)."""
+    if graded or arr.dtype.kind in "bu" or arr.size == 0:
+        return
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)):
+            raise InputDataError(f"{where}: contains NaN or infinite values; inputs must be finite spike counts")
+        fractional = arr != np.rint(arr)
+        if np.any(fractional):
+            index, value = _first(arr, fractional)
+            raise InputDataError(f"{where}: non-integer value {value:g} at {index}; inputs are spike counts per "
+                                 f"step (whole numbers >= 0): encode graded values as counts (e.g. rate coding); "
+                                 f"{GRADED_HINT}")
+    negative = arr < 0
+    if np.any(negative):
+        index, value = _first(arr, negative)
+        raise InputDataError(f"{where}: negative value {value:g} at {index}; inputs are spike counts per step "
+                             f"(>= 0) on every target: rectify them, or split signed data into two inputs "
+                             f"(ON/OFF); {GRADED_HINT}")
+
+
+def _first(arr: np.ndarray, mask: np.ndarray) -> tuple[list[int], float]:
+    index = tuple(int(i[0]) for i in np.nonzero(mask))
+    return list(index), float(arr[index])
+
+
+def check_axes(shapes: Mapping[str, tuple[int, ...]], where: str, steps: int | None = None) -> None:
+    """All inputs share (batch, steps); name a likely (steps, batch, ...) mix-up."""
+    first = None
+    for key, shape in shapes.items():
+        if len(shape) < 2:
+            continue
+        if steps is not None and shape[1] != steps and shape[0] == steps:
+            raise InputDataError(f"{where}: array '{key}': shape {list(shape)} looks like (steps, batch, ...): the "
+                                 f"model runs {steps} steps on the second axis; save array.swapaxes(0, 1)")
+        if first is None:
+            first = (key, tuple(shape[:2]))
+            continue
+        ref_key, ref = first
+        if tuple(shape[:2]) != ref:
+            swapped = tuple(shape[:2]) == ref[::-1]
+            hint = (" looks like (steps, batch, ...): save it with array.swapaxes(0, 1)" if swapped
+                    else " must be the same for every input")
+            raise InputDataError(f"{where}: array '{key}': (batch, steps) {list(shape[:2])} differs from array "
+                                 f"'{ref_key}' {list(ref)};{hint}")
