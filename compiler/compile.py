@@ -72,7 +72,7 @@ class Compiled:
                 "source": Path(self.net.source).name if self.net.source != "<graph>" else "<graph>",
                 "source_sha256": self.source_hash,
                 "options": self.options.as_dict(),
-                "calibration": self.calibration,
+                "calibration": _portable_calibration(self.calibration, output),
                 "versions": _versions(),
             },
         }
@@ -84,6 +84,18 @@ class Compiled:
     def write(self, output: str | os.PathLike) -> Path:
         """Write the artifact to ``output`` (atomically), its provenance pointing at the source."""
         return artifact_format.write(self.to_artifact(output), output)
+
+
+def _portable_calibration(calibration: dict[str, Any] | None, output: str | os.PathLike | None
+                          ) -> dict[str, Any] | None:
+    """The calibration record with its input file relative to the artifact's folder, and its SHA-256."""
+    label = (calibration or {}).get("input")
+    if not label or not Path(label).is_file():
+        return calibration
+    from neurodeploy.format.paths import relative, sha256
+
+    folder = Path(output).absolute().parent if output is not None else Path.cwd()
+    return {**calibration, "input": relative(label, folder), "input_sha256": sha256(label)}
 
 
 def _relpath(source: str, output: str | os.PathLike | None) -> str | None:

@@ -38,7 +38,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     np.savez(inputs, input=(np.random.default_rng(0).random((2, 20, 1)) < 0.3).astype(np.float32))
     ndp = folder / "m.loihi2.ndp"
     assert cli.main(["compile", str(MODEL), "--target", "loihi2", "-o", str(ndp), "--report", str(folder / "c.html"),
-                     "--report-input", str(inputs)]) == 0
+                     "--calibrate", str(inputs.resolve())]) == 0
     return {"folder": folder, "inputs": inputs, "ndp": ndp}
 
 
@@ -57,8 +57,10 @@ def test_reports_and_json_name_no_absolute_path(built: dict[str, Path], capsys: 
 
 
 def test_manifest_names_no_absolute_path(built: dict[str, Path]) -> None:
-    manifest = json.dumps(artifact.read(built["ndp"]).manifest)
-    assert str(built["folder"].resolve()) not in manifest and f'"{REPO}' not in manifest
+    manifest = artifact.read(built["ndp"]).manifest
+    assert str(built["folder"].resolve()) not in json.dumps(manifest) and f'"{REPO}' not in json.dumps(manifest)
+    calibration = manifest["provenance"]["calibration"]
+    assert calibration["input"] == "in.npz" and len(calibration["input_sha256"]) == 64
 
 
 @pytest.mark.skipif(importlib.util.find_spec("spynnaker") is None, reason="sPyNNaker is not installed")
