@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="a .nir file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>)")
-    p.add_argument("--record", default="", help="comma-separated state to record: v, i")
+    p.add_argument("--record", default="", help="comma-separated state to record: v, i (the synaptic current; u is an alias of i); spikes are always recorded")
     p.add_argument("--dtype", default="float32", choices=["float32", "float64"],
                    help="floating-point precision of the simulation (default float32)")
     _add_semantics(p)
