@@ -43,7 +43,9 @@ def add_parsers(sub, add_semantics) -> None:
     p.add_argument("artifact", help="an .ndp file")
     p.add_argument("--input", required=True, help=".npz with array 'input' (batch, steps, *input_shape)")
     p.add_argument("-o", "--output", required=True, help="output .npz (spikes.<node>, v.<node>, ...)")
-    p.add_argument("--record", default="", help="comma-separated state to record: v, i (the synaptic current; u is an alias of i on loihi2 and emulator artifacts); spikes are always recorded")
+    p.add_argument("--record", default="", help="comma-separated state to record: v, i (the synaptic current; u is "
+                                                "an alias of i on loihi2 and emulator artifacts); spikes are always "
+                                                "recorded")
     p.add_argument("--align", default="target", choices=["target", "float"],
                    help="time grid of the output: 'target' (default) as the target runs it, each population "
                         "lagging the float model by its latency; 'float': input padded by the latency and outputs "
