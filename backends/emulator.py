@@ -12,7 +12,8 @@ def run_backend(artifact: Any, inputs: Any, *, record: Sequence[str], progress: 
 
     art = artifact_format.read(artifact) if not isinstance(artifact, artifact_format.Artifact) else artifact
     program = from_manifest(art.manifest["program"], art.arrays)
-    return run_program(program, inputs, record=record, progress=progress, device=options.get("device"))
+    return run_program(program, inputs, record=record, progress=progress, device=options.get("device"),
+                       overflow=bool(options.get("overflow", False)))
 
 
 def doctor() -> dict[str, Any]:

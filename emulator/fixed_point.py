@@ -19,6 +19,7 @@ import scipy.sparse
 
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
 from neurodeploy.emulator.ops import conv as conv_float
+from neurodeploy.emulator.overflow import Counters, outside_int32, to_traces
 from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
 
@@ -82,6 +83,7 @@ class _Synapses:
         slot = t % self.depth
         out = self.buffer[slot].copy()
         self.buffer[slot] = 0
+        self.outside = outside_int32(out)  # the emitted value leaves int32: wrapped or saturated
         if self.loihi:
             return ((out + 2**31) % 2**32) - 2**31  # Lava's emitted value wraps to int32
         return np.clip(out, -(2**31), 2**31 - 1)  # the generic profile saturates
@@ -106,8 +108,11 @@ class _Neurons:
         self.u = np.broadcast_to(p.get("u_init", np.zeros(n, dtype=np.int64)), (batch, n)).astype(np.int64)
 
     def step(self, a: np.ndarray) -> np.ndarray:
+        self.u_events = fpm.u_overflowed(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
         self.u = fpm.next_u(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
-        y = fpm.saturate(fpm.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi), self.max)
+        y = fpm.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi)
+        self.v_events = fpm.clamped(y, self.max)
+        y = fpm.saturate(y, self.max)
         s = y > self.threshold
         if self.pop.spiking:
             self.v = np.where(s, y - self.threshold if self.subtract else 0, y)
@@ -118,8 +123,9 @@ class _Neurons:
 
 
 def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
-        progress: bool = False, fast: bool = True) -> dict[str, np.ndarray]:
-    """Emulate ``program``; returns ``spikes.<pop>`` (0/1) and raw integer ``v.<pop>``/``u.<pop>``.
+        progress: bool = False, fast: bool = True, overflow: bool = False) -> dict[str, np.ndarray]:
+    """Emulate ``program``; returns ``spikes.<pop>`` (0/1) and raw integer ``v.<pop>``/``u.<pop>``;
+    with ``overflow`` also the overflow counters (emulator/overflow.py).
 
     ``fast`` uses the compiled event-driven path (emulator/fixed_point_fast.py) where it applies;
     both paths give the same integers.
@@ -130,14 +136,15 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         from neurodeploy.emulator import fixed_point_fast
 
         if fixed_point_fast.eligible(program):
-            return run_fast(program, arrays, record, progress, fixed_point_fast)
-    return _run_numpy(program, arrays, record, progress)
+            return run_fast(program, arrays, record, progress, fixed_point_fast, overflow=overflow)
+    return _run_numpy(program, arrays, record, progress, overflow)
 
 
 def run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
-             fast_module, states: tuple[str, ...] = ("v", "u")) -> dict[str, np.ndarray]:
+             fast_module, states: tuple[str, ...] = ("v", "u"), overflow: bool = False) -> dict[str, np.ndarray]:
     """Run ``fast_module.Compiled(program)``, whose ``run(inputs, *record_flags, progress)`` returns
-    spikes and one trace per item of ``states``, each (batch, steps, all neurons); split per population."""
+    spikes and one trace per item of ``states``, each (batch, steps, all neurons), then the overflow
+    counts and first steps (batch, populations, kinds); split per population."""
     key = _contents(program)
     cached = program.__dict__.get("_fast_kernel")  # built once per program: sorting synapses costs
     if cached is None or cached[0] != key:  # first run, or the program (or a deep copy of it) was edited
@@ -145,7 +152,7 @@ def run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, pro
     compiled = cached[1]
     parts = [arrays[name] for name in program.inputs]
     stacked = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=2)
-    spikes, *values = compiled.run(stacked, *(item in record for item in states), progress)
+    spikes, *values, counts, first = compiled.run(stacked, *(item in record for item in states), progress)
     batch, steps = stacked.shape[:2]
     traces: dict[str, np.ndarray] = {}
     start = 0
@@ -157,6 +164,8 @@ def run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, pro
             if item in record:
                 traces[f"{item}.{p.name}"] = trace[:, :, start:stop].reshape((batch, steps) + p.shape)
         start = stop
+    if overflow:
+        traces.update(to_traces(program, counts, first))
     return traces
 
 
@@ -174,7 +183,8 @@ def _contents(value: Any) -> Any:
     return repr(value)
 
 
-def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool) -> dict[str, np.ndarray]:
+def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
+               overflow: bool = False) -> dict[str, np.ndarray]:
     fmt = program.attrs["format"]
     hop = int(program.attrs["hop_latency"])
     batch, steps = next(iter(arrays.values())).shape[:2]
@@ -186,16 +196,21 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
     for s in synapses:
         outgoing.setdefault(s.conn.source, []).append(s)
     traces = empty_traces(program, batch, steps, record)
+    counters = Counters(batch, len(program.populations), 3)
     for t in step_range(steps, progress, "step"):
         for name, arr in arrays.items():
             for s in outgoing.get(name, []):
                 s.send(t, arr[:, t])
-        for p in program.populations:
+        for p_index, p in enumerate(program.populations):
             cell = neurons[p.name]
             a = np.zeros((batch, p.size), dtype=np.int64)
+            outside = np.zeros((batch, p.size), dtype=bool)
             for s in incoming[p.name]:
                 a += s.receive(t)
+                outside |= s.outside
             spikes = cell.step(a)
+            for kind, events in enumerate((outside, cell.u_events, cell.v_events)):  # FIXED_POINT_KINDS
+                counters.add(p_index, kind, events, t)
             if p.spiking:
                 traces[f"spikes.{p.name}"][:, t] = spikes.reshape((batch,) + p.shape)
             for item in record:
@@ -204,4 +219,6 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
                 x = spikes.astype(np.int64)
                 for s in outgoing[p.name]:
                     s.send(t, x)
+    if overflow:
+        traces.update(to_traces(program, counters.counts, counters.first))
     return traces

@@ -18,6 +18,7 @@ import scipy.sparse
 from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import fixed_point_kernel
+from neurodeploy.emulator.overflow import FIXED_POINT_KINDS
 from neurodeploy.format.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
@@ -115,7 +116,8 @@ class Compiled:
         self.inc_conn = as_int([c for x in incoming for c in x])
 
     def run(self, inputs: np.ndarray, record_v: bool, record_u: bool, progress: bool = False):
-        """Spikes (batch, steps, neurons) and, when asked, raw v and u traces of the same shape.
+        """Spikes (batch, steps, neurons), when asked raw v and u traces of the same shape, and the
+        overflow counts and first steps (batch, populations, FIXED_POINT_KINDS; -1: none).
 
         Samples run in groups whose state (u, v, connection buffers) fits STATE_BUDGET; with
         ``progress`` each group runs PROGRESS_STEPS steps per kernel call and a bar counts them.
@@ -127,6 +129,8 @@ class Compiled:
         spikes = np.zeros((batch, steps, self.n_neurons), dtype=np.uint8)
         v_out = np.zeros(shape_v, dtype=np.int64)
         u_out = np.zeros(shape_u, dtype=np.int64)
+        counts = np.zeros((batch, len(self.pop_start), len(FIXED_POINT_KINDS)), dtype=np.int64)
+        first = np.full(counts.shape, -1, dtype=np.int64)
         neurons = (self.keep_u, self.keep_v, self.bias, self.threshold, self.v_init, self.u_init, self.spiking,
                    self.pop_start, self.pop_stop, self.decay_bits, self.shift, self.state_max, self.loihi,
                    self.subtract)
@@ -141,5 +145,5 @@ class Compiled:
             # One kernel for every batch size: compiled with parallel=True it also runs one
             # sample faster than a serial compile of the same code (546k vs 316k steps/s).
             fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, self.synapses, self.convs, buffers, spikes,
-                               v_out, u_out, record_v, record_u)
-        return spikes, v_out, u_out
+                               v_out, u_out, record_v, record_u, counts, first)
+        return spikes, v_out, u_out, counts, first

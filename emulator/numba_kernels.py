@@ -94,7 +94,8 @@ def conv_events(buf, values, events, t, e, counts, convs, channels):
     (oy, ox), the tap's kernel slice over the group's output channels (of every kind), into the
     channels-last row of the conv's channel. ``convs`` is ``ConvLayout.arrays()`` (geometry
     columns: CONV_FIELDS). A packed conv's words carry two 32-bit sums (SpiNNaker's excitatory,
-    inhibitory); products with a count > 1 are capped at RING_BUFFER_MAX so that neither half carries."""
+    inhibitory); products with a count > 1 are capped at RING_BUFFER_MAX + 1 so that neither half
+    carries (a capped product alone saturates the ring word, and the sum stays over 0xFFFF)."""
     _, _, geometry, kernels, taps = convs
     conn_nout, conn_depth, conn_off, conn_base = channels
     g = geometry[e]
@@ -117,8 +118,8 @@ def conv_events(buf, values, events, t, e, counts, convs, channels):
                 if capped:
                     for j in range(run):
                         x = weights[j]
-                        dst[j] += min((x & LOW32) * value, RING_BUFFER_MAX) + \
-                            (min(((x >> 32) & LOW32) * value, RING_BUFFER_MAX) << 32)
+                        dst[j] += min((x & LOW32) * value, RING_BUFFER_MAX + 1) + \
+                            (min(((x >> 32) & LOW32) * value, RING_BUFFER_MAX + 1) << 32)
                 else:
                     for j in range(run):
                         dst[j] += weights[j] * value
@@ -170,7 +171,7 @@ def _as_emitted(x, wrap, saturate):
 
 
 @numba.njit(cache=True, inline="always")
-def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, packed, wrap, saturate):
+def _fold_tile(src, dst, dst_2, hits, p0, n, hw, groups, per_out, kinds, packed, wrap, saturate):
     """``fold`` of the n pixels from p0 (n is a literal FOLD_TILE but in the last tile)."""
     width = groups * kinds * per_out
     tile = src[p0 * width:(p0 + n) * width]
@@ -187,24 +188,30 @@ def _fold_tile(src, dst, dst_2, p0, n, hw, groups, per_out, kinds, packed, wrap,
                         x = tile[j * width + s]
                         d[j] += x & LOW32
                         d_2[j] += (x >> 32) & LOW32
+                elif wrap or saturate:  # a fixed-point conv: count sums outside int32 in hits
+                    h = hits[at:at + n]
+                    for j in range(n):
+                        x = tile[j * width + s]
+                        h[j] += outside_int32(x)
+                        d[j] += _as_emitted(x, wrap, saturate)
                 else:
                     for j in range(n):
-                        d[j] += _as_emitted(tile[j * width + s], wrap, saturate)
+                        d[j] += tile[j * width + s]
     tile[:] = 0
 
 
 @numba.njit(cache=True, inline="always")
-def fold(src, dst, dst_2, groups, per_out, kinds, packed, wrap, saturate):
+def fold(src, dst, dst_2, hits, groups, per_out, kinds, packed, wrap, saturate):
     """dst (c_out, h, w) += the first kind of src (h, w, groups, kinds, per_out), dst_2 += the
     second (kinds 1 or 2; ``packed``: the low and the high 32 bits of one kind), each value
-    through ``_as_emitted``; clears src. Reads a conv's channels-last row in neuron order,
-    transposing tiles of FOLD_TILE pixels."""
+    through ``_as_emitted`` (with ``wrap`` or ``saturate``, hits += where it left int32); clears
+    src. Reads a conv's channels-last row in neuron order, transposing tiles of FOLD_TILE pixels."""
     hw = src.shape[0] // (groups * kinds * per_out)
     tiled = hw - hw % FOLD_TILE
     for p0 in range(0, tiled, FOLD_TILE):
-        _fold_tile(src, dst, dst_2, p0, FOLD_TILE, hw, groups, per_out, kinds, packed, wrap, saturate)
+        _fold_tile(src, dst, dst_2, hits, p0, FOLD_TILE, hw, groups, per_out, kinds, packed, wrap, saturate)
     if tiled < hw:
-        _fold_tile(src, dst, dst_2, tiled, hw - tiled, hw, groups, per_out, kinds, packed, wrap, saturate)
+        _fold_tile(src, dst, dst_2, hits, tiled, hw - tiled, hw, groups, per_out, kinds, packed, wrap, saturate)
 
 
 @numba.njit(cache=True, inline="always")
@@ -223,51 +230,97 @@ def wrap32(x):
 
 
 @numba.njit(cache=True, inline="always")
-def _gather(buf, acc, t, p, loihi, buffers):
-    """Sum what every incoming connection of population p delivers at t into acc; clear those slots."""
+def outside_int32(x):
+    """1 where an int64 lies outside int32 (its wrap or saturation at int32 changes it), else 0."""
+    return (x < -2147483648) | (x > 2147483647)
+
+
+@numba.njit(cache=True, inline="always")
+def tally(counts, first, b, p, kind, events, t):
+    """Adds ``events`` overflow events of step t to counter (b, p, kind); the first step with one."""
+    counts[b, p, kind] += events
+    if events != 0 and first[b, p, kind] < 0:
+        first[b, p, kind] = t
+
+
+@numba.njit(cache=True, inline="always")
+def _gather(buf, acc, hits, t, p, loihi, buffers):
+    """Sum what every incoming connection of population p delivers at t into acc; clear those slots.
+    Where a connection's sum left int32, hits += 1 (a vectorized count first: the marking pass runs
+    only when there is one); returns non-zero when hits of p may be set."""
     conn_target, conn_nout, conn_depth, conn_off, conn_base, buffer_size, inc_ptr, inc_conn, conn_cl = buffers
+    marked = 0
     for q in range(inc_ptr[p], inc_ptr[p + 1]):
         c = inc_conn[q]
         n = conn_nout[c]
         row = conn_off[c] + (t % conn_depth[c]) * n
         src = buf[row:row + n]
         dst = acc[conn_target[c]:conn_target[c] + n]
-        if conn_cl[c]:  # a conv's channels-last row
-            fold(src, dst, dst, 1, conn_cl[c], 1, False, loihi, not loihi)
+        hit = hits[conn_target[c]:conn_target[c] + n]
+        if conn_cl[c]:  # a conv's channels-last row (fold marks hits)
+            fold(src, dst, dst, hit, 1, conn_cl[c], 1, False, loihi, not loihi)
+            marked += 1
             continue
+        changed = 0  # non-zero where some x left int32 (an OR of x ^ emitted: cheaper than counting)
         for j in range(n):
             # Loihi wraps the emitted value to int32; the generic profile saturates it
-            dst[j] += wrap32(src[j]) if loihi else min(max(src[j], -2147483648), 2147483647)
-            src[j] = 0
+            x = src[j]
+            y = wrap32(x) if loihi else min(max(x, -2147483648), 2147483647)
+            changed |= x ^ y
+            dst[j] += y
+        if changed:
+            for j in range(n):
+                hit[j] += outside_int32(src[j])
+            marked += 1
+        src[:] = 0
+    return marked
 
 
 @numba.njit(cache=True, inline="always")
 def _update(acc, u, v, fired, lo, hi, neurons, loihi, subtract):
-    """One step of the CUBA LIF for neurons lo:hi (branch-free body on slices, so it vectorizes)."""
+    """One step of the CUBA LIF for neurons lo:hi (branch-free body on slices, so it vectorizes);
+    returns the overflow events (u wrapped or saturated, v clamped)."""
     keep_u, keep_v, bias, threshold, v_init, u_init, spiking, pop_start, pop_stop, decay_bits, shift, \
         state_max, _, _ = neurons
     a, uu, vv, ku, kv = acc[lo:hi], u[lo:hi], v[lo:hi], keep_u[lo:hi], keep_v[lo:hi]
     bb, th, sp, ff = bias[lo:hi], threshold[lo:hi], spiking[lo:hi], fired[lo:hi]
+    n_u, n_v = 0, 0
     for j in range(hi - lo):
         x = _shr(uu[j] * ku[j], decay_bits, loihi) + (a[j] << shift)
         if loihi:  # int32 sum, then u wraps once by 2^24
             x = wrap32(x)
-            x = x - 2 * state_max if x > state_max else (x + 2 * state_max if x <= -state_max else x)
+            xu = x - 2 * state_max if x > state_max else (x + 2 * state_max if x <= -state_max else x)
         else:
-            x = min(max(x, -(state_max - 1)), state_max - 1)
-        uu[j] = x
-        y = _shr(vv[j] * kv[j], decay_bits, loihi) + x + bb[j]
-        y = min(max(y, -(state_max - 1)), state_max - 1)
+            xu = min(max(x, -(state_max - 1)), state_max - 1)
+        n_u += xu != x  # the wrap taken, or a saturation
+        uu[j] = xu
+        y = _shr(vv[j] * kv[j], decay_bits, loihi) + xu + bb[j]
+        yc = min(max(y, -(state_max - 1)), state_max - 1)
+        n_v += yc != y
+        y = yc
         f = sp[j] & (y > th[j])
         vv[j] = ((y - th[j]) if subtract else 0) if f else y
         ff[j] = f
         a[j] = 0
+    return n_u, n_v
+
+
+@numba.njit(cache=True, inline="always")
+def _input_events(hits, lo, hi):
+    """Neurons lo:hi with a connection's sum outside int32 this step (hits > 0); clears hits."""
+    h = hits[lo:hi]
+    events = 0
+    for j in range(hi - lo):
+        events += h[j] != 0
+        h[j] = 0
+    return events
 
 
 @numba.njit(cache=True, parallel=True)
 def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, buffers, spikes, v_out, u_out, record_v,
-                       record_u):
-    """Steps t0..t1 of samples b0..b0 + len(u), continuing from (and updating) their state u, v, buf."""
+                       record_u, counts, first):
+    """Steps t0..t1 of samples b0..b0 + len(u), continuing from (and updating) their state u, v, buf;
+    adds the overflow events to counts and first (batch, populations, FIXED_POINT_KINDS)."""
     pop_start, pop_stop, loihi, subtract = neurons[7], neurons[8], neurons[12], neurons[13]
     channels = (buffers[1], buffers[2], buffers[3], buffers[4])  # (nout, depth, off, base) of each connection
     n_input_blocks = convs[1].shape[0] - 1
@@ -276,6 +329,7 @@ def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, 
         b = b0 + k
         uu, vv, bb = u[k], v[k], buf[k]
         acc = np.zeros(n, dtype=np.int64)
+        hits = np.zeros(n, dtype=np.int64)  # connections whose sum left int32, per neuron, this step
         fired = np.zeros(n, dtype=np.bool_)
         scratch = np.empty(max(n, inputs.shape[2]), dtype=np.int64)  # event indices of one source block
         for t in range(t0, t1):
@@ -283,17 +337,20 @@ def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, 
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 if loihi:
-                    _gather(bb, acc, t, p, True, buffers)
+                    marked = _gather(bb, acc, hits, t, p, True, buffers)
                     if subtract:
-                        _update(acc, uu, vv, fired, lo, hi, neurons, True, True)
+                        events = _update(acc, uu, vv, fired, lo, hi, neurons, True, True)
                     else:
-                        _update(acc, uu, vv, fired, lo, hi, neurons, True, False)
+                        events = _update(acc, uu, vv, fired, lo, hi, neurons, True, False)
                 else:
-                    _gather(bb, acc, t, p, False, buffers)
+                    marked = _gather(bb, acc, hits, t, p, False, buffers)
                     if subtract:
-                        _update(acc, uu, vv, fired, lo, hi, neurons, False, True)
+                        events = _update(acc, uu, vv, fired, lo, hi, neurons, False, True)
                     else:
-                        _update(acc, uu, vv, fired, lo, hi, neurons, False, False)
+                        events = _update(acc, uu, vv, fired, lo, hi, neurons, False, False)
+                tally(counts, first, b, p, 0, _input_events(hits, lo, hi) if marked else 0, t)
+                tally(counts, first, b, p, 1, events[0], t)
+                tally(counts, first, b, p, 2, events[1], t)
                 if record_v:
                     v_out[b, t, lo:hi] = vv[lo:hi]
                 if record_u:
@@ -311,36 +368,64 @@ def _mul(a, b):
 
 
 @numba.njit(cache=True, inline="always")
+def _wrapped(x):
+    """(wrap32(x), 1 where that changed x)."""
+    return wrap32(x), outside_int32(x)
+
+
+@numba.njit(cache=True, inline="always")
+def _membrane(e, i, offset, r_m, rest, tc, scale, v0, exp):
+    """V after the update from I_syn e, i (spinnaker.py's ``_membrane``) and whether the synaptic
+    current, alpha and the V update wrapped (0/1 each)."""
+    if exp:
+        drive, c0 = _wrapped(e - i)
+    else:
+        me, c1 = _wrapped((e * scale) >> 15)
+        mi, c2 = _wrapped((i * scale) >> 15)
+        drive, c0 = _wrapped(me - mi)
+        c0 = c0 | c1 | c2
+    cur, c3 = _wrapped(drive + offset)
+    m, a0 = _wrapped((cur * r_m) >> 15)
+    alpha, a1 = _wrapped(m + rest)
+    gap, w0 = _wrapped(alpha - v0)
+    m2, w1 = _wrapped((tc * gap) >> 15)
+    v_new, w2 = _wrapped(alpha - m2)
+    return v_new, c0 | c3, a0 | a1, w0 | w1 | w2
+
+
+@numba.njit(cache=True, inline="always")
 def _tick(ring_e, ring_i, v, i_exc, i_inh, refract, current, fired, params, lo, hi, shift_e, shift_i, spiking, exp):
     """One tick of neurons lo:hi after the transfer from ``ring_e``/``ring_i`` (which it clears);
     ``current`` gets I_syn[exc] - I_syn[inh] after the transfer. A branch-free body on slices
-    indexed from 0, so it vectorizes; ``exp`` is a literal (IF_curr_exp or IF_curr_delta)."""
+    indexed from 0, so it vectorizes; ``exp`` is a literal (IF_curr_exp or IF_curr_delta).
+    Returns the overflow events (SPINNAKER_KINDS: ring buffer, current, alpha, v)."""
     v_rest, v_reset, v_thresh, i_offset, r_membrane, exp_tc, t_refract, init_e, init_i, decay_e, decay_i, \
         input_scale = params
     vv, syn_e, syn_i, rr, cc, ff = v[lo:hi], i_exc[lo:hi], i_inh[lo:hi], refract[lo:hi], current[lo:hi], fired[lo:hi]
     rest, reset, thresh, offset = v_rest[lo:hi], v_reset[lo:hi], v_thresh[lo:hi], i_offset[lo:hi]
     r_m, tc, t_ref, scale = r_membrane[lo:hi], exp_tc[lo:hi], t_refract[lo:hi], input_scale[lo:hi]
     in_e, in_i, de, di = init_e[lo:hi], init_i[lo:hi], decay_e[lo:hi], decay_i[lo:hi]
+    n_ring, n_cur, n_alpha, n_v = 0, 0, 0, 0
     for j in range(hi - lo):
-        add_e = wrap32(min(ring_e[j], RING_BUFFER_MAX) << shift_e)
-        add_i = wrap32(min(ring_i[j], RING_BUFFER_MAX) << shift_i)
+        re, ri = ring_e[j], ring_i[j]
+        n_ring += (re > RING_BUFFER_MAX) | (ri > RING_BUFFER_MAX)
+        add_e, c0 = _wrapped(min(re, RING_BUFFER_MAX) << shift_e)
+        add_i, c1 = _wrapped(min(ri, RING_BUFFER_MAX) << shift_i)
         ring_e[j] = 0
         ring_i[j] = 0
         if exp:
             add_e = (add_e * in_e[j]) >> 32  # decay_s1615: s1615 x u032
             add_i = (add_i * in_i[j]) >> 32
-        e = wrap32(syn_e[j] + add_e)
-        i = wrap32(syn_i[j] + add_i)
+        e, c2 = _wrapped(syn_e[j] + add_e)
+        i, c3 = _wrapped(syn_i[j] + add_i)
         cc[j] = wrap32(e - i)
-        if exp:
-            drive = wrap32(e - i)
-        else:
-            drive = wrap32(_mul(e, scale[j]) - _mul(i, scale[j]))
-        alpha = wrap32(_mul(wrap32(drive + offset[j]), r_m[j]) + rest[j])
         v0 = vv[j]
-        v_new = wrap32(alpha - _mul(tc[j], wrap32(alpha - v0)))
+        v_new, cm, am, vm = _membrane(e, i, offset[j], r_m[j], rest[j], tc[j], scale[j], v0, exp)
         r0 = rr[j]
         active = r0 <= 0
+        n_cur += c0 | c1 | c2 | c3 | (cm & active)
+        n_alpha += am & active
+        n_v += vm & active
         v1 = v_new if active else v0
         r1 = r0 if active else r0 - 1
         spike = v1 >= thresh[j]
@@ -353,6 +438,7 @@ def _tick(ring_e, ring_i, v, i_exc, i_inh, refract, current, fired, params, lo, 
         else:
             syn_e[j] = 0
             syn_i[j] = 0
+    return n_ring, n_cur, n_alpha, n_v
 
 
 @numba.njit(cache=True, inline="always")
@@ -367,13 +453,15 @@ def _fold_convs(bb, ring_e, ring_i, t, p, folds, channels):
         src = bb[row:row + nout[c]]
         types = fold_types[q]  # 0, 1: one kind of that type; 2: excitatory, inhibitory kinds; 3: packed
         first = ring_i if types == 1 else ring_e
-        fold(src, first, ring_i, fold_groups[q], fold_per_out[q], 2 if types == 2 else 1, types == 3, False, False)
+        fold(src, first, ring_i, ring_i, fold_groups[q], fold_per_out[q], 2 if types == 2 else 1, types == 3, False,
+             False)
 
 
 @numba.njit(cache=True, parallel=True)
 def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, folds, synapses, convs, channels, spikes, v_out,
-                     i_out, record_v, record_i):
-    """Ticks t0..t1 of samples b0..b0 + len(buf), continuing from (and updating) their state and buf."""
+                     i_out, record_v, record_i, counts, first):
+    """Ticks t0..t1 of samples b0..b0 + len(buf), continuing from (and updating) their state and buf;
+    adds the overflow events to counts and first (batch, populations, SPINNAKER_KINDS)."""
     pop_start, pop_stop, pop_exp, pop_spiking, shift_e, shift_i, ring_at, depth = pops
     v, i_exc, i_inh, refract = state
     n_input_blocks = convs[1].shape[0] - 1
@@ -396,11 +484,13 @@ def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, folds, synaps
                 if record_v:
                     v_out[b, t, lo:hi] = v[k, lo:hi]  # V before the update
                 if pop_exp[p]:
-                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
-                          shift_e[p], shift_i[p], pop_spiking[p], True)
+                    events = _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo,
+                                   hi, shift_e[p], shift_i[p], pop_spiking[p], True)
                 else:
-                    _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo, hi,
-                          shift_e[p], shift_i[p], pop_spiking[p], False)
+                    events = _tick(ring_e, ring_i, v[k], i_exc[k], i_inh[k], refract[k], current, fired, params, lo,
+                                   hi, shift_e[p], shift_i[p], pop_spiking[p], False)
+                for kind in range(4):
+                    tally(counts, first, b, p, kind, events[kind], t)
                 if record_i:
                     i_out[b, t, lo:hi] = current[lo:hi]
                 send_spikes(bb, fired, scratch, spikes[b, t], lo, hi, t, n_input_blocks + p, synapses, convs, channels)

@@ -28,6 +28,7 @@ import scipy.sparse
 
 from neurodeploy.format.convolution import ConvGeometry, synapses
 from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
+from neurodeploy.emulator.overflow import Counters, outside_int32, to_traces
 from neurodeploy.errors import OptionError
 from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import spinnaker as chip
@@ -107,32 +108,53 @@ class _Core:
         self.i_rec = np.zeros((batch, n), dtype=np.int64)
 
     def transfer(self, t: int) -> None:
+        """The ring-buffer transfer; sets ``ring_events`` (a slot over 0xFFFF) and ``current_events``."""
         slot = t % self.depth
+        self.ring_events = np.zeros(self.v.shape, dtype=bool)
+        self.current_events = np.zeros(self.v.shape, dtype=bool)
         for kind in (0, 1):
+            self.ring_events |= self.rb[slot, kind] > RING_BUFFER_MAX
             r = np.minimum(self.rb[slot, kind], RING_BUFFER_MAX)
             self.rb[slot, kind] = 0
             if not r.any():
                 continue
-            inp = sm.wrap32(r << self.shift[kind])
+            inp = self._wrap(r << self.shift[kind], self.current_events)
             if self.exp:
                 inp = sm.decay_s1615(inp, self.init[kind])
             if kind == 0:
-                self.i_exc = sm.wrap32(self.i_exc + inp)
+                self.i_exc = self._wrap(self.i_exc + inp, self.current_events)
             else:
-                self.i_inh = sm.wrap32(self.i_inh + inp)
+                self.i_inh = self._wrap(self.i_inh + inp, self.current_events)
+
+    @staticmethod
+    def _wrap(x: np.ndarray, events: np.ndarray) -> np.ndarray:
+        """wrap32(x), marking in ``events`` where it changes x (an overflow counter's event)."""
+        events |= outside_int32(x)
+        return sm.wrap32(x)
+
+    def _membrane(self, active: np.ndarray) -> np.ndarray:
+        """V after the update (before refractoriness and threshold); sets ``current_events`` (adds),
+        ``alpha_events`` and ``v_events`` where a neuron not refractory wrapped."""
+        cur, alpha_ev, v_ev = (np.zeros(self.v.shape, dtype=bool) for _ in range(3))
+        if self.exp:
+            exc, inh = self.i_exc, self.i_inh
+        else:  # sm.mul: floor(a * b / 2**15), wrapped
+            exc = self._wrap((self.i_exc * self.input_scale) >> sm.FRACTION_BITS, cur)
+            inh = self._wrap((self.i_inh * self.input_scale) >> sm.FRACTION_BITS, cur)
+        current = self._wrap(self._wrap(exc - inh, cur) + self.i_offset, cur)
+        alpha = self._wrap(self._wrap((current * self.r) >> sm.FRACTION_BITS, alpha_ev) + self.v_rest, alpha_ev)
+        gap = self._wrap(alpha - self.v, v_ev)
+        v_new = self._wrap(alpha - self._wrap((self.exp_tc * gap) >> sm.FRACTION_BITS, v_ev), v_ev)
+        self.current_events |= cur & active
+        self.alpha_events, self.v_events = alpha_ev & active, v_ev & active
+        return v_new
 
     def update(self) -> tuple[np.ndarray, np.ndarray]:
         """The neuron update; returns (spikes, V recorded before the update)."""
         v_rec = self.v
-        if self.exp:
-            exc, inh = self.i_exc, self.i_inh
-        else:
-            exc, inh = sm.mul(self.i_exc, self.input_scale), sm.mul(self.i_inh, self.input_scale)
         self.i_rec = sm.wrap32(self.i_exc - self.i_inh)
-        current = sm.wrap32(sm.wrap32(exc - inh) + self.i_offset)
-        alpha = sm.wrap32(sm.mul(current, self.r) + self.v_rest)
-        v_new = sm.wrap32(alpha - sm.mul(self.exp_tc, sm.wrap32(alpha - self.v)))
         active = self.refract <= 0
+        v_new = self._membrane(active)
         v = np.where(active, v_new, self.v)
         refract = np.where(active, self.refract, self.refract - 1)
         spikes = v >= self.v_thresh
@@ -148,8 +170,9 @@ class _Core:
 
 
 def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record: Iterable[str] = ("v",),
-        progress: bool = False, fast: bool = True) -> dict[str, np.ndarray]:
-    """Emulate a spinnaker ``program``; returns ``spikes.<pop>`` (0/1) and raw s1615 ``v.<pop>``/``i.<pop>``.
+        progress: bool = False, fast: bool = True, overflow: bool = False) -> dict[str, np.ndarray]:
+    """Emulate a spinnaker ``program``; returns ``spikes.<pop>`` (0/1) and raw s1615 ``v.<pop>``/``i.<pop>``;
+    with ``overflow`` also the overflow counters (emulator/overflow.py).
 
     ``v.<pop>`` of tick t is V before tick t's update (sPyNNaker's recording), so it lags the
     float reference's v by ``latency + 1`` ticks; spikes lag by ``latency``. ``fast`` uses the
@@ -166,11 +189,12 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         from neurodeploy.emulator import spinnaker_fast
         from neurodeploy.emulator.fixed_point import run_fast
 
-        return run_fast(program, arrays, record, progress, spinnaker_fast, states=RECORDABLE)
-    return _run_numpy(program, arrays, record, progress)
+        return run_fast(program, arrays, record, progress, spinnaker_fast, states=RECORDABLE, overflow=overflow)
+    return _run_numpy(program, arrays, record, progress, overflow)
 
 
-def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool) -> dict[str, np.ndarray]:
+def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,
+               overflow: bool = False) -> dict[str, np.ndarray]:
     batch, steps = next(iter(arrays.values())).shape[:2] if arrays else (1, 0)
     synapses = [_Synapses(c) for c in program.connections]
     shifts = program.attrs["ring_buffer_shift"]
@@ -181,12 +205,16 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
     for s in synapses:
         outgoing.setdefault(s.conn.source, []).append(s)
     traces = empty_traces(program, batch, steps, record)
+    counters = Counters(batch, len(program.populations), 4)
     for t in step_range(steps, progress, "tick"):
         sent: dict[str, np.ndarray] = {name: arr[:, t] for name, arr in arrays.items()}
-        for p in program.populations:
+        for p_index, p in enumerate(program.populations):
             core = cores[p.name]
             core.transfer(t)
             spikes, v_rec = core.update()
+            for kind, events in enumerate((core.ring_events, core.current_events, core.alpha_events,
+                                           core.v_events)):  # SPINNAKER_KINDS
+                counters.add(p_index, kind, events, t)
             if not p.spiking:
                 spikes = np.zeros_like(spikes)
             else:
@@ -204,4 +232,6 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
                 core = cores[s.conn.target]
                 for kind, d, m in s.groups:
                     core.rb[(t + d) % core.depth, kind] += np.asarray((m @ x.T).T)
+    if overflow:
+        traces.update(to_traces(program, counters.counts, counters.first))
     return traces

@@ -16,8 +16,8 @@ a ring of its own in channels-last order, whose row of tick t is added into the 
 rings just before the transfer (sums commute; the clip comes after). A conv that uses both
 synapse types packs them into one word (inhibitory words << 32): one pass per event adds both
 sums, and the fold splits them. That is exact while no half can carry: each product with an
-input count is capped at 0xFFFF first (a capped product alone saturates its ring word, so the
-clipped sum does not change), and at most PACKED_FAN_IN synapses reach a neuron; beyond that
+input count is capped at 0x10000 first (a capped product alone saturates its ring word, so the
+clipped sum and the overflow counter do not change), and at most PACKED_FAN_IN synapses reach a neuron; beyond that
 fan-in the conv has one kernel per type.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import numpy as np
 from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import spinnaker_kernel
+from neurodeploy.emulator.overflow import SPINNAKER_KINDS
 from neurodeploy.emulator.spinnaker import is_exp, total_delays
 from neurodeploy.format.program import Program, QConnection
 
@@ -50,8 +51,8 @@ def _by_type(conn: QConnection):
 
 PACKED = 3
 """Fold code of a conv whose words carry both synapse types (0, 1: one type; 2: two kernels)."""
-PACKED_FAN_IN = 2**16
-"""Most synapses from one conv into a neuron for packed words: 2^16 products capped at 0xFFFF fit 32 bits."""
+PACKED_FAN_IN = 2**16 - 1
+"""Most synapses from one conv into a neuron for packed words: 2^16 - 1 products capped at 0x10000 fit 32 bits."""
 
 
 def _conv_kernels(conn: QConnection, used: list, geom: ConvGeometry) -> tuple[list[np.ndarray], int]:
@@ -155,7 +156,8 @@ class Compiled:
                    a["weight"].astype(np.int64)[keep], own)
 
     def run(self, inputs: np.ndarray, record_v: bool, record_i: bool, progress: bool = False):
-        """Spikes (batch, steps, neurons) and, when asked, raw v and i traces of the same shape.
+        """Spikes (batch, steps, neurons), when asked raw v and i traces of the same shape, and the
+        overflow counts and first steps (batch, populations, SPINNAKER_KINDS; -1: none).
 
         Samples run in groups whose state fits STATE_BUDGET; with ``progress`` each group runs
         PROGRESS_STEPS ticks per kernel call and a bar counts them.
@@ -166,6 +168,8 @@ class Compiled:
         spikes = np.zeros((batch, steps, n), dtype=np.uint8)
         v_out = np.zeros((batch, steps, n) if record_v else (0, 0, 0), dtype=np.int64)
         i_out = np.zeros((batch, steps, n) if record_i else (0, 0, 0), dtype=np.int64)
+        counts = np.zeros((batch, len(self.pops[0]), len(SPINNAKER_KINDS)), dtype=np.int64)
+        first = np.full(counts.shape, -1, dtype=np.int64)
         per_sample = 8 * (self.buffer_size + 4 * n)
         for b0, b1, t0, t1 in schedule(batch, steps, per_sample, progress, STATE_BUDGET, PROGRESS_STEPS):
             if t0 == 0:  # a new group of samples starts from the initial state
@@ -173,5 +177,5 @@ class Compiled:
                 state += (np.zeros((b1 - b0, n), dtype=np.int64),)  # refractory timers
                 buf = np.zeros((b1 - b0, self.buffer_size), dtype=np.int64)
             spinnaker_kernel(inputs, b0, t0, t1, state, buf, self.params, self.pops, self.folds, self.synapses,
-                             self.convs, self.channels, spikes, v_out, i_out, record_v, record_i)
-        return spikes, v_out, i_out
+                             self.convs, self.channels, spikes, v_out, i_out, record_v, record_i, counts, first)
+        return spikes, v_out, i_out, counts, first

@@ -210,9 +210,9 @@ def run_both(target: str, program: Program, x: np.ndarray) -> tuple[dict, dict, 
                                    else (fixed_point, fixed_point_fast, ("v", "u")))
     program = copy.deepcopy(program)
     program.__dict__.pop("_fast_kernel", None)
-    slow = module.run(program, x, record=record, fast=False)
+    slow = module.run(program, x, record=record, fast=False, overflow=True)  # the overflow counters too
     assert program.__dict__.get("_fast_kernel") is None  # the numpy kernel ran
-    fast = module.run(program, x, record=record, fast=True)
+    fast = module.run(program, x, record=record, fast=True, overflow=True)
     compiled = program.__dict__["_fast_kernel"][1]
     assert isinstance(compiled, fast_module.Compiled)  # the compiled kernel ran
     return fast, slow, compiled

@@ -19,8 +19,8 @@ warnings.filterwarnings("ignore", category=UserWarning)
 def same(program, x) -> None:
     program = copy.deepcopy(program)
     program.__dict__.pop("_fast_kernel", None)
-    slow = run(program, x, record=("v", "u"), fast=False)
-    fast = run(program, x, record=("v", "u"), fast=True)
+    slow = run(program, x, record=("v", "u"), fast=False, overflow=True)  # the overflow counters too
+    fast = run(program, x, record=("v", "u"), fast=True, overflow=True)
     cached = program.__dict__.get("_fast_kernel")
     assert cached is not None and isinstance(cached[1], fixed_point_fast.Compiled)  # the compiled kernel ran
     assert set(fast) == set(slow)

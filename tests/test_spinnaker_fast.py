@@ -33,9 +33,9 @@ def same(program, x, record=("v", "i"), spikes=True) -> dict:
     """Run both kernels on a fresh copy of ``program``; every trace must be equal."""
     program = copy.deepcopy(program)
     program.__dict__.pop("_fast_kernel", None)
-    slow = run(program, x, record=record, fast=False)
+    slow = run(program, x, record=record, fast=False, overflow=True)  # the overflow counters too
     assert kernel_of(program) is None  # the numpy kernel ran
-    fast = run(program, x, record=record)  # fast is the default
+    fast = run(program, x, record=record, overflow=True)  # fast is the default
     assert isinstance(kernel_of(program), spinnaker_fast.Compiled)  # the compiled kernel ran
     assert set(fast) == set(slow)
     assert not spikes or any(v.any() for k, v in slow.items() if k.startswith("spikes.")), "a comparison without spikes"

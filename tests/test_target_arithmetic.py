@@ -59,9 +59,13 @@ def test_neuron_update_equals_the_reference(loihi, subtract):
     neurons = (keep_u, keep_v, bias, threshold, zeros, zeros, spiking, np.array([0]), np.array([n]), decay_bits,
                shift, state_max, loihi, subtract)
     u, v, fired = u0.copy(), v0.copy(), np.zeros(n, dtype=np.bool_)
-    nk._update(acc.copy(), u, v, fired, 0, n, neurons, loihi, subtract)
+    n_u, n_v = nk._update(acc.copy(), u, v, fired, 0, n, neurons, loihi, subtract)
     want_u = fpm.next_u(u0, acc, keep_u, decay_bits, shift, state_max, loihi)
-    y = fpm.saturate(fpm.drive_v(v0, want_u, bias, keep_v, decay_bits, loihi), state_max)
+    y = fpm.drive_v(v0, want_u, bias, keep_v, decay_bits, loihi)
+    assert (n_u, n_v) == (int(fpm.u_overflowed(u0, acc, keep_u, decay_bits, shift, state_max, loihi).sum()),
+                          int(fpm.clamped(y, state_max).sum()))
+    assert n_u > 0 and n_v > 0  # the random states reach both
+    y = fpm.saturate(y, state_max)
     spikes = spiking & (y > threshold)
     want_v = np.where(spikes, y - threshold if subtract else 0, y)
     assert np.array_equal(u, want_u) and np.array_equal(v, want_v) and np.array_equal(fired, spikes)

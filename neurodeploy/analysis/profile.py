@@ -206,7 +206,7 @@ def _emulate(program: Program, inputs: Any, pad: bool, traces: dict[str, np.ndar
     if pad:
         arrays = pad_for_latency(program, arrays)
     if traces is None:
-        traces = run_program(program, arrays, record=record_of(program))
+        traces = run_program(program, arrays, record=record_of(program), overflow=True)
     first = next(iter(arrays.values()))
     batch, steps = int(first.shape[0]), int(first.shape[1])
     input_steps = steps - (_pad_steps(program) if pad else 0)
@@ -317,6 +317,7 @@ def _population_rows(program: Program, run: _Run, conn_rows: dict, cores: list[_
     """The profile's "populations" section: spikes, rates, updates and incoming operations."""
     batch, steps = run.batch, run.steps
     cores_of = _cores_of(cores)
+    overflowed = _overflow_summary(program, run)
     pops = {}
     for pop in program.populations:
         spikes = run.activity[pop.name].sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64)
@@ -331,8 +332,19 @@ def _population_rows(program: Program, run: _Run, conn_rows: dict, cores: list[_
             "effective_macs": _counts(np.asarray(_per_sample_sum(incoming, "effective_macs", batch))),
         }
         entry.update(_rates(spikes, pop.size, steps, dt, pop.spiking))
+        entry["overflow"] = None if overflowed is None else overflowed.get(pop.name, {})
         pops[pop.name] = entry
     return pops
+
+
+def _overflow_summary(program: Program, run: _Run) -> dict | None:
+    """Per population, the overflow counters of the run (emulator/overflow.py); None where the
+    traces came without them (a run elsewhere)."""
+    from neurodeploy.emulator import overflow
+
+    if not any(key.startswith("overflow.") for key in run.traces):
+        return None
+    return overflow.summarize(program, run.traces)
 
 
 def _input_rows(program: Program, run: _Run) -> dict:
@@ -451,6 +463,9 @@ DEFINITIONS = {
                        "(sPyNNaker's Total_pre_synaptic_events)",
     "footprint_bits": "weights at the target's width, neuron state and routing, per the mapper's memory model",
     "utilisation": "use / limit per core, for every limit the mapper checked (and neurons per core)",
+    "overflow": "per population, the emulator's overflow counters that counted: kind -> events (neuron x step) "
+                "over all samples, samples with any, first step over all samples (padded grid); {} none; null "
+                "not counted (emulator/overflow.py)",
 }
 
 

@@ -92,20 +92,23 @@ def _steps(inputs: Any) -> tuple[int, int]:
 
 def compare(net: NetworkIR, program: Program, inputs: Any) -> dict[str, Any]:
     """Float reference vs the emulated program, per population, every input step on the float grid."""
-    from neurodeploy.emulator import run_program
+    from neurodeploy.emulator import overflow, run_program
     from neurodeploy.emulator.reference import simulate
 
     samples, steps = _steps(inputs)
     ref = simulate(net, inputs, record=("v",), dtype="float64")
     states = sorted({p.readout for p in program.populations} | {"v"})
-    raw = run_program(program, pad_for_latency(program, inputs), record=states)
+    raw, counters = overflow.split(run_program(program, pad_for_latency(program, inputs), record=states,
+                                               overflow=True))
     emu, dropped = align_to_float(program, raw, steps)
     report: dict[str, Any] = {"target": program.target, "populations": {}, "outputs": {},
                               "alignment": _alignment_info(program, samples, steps, dropped)}
+    overflowed = overflow.summarize(program, counters)
     for pop in program.populations:
         entry: dict[str, Any] = {"latency": pop.latency}
         entry.update(_spike_entry(pop, ref, emu))
         entry.update(_v_entry(pop, program, ref, emu))
+        entry["overflow"] = overflowed.get(pop.name, {})  # kind: count, samples, first_step (padded grid)
         report["populations"][pop.name] = entry
     for out, pop_name in program.outputs.items():
         report["outputs"][out] = {"population": pop_name,
@@ -184,6 +187,10 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if "v_max_error" in e:
             parts.append(f"v error max {e['v_max_error']:.3g} rms {e['v_rms_error']:.3g} (range {e['v_range']:.3g})")
         lines.append(f"  {name}: " + "; ".join(parts))
+        if e.get("overflow"):
+            from neurodeploy.emulator.overflow import warning_lines
+
+            lines.append("    overflow: " + warning_lines(report["target"], {name: e["overflow"]})[0])
     for out, e in report["outputs"].items():
         if e.get("class_agreement") is not None:
             lines.append(f"  output {out}: class agreement {100 * e['class_agreement']:.1f}% ({e['rule']})")

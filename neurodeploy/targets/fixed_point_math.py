@@ -60,3 +60,18 @@ def drive_v(v: np.ndarray, u: np.ndarray, bias: np.ndarray, keep_v: np.ndarray, 
 
 def saturate(y: np.ndarray, state_max: int, xp: Any = np) -> np.ndarray:
     return xp.clip(y, -(state_max - 1), state_max - 1)
+
+
+def u_overflowed(u: np.ndarray, a: np.ndarray, keep_u: np.ndarray, decay_bits: int, shift: int, state_max: int,
+                 loihi: bool, xp: Any = np) -> np.ndarray:
+    """Where ``next_u`` takes its wrap by 2^24 (Loihi) or saturates (generic): the overflow counter's events."""
+    x = (trunc_shr if loihi else round_shr)(u * keep_u, decay_bits, xp) + (a << shift)
+    if loihi:
+        x = wrap32(x)
+        return (x > state_max) | (x <= -state_max)
+    return (x > state_max - 1) | (x < -(state_max - 1))
+
+
+def clamped(y: np.ndarray, state_max: int) -> np.ndarray:
+    """Where ``saturate`` changes y (v clamped at +-(state_max - 1))."""
+    return (y > state_max - 1) | (y < -(state_max - 1))
