@@ -1,4 +1,4 @@
-"""The long fuzz run: tests/test_properties.py's generators and checks on many more cases.
+"""The long fuzz run: tests/compiler/test_properties.py's generators and checks on many more cases.
 
     .venv/bin/python benchmarks/fuzz_long.py [--cases 10000] [--minutes 25] [--workers 2]
                                              [--seed 0] [--json out.json]

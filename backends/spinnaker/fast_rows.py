@@ -11,7 +11,7 @@ truncation, same dtype and shape) from one stable sort: O(connections log connec
 
 :func:`install` replaces the method on the class for the current process (the backend's child
 process only, when asked: ``fast_rows=True`` or ``$NEURODEPLOY_SPINNAKER_FAST_ROWS=1``); it
-refuses any sPyNNaker but 7.4.1. ``tests/test_spinnaker_backend.py`` checks it against the
+refuses any sPyNNaker but 7.4.1. ``tests/backends/test_spinnaker_backend.py`` checks it against the
 original on random inputs, and ``benchmarks/bench_spynnaker_datagen.py --fast-rows`` checks that
 the synaptic matrices sPyNNaker generates are byte-identical with and without it.
 """

@@ -2,7 +2,7 @@
 
 The fixed-point neuron (loihi2 and the generic profile) is neurodeploy/targets/fixed_point_math.py
 itself, run on the torch namespace; the two s16.15 helpers of sPyNNaker's core are torch twins of
-neurodeploy/targets/spinnaker_math.py; tests/test_torch_kernel.py checks them equal on random
+neurodeploy/targets/spinnaker_math.py; tests/emulator/test_torch_kernel.py checks them equal on random
 integers. ``>>`` on signed torch integers is an arithmetic shift (floor), as numpy's is. Nothing
 here converts to floating point.
 """

@@ -15,7 +15,7 @@ from neurodeploy.format import artifact
 from neurodeploy.format.paths import portable, portable_text, relative
 from neurodeploy.models import ZOO_DIR
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODEL = ZOO_DIR / "lif_paper.nir"  # compiled where it lies, in the repository
 
 

@@ -29,7 +29,7 @@ from neurodeploy.format.program import from_manifest
 from neurodeploy.analysis.verify import pad_for_latency
 
 warnings.filterwarnings("ignore", category=UserWarning)
-DATA = Path(__file__).parent / "data" / "profiles"
+DATA = Path(__file__).parents[1] / "data" / "profiles"
 
 
 # ------------------------------------------------------------------ independent counting (no neurodeploy.analysis.profile code)

@@ -18,7 +18,7 @@ from neurodeploy.emulator.fixed_point import run as emulate
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.format.program import Program, QConnection, QPopulation
 
-DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"
+DATA = Path(__file__).parents[1] / "data" / "nir_paper" / "lif"
 HAVE_LAVA = lava.lava_python().exists()
 needs_lava = pytest.mark.skipif(not HAVE_LAVA, reason=f"{lava.lava_python()} not found: run `make lava` "
                                 "(scripts/setup_lava.sh, needs Python 3.10) to run the Lava cross-checks")

@@ -27,7 +27,7 @@ from neurodeploy.emulator.fixed_point import run as emulate
 from neurodeploy.errors import NeurodeployError
 from neurodeploy.format.program import Program, QConnection, QPopulation, from_manifest
 
-ZOO = Path(__file__).resolve().parents[1] / "models" / "zoo"
+ZOO = Path(__file__).resolve().parents[2] / "models" / "zoo"
 ATTRS = {"format": LOIHI2.__dict__, "hop_latency": 1}
 NEURON_KEYS = {"type", "iDecay", "vDecay", "vThMant", "refDelay", "gradedSpike"}
 

@@ -32,7 +32,7 @@ from neurodeploy.errors import (
 )
 from neurodeploy.format.npzio import read_inputs, write_npz
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 Nodes = dict[str, dict[str, Any]]
 Edges = list[tuple[str, str]]
 

@@ -28,7 +28,7 @@ from neurodeploy.format.artifact import read as read_artifact
 from neurodeploy.errors import OptionError
 from neurodeploy.models import ZOO_DIR
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 UMASK = 0o027
 MODE = 0o666 & ~UMASK  # 0o640
 NODIR = "nodir"

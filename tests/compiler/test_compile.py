@@ -17,7 +17,7 @@ from neurodeploy.emulator.fixed_point import run
 from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.models import paths
 
-DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"
+DATA = Path(__file__).parents[1] / "data" / "nir_paper" / "lif"
 warnings.filterwarnings("ignore", category=UserWarning)
 
 

@@ -17,7 +17,6 @@ from neurodeploy.targets import get as get_target
 from neurodeploy.format.convolution import out_size
 from neurodeploy.format.program import Program, QConnection, QPopulation
 
-sys.path.insert(0, str(Path(__file__).parent))
 from helpers.limits_checker import check_artifact  # noqa: E402
 
 warnings.filterwarnings("ignore", category=UserWarning)

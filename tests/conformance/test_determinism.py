@@ -29,7 +29,7 @@ from neurodeploy.models import get, paths
 
 MODELS = ("digits_mlp", "temporal_rnn")
 TARGETS = ("loihi2", "spinnaker", "emulator")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 DRIVER = r"""
 import sys, warnings

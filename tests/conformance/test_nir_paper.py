@@ -14,7 +14,7 @@ import pytest
 
 from neurodeploy.api import build, simulate
 
-DATA = Path(__file__).parent / "data" / "nir_paper"
+DATA = Path(__file__).parents[1] / "data" / "nir_paper"
 LIF = DATA / "lif"
 PAPER_DT = 1e-4  # the LIF and Braille graphs' time step
 EULER = dict(integrator="euler", spike_amplitude=1.0)

@@ -33,7 +33,7 @@ from exporter_corpus import check  # noqa: E402
 from exporter_corpus.spec import read_npz  # noqa: E402
 from neurodeploy.errors import NeurodeployError  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CASES = all_cases()
 EXPORTED = [c for c in CASES if c.expect in ("match", "mismatch", "rejected")]
 SIMULATED = [c for c in CASES if c.expect in ("match", "mismatch")]

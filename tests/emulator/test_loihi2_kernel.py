@@ -11,7 +11,7 @@ from neurodeploy.emulator.fixed_point import run
 from neurodeploy.targets.fixed_point_math import trunc_shr
 from neurodeploy.format.program import Program, QConnection, QPopulation
 
-DATA = Path(__file__).parent / "data" / "nir_paper" / "lif"
+DATA = Path(__file__).parents[1] / "data" / "nir_paper" / "lif"
 
 
 def one_neuron_program(weight: int, du: int, dv: int, vth: int, bias: int = 0, weight_exp: int = 0) -> Program:

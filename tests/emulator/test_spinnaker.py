@@ -29,7 +29,7 @@ from neurodeploy.errors import NeurodeployError, UnsupportedError
 from neurodeploy.format.program import from_manifest, to_manifest
 
 ONE = 1 << 15
-LIF_DIR = Path(__file__).parent / "data" / "nir_paper" / "lif"
+LIF_DIR = Path(__file__).parents[1] / "data" / "nir_paper" / "lif"
 LIF_NORSE = LIF_DIR / "lif_norse.nir"
 
 

@@ -10,7 +10,7 @@ error / not expressible / not installed), the semantics (dt, integrator, reset, 
 and tolerance it is checked under, the known export bug and the patch that fixes it.
 
 Regenerate:  .venv/bin/python -m tests.exporter_corpus --out out/corpus [--table]
-Checked by tests/test_corpus.py; results in docs/exporters.md.
+Checked by tests/convert/test_corpus.py; results in docs/exporters.md.
 """
 from __future__ import annotations
 

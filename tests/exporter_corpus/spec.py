@@ -102,7 +102,7 @@ class Case:
     inputs: Inputs | None = None
     semantics: dict[str, Any] = field(default_factory=dict)  # dt, integrator, reset, spike_amplitude
     tolerance: Tolerance = field(default_factory=Tolerance)
-    # Expectations (checked by tests/test_corpus.py):
+    # Expectations (checked by tests/convert/test_corpus.py):
     upstream_failure: tuple[str, str, str] | None = None  # (stage, exception type, part of message)
     not_expressible: str | None = None  # why this exporter cannot write this kind of model
     load_error: str | None = None  # part of the NeurodeployError neurodeploy's loader raises

@@ -1,5 +1,5 @@
 """Run one generated case (valid or invalid) and say what went wrong; shared by
-tests/test_properties.py and benchmarks/fuzz_long.py.
+tests/compiler/test_properties.py and benchmarks/fuzz_long.py.
 
 ``run_valid``: compile for every target with reset zero; any exception is a failure, the
 artifact must pass ``limits_checker.check_artifact``, and (for graphs with per-layer uniform

@@ -1,4 +1,4 @@
-"""Random NIR graphs, valid and invalid, for tests/test_properties.py and benchmarks/fuzz_long.py.
+"""Random NIR graphs, valid and invalid, for tests/compiler/test_properties.py and benchmarks/fuzz_long.py.
 
 Both users draw from the same generators through a small ``Source`` interface: hypothesis
 (``HypothesisSource``, shrinkable structure) in the tests, a seeded numpy generator

@@ -1,7 +1,7 @@
 """Digests of what every zoo model and the NIR paper's CNN emulate to on every target.
 
 ``python -m tests.helpers.pinned_behaviour --write`` records them (tests/data/pinned/emulation.json);
-tests/test_pinned_behaviour.py recompiles and compares. A refactor or a new code path (conv
+tests/conformance/test_pinned_behaviour.py recompiles and compares. A refactor or a new code path (conv
 kept as a kernel, folded pooling) must leave every integer unchanged.
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ from neurodeploy.convert.norse import run_norse, write_norse
 V_TOL = 1e-5
 SUBSET = 64
 TRAINED = [n for n in models.names() if models.get(n).readout is not None]
-PAPER_CSV = Path(__file__).parent / "data" / "nir_paper" / "lif" / "lif_norse.csv"
+PAPER_CSV = Path(__file__).parents[1] / "data" / "nir_paper" / "lif" / "lif_norse.csv"
 
 
 def _compare(ours: dict, ref: dict) -> None:
