@@ -107,11 +107,15 @@ class _Neurons:
         self.v = np.broadcast_to(p["v_init"], (batch, n)).astype(np.int64)
         self.u = np.broadcast_to(p.get("u_init", np.zeros(n, dtype=np.int64)), (batch, n)).astype(np.int64)
 
-    def step(self, a: np.ndarray) -> np.ndarray:
-        self.u_events = fpm.u_overflowed(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
+    def step(self, a: np.ndarray, count: bool = True) -> np.ndarray:
+        """One step with summed input ``a``; with ``count`` sets ``u_events`` and ``v_events``."""
+        if count:
+            self.u_events = fpm.u_overflowed(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max,
+                                             self.loihi)
         self.u = fpm.next_u(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
         y = fpm.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi)
-        self.v_events = fpm.clamped(y, self.max)
+        if count:
+            self.v_events = fpm.clamped(y, self.max)
         y = fpm.saturate(y, self.max)
         s = y > self.threshold
         if self.pop.spiking:
@@ -208,9 +212,9 @@ def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, p
             for s in incoming[p.name]:
                 a += s.receive(t)
                 outside |= s.outside
-            spikes = cell.step(a)
-            for kind, events in enumerate((outside, cell.u_events, cell.v_events)):  # FIXED_POINT_KINDS
-                counters.add(p_index, kind, events, t)
+            spikes = cell.step(a, overflow)
+            for kind, events in enumerate((outside, cell.u_events, cell.v_events) if overflow else ()):
+                counters.add(p_index, kind, events, t)  # FIXED_POINT_KINDS
             if p.spiking:
                 traces[f"spikes.{p.name}"][:, t] = spikes.reshape((batch,) + p.shape)
             for item in record:

@@ -190,7 +190,7 @@ def format_report(report: dict[str, Any]) -> list[str]:
         if e.get("overflow"):
             from neurodeploy.emulator.overflow import warning_lines
 
-            lines.append("    overflow: " + warning_lines(report["target"], {name: e["overflow"]})[0])
+            lines.append("    overflow: " + warning_lines(report["target"], {name: e["overflow"]})[0].split(": ", 1)[1])
     for out, e in report["outputs"].items():
         if e.get("class_agreement") is not None:
             lines.append(f"  output {out}: class agreement {100 * e['class_agreement']:.1f}% ({e['rule']})")
