@@ -8,7 +8,7 @@ the generic emulator profile. One neuron step (docs/targets.md, "loihi2"):
 Loihi's decay truncates toward zero; the generic profile rounds to nearest (half away from zero)
 and saturates u instead of wrapping it. The numpy kernel (emulator/fixed_point.py) and the
 prestart replay (compiler/quantize/prestart.py) use these functions; the compiled kernel's
-inlined copy (emulator/numba_kernels.py) is tested equal to them (tests/test_target_arithmetic.py).
+inlined copy (emulator/numba_kernels.py) is tested equal to them (tests/targets/test_target_arithmetic.py).
 Every function takes the array namespace ``xp`` (numpy by default; the torch kernel passes torch):
 one definition of the arithmetic for both.
 """

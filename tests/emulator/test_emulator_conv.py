@@ -7,7 +7,7 @@ the compiler emits for a small network), so every conv form is covered: strides 
 0-2, dilation 1-2, groups 1, 2 and depthwise, 1-D and 2-D, uniform delays, a conv feeding a
 conv, two convs from one source, a recurrent conv, graded input counts.
 
-    python tests/test_emulator_conv.py [--target loihi2] [--batch 32] [--steps 100]
+    python tests/emulator/test_emulator_conv.py [--target loihi2] [--batch 32] [--steps 100]
 
 measures the speed of a DVS-sized network (2x128x128 input, conv 16@5x5 s2, 32@3x3 s2,
 64@3x3 s2, dense 11) at 10% input events.
@@ -182,9 +182,8 @@ def random_program(target: str, seed: int, dims: int) -> Program:
 
 
 def counts(target: str, shape: tuple[int, ...], rng: np.random.Generator, rate: float = 0.3) -> np.ndarray:
-    """Graded input: counts 0-3 per step (fixed point: also negative ones)."""
-    low = 0 if target == "spinnaker" else -1
-    return rng.integers(low, 4, size=shape) * (rng.random(shape) < rate)
+    """Graded input: spike counts 0-3 per step (inputs are whole numbers >= 0 on every target)."""
+    return rng.integers(0, 4, size=shape) * (rng.random(shape) < rate)
 
 
 def lively(target: str, program: Program, x: np.ndarray, names: tuple[str, ...] = ("p1", "p2", "p3")) -> Program:
