@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from neurodeploy.analysis import gate
 from neurodeploy.cli import files as cli_files
 from neurodeploy.sharding.cluster import Where, map_shards, progress
 from neurodeploy.errors import OptionError
@@ -205,7 +206,7 @@ def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: s
     report = merge(program, _gather(cluster, verify_shard, spec, plan(samples, shard_size), samples),
                    samples, steps)
     report["artifact"] = str(artifact_path)
-    report["float_model"] = {"path": str(model), "sha256_matches_provenance": hash_matches}
+    report["float_model"] = {"path": str(model), "sha256": gate.sha256(model), "sha256_matches_provenance": hash_matches}
     return report
 
 
@@ -234,6 +235,6 @@ def profile_traces(artifact_path: str, input_path: str, art: Any, program: Any, 
     keys = shard.input_keys(input_path, program.inputs)
     samples, _ = shard.input_extent(input_path, keys, program.inputs)
     spec = RunSpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(input_path),
-                   tuple(keys.items()), record_of(program), "pad" if pad else "target")
+                   tuple(keys.items()), record_of(program), "pad" if pad else "target", overflow=True)
     results = _gather(cluster, run_shard, spec, plan(samples, shard_size), samples)
     return {k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}

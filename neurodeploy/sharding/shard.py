@@ -214,6 +214,7 @@ class RunSpec:
     align: str = "target"  # "float": padded and shifted back; "pad": padded, on the target's grid (profile)
     probe: tuple[str, ...] = ()  # populations to keep; () keeps all
     events: bool = False  # spikes as (sample, step, neuron) rows
+    overflow: bool = False  # also the emulator's overflow counters (emulator/overflow.py), per sample
 
 
 @dataclass
@@ -234,7 +235,7 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     steps = _steps_of(inputs)
     if spec.align in ("float", "pad"):
         inputs = pad_for_latency(program, inputs)
-    traces = run_program(program, inputs, record=spec.record)
+    traces = run_program(program, inputs, record=spec.record, overflow=spec.overflow)
     dropped = 0
     if spec.align == "float":
         traces, dropped = align_to_float(program, traces, steps)

@@ -47,7 +47,7 @@ def float_net(model: str, semantics: Iterable[tuple[str, Any]]) -> Any:
 
 def verify_shard(spec: VerifySpec, shard: Shard) -> dict[str, Any]:
     """The shard's partial comparison (see :func:`partial`)."""
-    from neurodeploy.emulator import run_program
+    from neurodeploy.emulator import overflow, run_program
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
@@ -57,9 +57,10 @@ def verify_shard(spec: VerifySpec, shard: Shard) -> dict[str, Any]:
     steps = int(np.asarray(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[1])
     ref = simulate(net, inputs, record=("v",), dtype="float64")
     states = sorted({p.readout for p in program.populations} | {"v"})
-    emu, dropped = align_to_float(program, run_program(program, pad_for_latency(program, inputs), record=states),
-                                  steps)
-    return {"shard": shard, **partial(program, ref, emu, dropped)}
+    raw, counters = overflow.split(run_program(program, pad_for_latency(program, inputs), record=states,
+                                               overflow=True))
+    emu, dropped = align_to_float(program, raw, steps)
+    return {"shard": shard, "overflow": overflow.summarize(program, counters), **partial(program, ref, emu, dropped)}
 
 
 def partial(program: Any, ref: dict, emu: dict, dropped: int) -> dict[str, Any]:
@@ -129,6 +130,8 @@ def merge(program: Any, partials: list[dict[str, Any]], samples: int, steps: int
                               "alignment": _alignment_info(program, samples, steps, dropped)}
     for pop in program.populations:
         report["populations"][pop.name] = _merge_population([p["populations"][pop.name] for p in partials])
+        report["populations"][pop.name]["overflow"] = _merge_overflow([p["overflow"].get(pop.name, {})
+                                                                        for p in partials])
     for out in program.outputs:
         report["outputs"][out] = _merge_output([p["outputs"][out] for p in partials])
     return report
@@ -149,6 +152,18 @@ def _merge_population(parts: list[dict[str, Any]]) -> dict[str, Any]:
                      v_rms_error=float(np.sqrt(sum(p["v_sq_sum"] for p in parts) / count)) if count else 0.0,
                      v_range=max(max(p["v_range"] for p in parts), 1e-12))
     return entry
+
+
+def _merge_overflow(parts: list[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """Per kind: events and samples summed over shards, the earliest first step."""
+    merged: dict[str, dict[str, int]] = {}
+    for part in parts:
+        for kind, c in part.items():
+            m = merged.setdefault(kind, {"count": 0, "samples": 0, "first_step": c["first_step"]})
+            m["count"] += c["count"]
+            m["samples"] += c["samples"]
+            m["first_step"] = min(m["first_step"], c["first_step"])
+    return merged
 
 
 def _merge_output(parts: list[dict[str, Any]]) -> dict[str, Any]:
