@@ -93,15 +93,9 @@ class _Neurons:
     def __init__(self, pop: QPopulation, batch: int, fmt: dict, reset: str = "zero"):
         p = {k: v.reshape(-1).astype(np.int64) for k, v in pop.params.items()}
         self.pop = pop
-        self.decay_bits = int(fmt["decay_bits"])
-        one = 1 << self.decay_bits
-        self.keep_u = one - (p["du"] + int(fmt["du_offset"]))
-        self.keep_v = one - p["dv"]
-        self.bias = p["bias_mant"] << p["bias_exp"]
-        self.threshold = p["vth"] << int(fmt["threshold_shift"])
-        self.shift = int(fmt["activation_shift"])
-        self.max = 2 ** (int(fmt["state_bits"]) - 1)
-        self.loihi = fmt["target"] == "loihi2"
+        c = fpm.neuron_constants(p, fmt)
+        self.keep_u, self.keep_v, self.bias, self.threshold = c["keep_u"], c["keep_v"], c["bias"], c["threshold"]
+        self.decay_bits, self.shift, self.max, self.loihi = c["decay_bits"], c["shift"], c["state_max"], c["loihi"]
         self.subtract = reset == "subtract"
         n = pop.size
         self.v = np.broadcast_to(p["v_init"], (batch, n)).astype(np.int64)

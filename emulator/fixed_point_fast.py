@@ -19,6 +19,7 @@ from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.emulator.event_layout import ConvLayout, SynapseLayout, schedule, source_blocks, source_offsets
 from neurodeploy.emulator.numba_kernels import fixed_point_kernel
 from neurodeploy.emulator.overflow import FIXED_POINT_KINDS
+from neurodeploy.targets import fixed_point_math as fpm
 from neurodeploy.format.program import Program, QConnection
 
 STATE_BUDGET = 256 * 2**20
@@ -58,22 +59,17 @@ class Compiled:
         fmt = program.attrs["format"]
         self.program = program
         offsets, neuron_offset, self.n_inputs, self.n_neurons = source_offsets(program)
-        one = 1 << int(fmt["decay_bits"])
         cat = lambda key: np.concatenate([p.params[key].reshape(-1).astype(np.int64) for p in program.populations])  # noqa: E731
-        self.keep_u = one - (cat("du") + int(fmt["du_offset"]))
-        self.keep_v = one - cat("dv")
-        self.bias = cat("bias_mant") << cat("bias_exp")
-        self.threshold = cat("vth") << int(fmt["threshold_shift"])
+        c = fpm.neuron_constants({k: cat(k) for k in ("du", "dv", "bias_mant", "bias_exp", "vth")}, fmt)
+        self.keep_u, self.keep_v, self.bias, self.threshold = c["keep_u"], c["keep_v"], c["bias"], c["threshold"]
         self.v_init = cat("v_init")
         self.u_init = np.concatenate([p.params.get("u_init", np.zeros(p.size, dtype=np.int64)).reshape(-1)
                                       .astype(np.int64) for p in program.populations])
         self.spiking = np.concatenate([np.full(p.size, p.spiking) for p in program.populations])
         self.pop_start = np.array([neuron_offset[p.name] for p in program.populations], dtype=np.int64)
         self.pop_stop = self.pop_start + np.array([p.size for p in program.populations], dtype=np.int64)
-        self.decay_bits = int(fmt["decay_bits"])
-        self.shift = int(fmt["activation_shift"])
-        self.state_max = 2 ** (int(fmt["state_bits"]) - 1)
-        self.loihi = fmt["target"] == "loihi2"
+        self.decay_bits, self.shift, self.state_max, self.loihi = (c["decay_bits"], c["shift"], c["state_max"],
+                                                                   c["loihi"])
         self.subtract = program.attrs.get("reset", "zero") == "subtract"
         self._connections(program, offsets, neuron_offset)
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from neurodeploy.targets import fixed_point_math as fpm
 from neurodeploy.emulator.torch_kernel import arith
 from neurodeploy.emulator.torch_kernel.synapses import Operator, operator
 from neurodeploy.errors import OptionError
@@ -74,15 +75,9 @@ class _Neurons:
         p = {k: torch.as_tensor(np.asarray(v).reshape(-1, 1).astype(np.int64), device=device)
              for k, v in pop.params.items()}
         self.pop = pop
-        self.decay_bits = int(fmt["decay_bits"])
-        one = 1 << self.decay_bits
-        self.keep_u = one - (p["du"] + int(fmt["du_offset"]))
-        self.keep_v = one - p["dv"]
-        self.bias = p["bias_mant"] << p["bias_exp"]
-        self.threshold = p["vth"] << int(fmt["threshold_shift"])
-        self.shift = int(fmt["activation_shift"])
-        self.max = 2 ** (int(fmt["state_bits"]) - 1)
-        self.loihi = fmt["target"] == "loihi2"
+        c = fpm.neuron_constants(p, fmt)
+        self.keep_u, self.keep_v, self.bias, self.threshold = c["keep_u"], c["keep_v"], c["bias"], c["threshold"]
+        self.decay_bits, self.shift, self.max, self.loihi = c["decay_bits"], c["shift"], c["state_max"], c["loihi"]
         self.subtract = reset == "subtract"
         self.v_init = p["v_init"]
         self.u_init = p.get("u_init", torch.zeros_like(p["v_init"]))

@@ -130,7 +130,7 @@ def merge(program: Any, partials: list[dict[str, Any]], samples: int, steps: int
                               "alignment": _alignment_info(program, samples, steps, dropped)}
     for pop in program.populations:
         report["populations"][pop.name] = _merge_population([p["populations"][pop.name] for p in partials])
-        report["populations"][pop.name]["overflow"] = _merge_overflow([p["overflow"].get(pop.name, {})
+        report["populations"][pop.name]["overflow"] = _merge_overflow([p.get("overflow", {}).get(pop.name, {})
                                                                         for p in partials])
     for out in program.outputs:
         report["outputs"][out] = _merge_output([p["outputs"][out] for p in partials])

@@ -75,3 +75,14 @@ def u_overflowed(u: np.ndarray, a: np.ndarray, keep_u: np.ndarray, decay_bits: i
 def clamped(y: np.ndarray, state_max: int) -> np.ndarray:
     """Where ``saturate`` changes y (v clamped at +-(state_max - 1))."""
     return (y > state_max - 1) | (y < -(state_max - 1))
+
+
+def neuron_constants(params: dict[str, np.ndarray], fmt: dict) -> dict[str, Any]:
+    """What one step needs from a population's integer parameters (arrays flat or concatenated):
+    the decay keeps, bias and threshold in state units, and the format's shifts and range."""
+    one = 1 << int(fmt["decay_bits"])
+    return {"keep_u": one - (params["du"] + int(fmt["du_offset"])), "keep_v": one - params["dv"],
+            "bias": params["bias_mant"] << params["bias_exp"],
+            "threshold": params["vth"] << int(fmt["threshold_shift"]),
+            "decay_bits": int(fmt["decay_bits"]), "shift": int(fmt["activation_shift"]),
+            "state_max": 2 ** (int(fmt["state_bits"]) - 1), "loihi": fmt["target"] == "loihi2"}
