@@ -133,16 +133,24 @@ def _spike_entry(pop: QPopulation, ref: dict, emu: dict) -> dict[str, Any]:
                 first_divergent_step=int(np.argmax(diff)) if diff.any() else None)
 
 
-def _v_entry(pop: QPopulation, program: Program, ref: dict, emu: dict) -> dict[str, Any]:
-    """Membrane error in float units, where neither side just spiked (a reset hides the value)."""
+def membrane_error(pop: QPopulation, program: Program, ref: dict, emu: dict) -> np.ndarray | None:
+    """|float v - deployed v| in float units, 0 where either side just spiked (a reset hides the
+    value); None when either side lacks the trace."""
     state, key, vkey = pop.readout, f"spikes.{pop.name}", f"v.{pop.name}"
     if vkey not in ref or f"{state}.{pop.name}" not in emu:
-        return {}
-    r = ref[vkey]
-    err = np.abs(r - to_float(pop, program, emu[f"{state}.{pop.name}"].astype(np.float64), state))
+        return None
+    err = np.abs(ref[vkey] - to_float(pop, program, emu[f"{state}.{pop.name}"].astype(np.float64), state))
     if key in ref:
         spiked = ref[key].astype(bool) | (emu[key].astype(bool) if key in emu else False)
         err = np.where(spiked, 0.0, err)
+    return err
+
+
+def _v_entry(pop: QPopulation, program: Program, ref: dict, emu: dict) -> dict[str, Any]:
+    err = membrane_error(pop, program, ref, emu)
+    if err is None:
+        return {}
+    r = ref[f"v.{pop.name}"]
     return dict(v_max_error=float(err.max()) if err.size else 0.0,
                 v_rms_error=float(np.sqrt(np.mean(err**2))) if err.size else 0.0,
                 v_range=max(float(np.abs(r).max()), 1e-12) if r.size else 1e-12)

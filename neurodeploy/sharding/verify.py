@@ -83,17 +83,13 @@ def _spikes(pop: Any, ref: dict, emu: dict) -> dict[str, Any]:
 
 
 def _membrane(pop: Any, program: Any, ref: dict, emu: dict) -> dict[str, Any]:
-    """As verify's membrane error: float units, zero where either side just spiked."""
-    from neurodeploy.analysis.verify import to_float
+    """Verify's membrane error (float units, zero where either side just spiked) as sums to merge."""
+    from neurodeploy.analysis.verify import membrane_error
 
-    state, key, vkey = pop.readout, f"spikes.{pop.name}", f"v.{pop.name}"
-    if vkey not in ref or f"{state}.{pop.name}" not in emu:
+    err = membrane_error(pop, program, ref, emu)
+    if err is None:
         return {}
-    r = ref[vkey]
-    err = np.abs(r - to_float(pop, program, emu[f"{state}.{pop.name}"].astype(np.float64), state))
-    if key in ref:
-        spiked = ref[key].astype(bool) | (emu[key].astype(bool) if key in emu else False)
-        err = np.where(spiked, 0.0, err)
+    r = ref[f"v.{pop.name}"]
     return {"v_max_error": float(err.max()) if err.size else 0.0, "v_sq_sum": float(np.sum(err**2)),
             "v_count": int(err.size), "v_range": float(np.abs(r).max()) if r.size else 0.0}
 
