@@ -12,6 +12,7 @@ import numpy as np
 
 from neurodeploy.format import artifact as artifact_format
 from neurodeploy.format import program as program_format
+from neurodeploy.format.paths import sha256
 from neurodeploy import targets
 from neurodeploy.compiler.health import HealthReport
 from neurodeploy.compiler.ir import NetworkIR
@@ -92,7 +93,7 @@ def _portable_calibration(calibration: dict[str, Any] | None, output: str | os.P
     label = (calibration or {}).get("input")
     if not label or not Path(label).is_file():
         return calibration
-    from neurodeploy.format.paths import relative, sha256
+    from neurodeploy.format.paths import relative
 
     folder = Path(output).absolute().parent if output is not None else Path.cwd()
     return {**calibration, "input": relative(label, folder), "input_sha256": sha256(label)}
@@ -120,7 +121,7 @@ def _versions() -> dict[str, str]:
 
 def _source_hash(source: Any, net: NetworkIR) -> str:
     if isinstance(source, (str, Path)) and Path(source).is_file():
-        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+        return sha256(source)
     digest = hashlib.sha256()
     for name, pop in net.populations.items():
         digest.update(name.encode())

@@ -9,12 +9,12 @@ gates it passed; ``report["passed"]`` then decides the exit status (0 pass, 1 fa
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from neurodeploy.format.paths import sha256
 from neurodeploy.errors import OptionError
 
 # gate -> (report field it reads, True where the value must be at least the threshold, option)
@@ -91,10 +91,6 @@ def format_gates(report: dict[str, Any]) -> list[str]:
 
 
 # ------------------------------------------------------------------ the artifact's float model
-
-def sha256(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
 
 def find_float_model(artifact_path: str | os.PathLike, manifest: dict[str, Any],
                      against: str | os.PathLike | None = None) -> tuple[Path, bool]:

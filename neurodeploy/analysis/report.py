@@ -13,7 +13,6 @@ zoo, whose SHA-256 matches the provenance); without it the rasters show the depl
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import io
 import warnings
@@ -23,7 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from neurodeploy.format import atomic
-from neurodeploy.format.paths import relative
+from neurodeploy.format.paths import relative, sha256
 from neurodeploy.errors import NeurodeployError
 
 
@@ -76,13 +75,9 @@ def _figure(width: float, height: float, label: str):
 
 # ------------------------------------------------------------------ the float model
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _shown(path: Path, report_dir: str | Path | None) -> str:
     """A file as the report names it: its path relative to the report and its SHA-256 (16 digits)."""
-    return f"{relative(path, report_dir or Path.cwd())} (SHA-256 {_sha256(path)[:16]})"
+    return f"{relative(path, report_dir or Path.cwd())} (SHA-256 {sha256(path)[:16]})"
 
 
 def find_source(manifest: dict, source: str | Path | None = None, artifact_path: str | Path | None = None,
@@ -98,7 +93,7 @@ def find_source(manifest: dict, source: str | Path | None = None, artifact_path:
         if not path.is_file():
             raise NeurodeployError(f"{path}: no such source model (--source)")
         note = f"float model from {_shown(path, report_dir)}"
-        if expected and _sha256(path) != expected:
+        if expected and sha256(path) != expected:
             note += " (WARNING: its SHA-256 differs from the artifact's provenance; the comparison may be meaningless)"
         return path, note
     name = prov.get("source")
@@ -115,7 +110,7 @@ def find_source(manifest: dict, source: str | Path | None = None, artifact_path:
     except ImportError:  # pragma: no cover
         pass
     for path in candidates:
-        if path.is_file() and (not expected or _sha256(path) == expected):
+        if path.is_file() and (not expected or sha256(path) == expected):
             return path, f"float model {_shown(path, report_dir)}, matching the artifact's provenance"
     return None, f"source '{name}' with the artifact's SHA-256 not found: pass --source MODEL.nir for float rasters"
 

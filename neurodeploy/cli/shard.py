@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from neurodeploy.analysis import gate
+from neurodeploy.format.paths import sha256
 from neurodeploy.cli import files as cli_files
 from neurodeploy.sharding.cluster import Where, map_shards, progress
 from neurodeploy.errors import OptionError
@@ -206,7 +206,7 @@ def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: s
     report = merge(program, _gather(cluster, verify_shard, spec, plan(samples, shard_size), samples),
                    samples, steps)
     report["artifact"] = str(artifact_path)
-    report["float_model"] = {"path": str(model), "sha256": gate.sha256(model), "sha256_matches_provenance": hash_matches}
+    report["float_model"] = {"path": str(model), "sha256": sha256(model), "sha256_matches_provenance": hash_matches}
     return report
 
 
