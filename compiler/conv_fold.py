@@ -17,22 +17,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurodeploy.compiler.ir import Op
-from neurodeploy.format.convolution import out_size
+from neurodeploy.format.convolution import ConvGeometry, out_size
 
 FOLDABLE = ("conv", "sumpool", "avgpool")
 
 
-@dataclass
-class Conv2d:
-    """A dense-channel 2-D convolution: ``weight`` (C_out, C_in/groups, kh, kw), per-axis geometry."""
+@dataclass(frozen=True, eq=False)
+class Conv2d(ConvGeometry):
+    """A 2-D convolution's geometry with its float ``weight`` (C_out, C_in/groups, kh, kw)."""
 
     weight: np.ndarray
-    in_shape: tuple[int, int, int]
-    out_shape: tuple[int, int, int]
-    stride: tuple[int, int]
-    padding: tuple[int, int]
-    dilation: tuple[int, int]
-    groups: int
 
     def full_kernel(self) -> np.ndarray:
         """(C_out, C_in, kh, kw) with the groups written out as zero blocks."""
@@ -68,14 +62,14 @@ def as_conv(op: Op) -> Conv2d | None:
         weight = np.asarray(p["weight"], dtype=np.float64)
         if weight.ndim != 4:
             return None
-        return Conv2d(weight, tuple(op.in_shape), tuple(op.out_shape), _pair(p["stride"]), _pair(p["padding"]),
-                      _pair(p["dilation"]), int(p["groups"]))
+        return Conv2d(tuple(op.in_shape), tuple(op.out_shape), _pair(p["stride"]), _pair(p["padding"]),
+                      _pair(p["dilation"]), int(p["groups"]), weight)
     kernel = _pair(p["kernel_size"])
     channels = int(op.in_shape[0])
     value = 1.0 if op.kind == "sumpool" else 1.0 / np.asarray(np.prod(kernel), dtype=np.float64)
     weight = np.full((channels, 1) + kernel, value, dtype=np.float64)
-    return Conv2d(weight, tuple(op.in_shape), tuple(op.out_shape), _pair(p["stride"]), _pair(p["padding"]),
-                  (1, 1), channels)
+    return Conv2d(tuple(op.in_shape), tuple(op.out_shape), _pair(p["stride"]), _pair(p["padding"]), (1, 1),
+                  channels, weight)
 
 
 def _axis_exact(n0: int, n1: int, n2: int, a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
@@ -112,7 +106,7 @@ def _compose(a: Conv2d, b: Conv2d) -> Conv2d | None:
         tw = vw * b.dilation[1] * a.stride[1] + uw * a.dilation[1]
         kernel[:, :, th, tw] += full_b[:, :, vh, vw] @ full_a[:, :, uh, uw]
     groups = b.groups if a.depthwise_identity else (a.groups if b.depthwise_identity else 1)
-    return Conv2d(_regroup(kernel, groups), a.in_shape, b.out_shape, tuple(stride), tuple(padding), (1, 1), groups)
+    return Conv2d(a.in_shape, b.out_shape, tuple(stride), tuple(padding), (1, 1), groups, _regroup(kernel, groups))
 
 
 def _regroup(full: np.ndarray, groups: int) -> np.ndarray:

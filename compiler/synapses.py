@@ -129,7 +129,7 @@ def _op_matrix(op: Op) -> scipy.sparse.csr_matrix:
         return scipy.sparse.diags(scale, format="csr")
     as_conv = fold([op])
     if as_conv is not None:
-        return convolution.as_csr(as_conv.weight, convolution.ConvGeometry.of(as_conv.geometry()))
+        return convolution.as_csr(as_conv.weight, as_conv)
     if op.kind == "conv":  # 1-D
         geometry = {k: p[k] for k in ("stride", "padding", "dilation", "groups")}
         geometry.update(in_shape=op.in_shape, out_shape=op.out_shape)
