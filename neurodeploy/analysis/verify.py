@@ -122,15 +122,25 @@ def _alignment_info(program: Program, samples: int, steps: int, dropped: int) ->
             "shifts": {p.name: _alignment(p, program)[0] for p in program.populations}}
 
 
-def _spike_entry(pop: QPopulation, ref: dict, emu: dict) -> dict[str, Any]:
+def spike_counts(pop: QPopulation, ref: dict, emu: dict) -> dict[str, Any]:
+    """Spikes on each side, agreeing values out of all, and the first step where they part."""
     key = f"spikes.{pop.name}"
     if key not in ref or key not in emu:
         return {}
     r, e = ref[key].astype(bool), emu[key].astype(bool)
     diff = np.any((r != e).reshape(r.shape[0], r.shape[1], -1), axis=(0, 2))
-    return dict(spikes_reference=int(r.sum()), spikes_emulated=int(e.sum()),
-                spike_agreement=float(np.mean(r == e)) if r.size else 1.0,
-                first_divergent_step=int(np.argmax(diff)) if diff.any() else None)
+    return {"spikes_reference": int(r.sum()), "spikes_emulated": int(e.sum()), "agree": int(np.sum(r == e)),
+            "values": int(r.size), "first_divergent_step": int(np.argmax(diff)) if diff.any() else None}
+
+
+def _spike_entry(pop: QPopulation, ref: dict, emu: dict) -> dict[str, Any]:
+    counts = spike_counts(pop, ref, emu)
+    if not counts:
+        return {}
+    agree, values = counts.pop("agree"), counts.pop("values")
+    return {"spikes_reference": counts["spikes_reference"], "spikes_emulated": counts["spikes_emulated"],
+            "spike_agreement": agree / values if values else 1.0,
+            "first_divergent_step": counts["first_divergent_step"]}
 
 
 def membrane_error(pop: QPopulation, program: Program, ref: dict, emu: dict) -> np.ndarray | None:

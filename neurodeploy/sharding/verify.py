@@ -73,13 +73,9 @@ def partial(program: Any, ref: dict, emu: dict, dropped: int) -> dict[str, Any]:
 
 
 def _spikes(pop: Any, ref: dict, emu: dict) -> dict[str, Any]:
-    key = f"spikes.{pop.name}"
-    if key not in ref or key not in emu:
-        return {}
-    r, e = ref[key].astype(bool), emu[key].astype(bool)
-    diff = np.any((r != e).reshape(r.shape[0], r.shape[1], -1), axis=(0, 2))
-    return {"spikes_reference": int(r.sum()), "spikes_emulated": int(e.sum()), "agree": int(np.sum(r == e)),
-            "values": int(r.size), "first_divergent_step": int(np.argmax(diff)) if diff.any() else None}
+    from neurodeploy.analysis.verify import spike_counts
+
+    return spike_counts(pop, ref, emu)
 
 
 def _membrane(pop: Any, program: Any, ref: dict, emu: dict) -> dict[str, Any]:
