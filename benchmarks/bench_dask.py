@@ -1,14 +1,14 @@
 """Sharded emulation on Dask: speed beside the in-process kernel, and the client's memory as the data grows.
 
-    .venv/bin/python benchmarks/bench_dask.py [--samples 4096] [--model digits_mlp] [--target loihi2]
+    .venv/bin/python benchmarks/bench_dask.py [--runs digits_mlp:4096 events_motion:256] [--target loihi2]
 
-1. Speed over ``--samples`` samples (the zoo model's test set repeated), spikes only:
+1. Speed, for each ``MODEL:SAMPLES`` of ``--runs`` (the zoo model's test set repeated), spikes only:
    - the in-process kernel (``run_program``; numba's threads, one per core) and with one thread;
    - ``neurodeploy run`` in one process (reads the input, writes the .npz);
    - ``neurodeploy run --scheduler`` on a warm local cluster of 1 and of 2 single-threaded workers
      (cluster start-up reported apart; one warm-up run first loads numba's cache in the workers).
 2. The client's peak memory (its own ru_maxrss, a separate process per run) for ``run --record v``
-   over ``--samples`` and 4x as many samples: one process vs ``--workers 2`` (shards on disk).
+   over the first run's samples and 4x as many: one process vs ``--workers 2`` (shards on disk).
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def _kernel_times(ndp: Path, inputs: Path) -> dict[str, float]:
     return out
 
 
-def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
+def _cli_times(ndp: Path, inputs: Path, folder: Path, shard_size: int) -> dict[str, float]:
     from distributed import Client
 
     from neurodeploy.cli import main as cli
@@ -82,7 +82,7 @@ def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
         start = time.perf_counter()
         with local_cluster(workers) as cluster, Client(cluster):
             out[f"(local cluster of {workers} started in)"] = time.perf_counter() - start
-            sharded = run + ["--scheduler", cluster.scheduler_address, "--shard-size", "256"]
+            sharded = run + ["--scheduler", cluster.scheduler_address, "--shard-size", str(shard_size)]
             cli.main(sharded)  # warm-up: numba's cache loaded in every worker
             out[f"`run --scheduler`, {workers} worker(s) x 1 thread"] = _timed(lambda: cli.main(sharded))
     return out
@@ -114,29 +114,58 @@ def _memory(model: str, ndp: Path, samples: int, folder: Path) -> list[tuple[int
     return rows
 
 
+def shard_size(samples: int) -> int:
+    """16 shards per run (at least 8 samples each): enough for two workers to share evenly."""
+    return max(8, samples // 16)
+
+
+def _run_spec(text: str) -> tuple[str, int]:
+    model, _, samples = text.partition(":")
+    return model, int(samples or 4096)
+
+
+def _speed(model: str, samples: int, target: str, folder: Path) -> tuple[Path, int, dict[str, float]]:
+    ndp = _compile(model, target, folder)
+    inputs = folder / f"{model}.in.npz"
+    _inputs(model, samples, inputs)
+    steps = int(np.load(inputs)["input"].shape[1])
+    return ndp, steps, {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder, shard_size(samples))}
+
+
+def _print_speed(model: str, target: str, samples: int, steps: int, times: dict[str, float]) -> None:
+    print(f"\n{model} on {target}: {samples} samples x {steps} steps, spikes only (best of 3), "
+          f"shards of {shard_size(samples)}")
+    for label, seconds in times.items():
+        rate = "" if label.startswith("(") else f"  {samples * steps / seconds:>12,.0f} sample-steps/s"
+        print(f"  {label:<48} {seconds:8.2f} s{rate}")
+    one, two = times["`run --scheduler`, 1 worker(s) x 1 thread"], times["`run --scheduler`, 2 worker(s) x 1 thread"]
+    single = times["kernel, in process (1 numba thread)"]
+    print(f"  2 workers vs 1: {one / two:.2f}x; 1 worker vs the in-process kernel on 1 thread: {one / single:.2f}x the time")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_dask.py")
-    parser.add_argument("--samples", type=int, default=4096)
-    parser.add_argument("--model", default="digits_mlp")
+    parser.add_argument("--runs", nargs="+", type=_run_spec, default=[("digits_mlp", 4096), ("events_motion", 256)],
+                        help="MODEL:SAMPLES pairs, measured one after the other in this run")
     parser.add_argument("--target", default="loihi2")
+    parser.add_argument("--no-memory", action="store_true", help="skip the client memory measurement")
     args = parser.parse_args(argv)
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        ndp = _compile(args.model, args.target, folder)
-        inputs = folder / "in.npz"
-        _inputs(args.model, args.samples, inputs)
-        steps = int(np.load(inputs)["input"].shape[1])
-        times = {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder)}
-        memory = _memory(args.model, ndp, args.samples, folder)
-    print(f"\n{args.model} on {args.target}: {args.samples} samples x {steps} steps, spikes only (best of 3)")
-    for label, seconds in times.items():
-        rate = "" if label.startswith("(") else f"  {args.samples * steps / seconds:>12,.0f} sample-steps/s"
-        print(f"  {label:<48} {seconds:8.2f} s{rate}")
-    print("client peak memory, `run --record v` (MB):")
-    print(f"  {'samples':>8} {'one process':>12} {'--workers 2':>12}")
-    for n, one, sharded in memory:
-        print(f"  {n:>8} {one:>12.0f} {sharded:>12.0f}")
-    print(json.dumps({"times_s": times, "memory_mb": memory}))
+        for model, samples in args.runs:
+            ndp, steps, times = _speed(model, samples, args.target, folder)
+            results.append({"model": model, "samples": samples, "steps": steps, "times_s": times, "ndp": ndp})
+        first = results[0]
+        memory = [] if args.no_memory else _memory(first["model"], first["ndp"], first["samples"], folder)
+    for r in results:
+        _print_speed(r["model"], args.target, r["samples"], r["steps"], r["times_s"])
+    if memory:
+        print(f"client peak memory, {first['model']}, `run --record v` (MB):")
+        print(f"  {'samples':>8} {'one process':>12} {'--workers 2':>12}")
+        for n, one, sharded in memory:
+            print(f"  {n:>8} {one:>12.0f} {sharded:>12.0f}")
+    print(json.dumps({"runs": [{k: v for k, v in r.items() if k != "ndp"} for r in results], "memory_mb": memory}))
     return 0
 
 

@@ -102,7 +102,12 @@ class _Closing:
 
 
 def read_rows(path: str | Path, key: str, start: int, stop: int) -> np.ndarray:
-    """Rows ``[start, stop)`` (first axis) of array ``key``, reading only those rows."""
+    """Rows ``[start, stop)`` (first axis) of array ``key``, reading only those rows.
+
+    An uncompressed member (``numpy.savez``) is read at its offset in the file, so a shard costs its
+    own rows whatever its place in the file; a compressed one (``savez_compressed``) has to be
+    decompressed from its start, so later shards cost more there.
+    """
     with _member(path, key) as handle:
         info, offset = _header(handle)
         dtype = np.dtype(info.dtype)
@@ -113,11 +118,36 @@ def read_rows(path: str | Path, key: str, start: int, stop: int) -> np.ndarray:
             handle.seek(0)
             return np.lib.format.read_array(handle, allow_pickle=False)[start:stop]
         row = math.prod(info.shape[1:]) * dtype.itemsize
-        handle.seek(offset + start * row)
-        data = handle.read((stop - start) * row)
+        stored = _stored_offset(path, key)
+        if stored is None:
+            handle.seek(offset + start * row)
+            data = handle.read((stop - start) * row)
+    if stored is not None:
+        with open(path, "rb") as raw:
+            raw.seek(stored + offset + start * row)
+            data = raw.read((stop - start) * row)
     if len(data) != (stop - start) * row:
         raise InputDataError(f"{path}: array '{key}' is truncated (rows {start}-{stop} of {info.shape[0]} unreadable)")
     return np.frombuffer(data, dtype=dtype).reshape((stop - start,) + info.shape[1:])
+
+
+_LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
+
+
+def _stored_offset(path: str | Path, key: str) -> int | None:
+    """Where the bytes of uncompressed member ``key``.npy start in the file; None if it is compressed."""
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo(f"{key}.npy")
+        if member.compress_type != zipfile.ZIP_STORED or member.flag_bits & 0x1:  # compressed or encrypted
+            return None
+        with open(path, "rb") as raw:
+            raw.seek(member.header_offset)
+            header = raw.read(_LOCAL_HEADER)
+    if len(header) != _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
+        return None
+    name_length = int.from_bytes(header[26:28], "little")
+    extra_length = int.from_bytes(header[28:30], "little")
+    return member.header_offset + _LOCAL_HEADER + name_length + extra_length
 
 
 def input_keys(path: str | Path, program_inputs: Mapping[str, tuple[int, ...]]) -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""Reading a shard's rows from an input .npz: equal to slicing the whole array, and seeking straight to
+the rows of an uncompressed member instead of reading everything before them."""
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from neurodeploy.errors import InputDataError
+from neurodeploy.sharding import shard
+
+
+@pytest.fixture
+def arrays():
+    rng = np.random.default_rng(7)
+    return {"input": rng.integers(0, 3, size=(37, 5, 2, 3, 3)).astype(np.float32),
+            "labels": np.arange(37, dtype=np.int64)}
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+@pytest.mark.parametrize("rows", [(0, 1), (0, 37), (5, 12), (36, 37), (20, 20)])
+def test_rows_equal_slices(tmp_path, arrays, save, rows):
+    path = tmp_path / "in.npz"
+    save(path, **arrays)
+    start, stop = rows
+    for key, value in arrays.items():
+        got = shard.read_rows(path, key, start, stop)
+        assert got.dtype == value.dtype
+        np.testing.assert_array_equal(got, value[start:stop])
+
+
+def test_stored_member_is_read_at_its_offset(tmp_path, arrays):
+    stored, compressed = tmp_path / "stored.npz", tmp_path / "compressed.npz"
+    np.savez(stored, **arrays)
+    np.savez_compressed(compressed, **arrays)
+    offset = shard._stored_offset(stored, "labels")
+    assert offset is not None and shard._stored_offset(compressed, "labels") is None
+    raw = stored.read_bytes()
+    with zipfile.ZipFile(stored) as archive:
+        assert raw[offset:offset + 6] == archive.read("labels.npy")[:6] == b"\x93NUMPY"
+
+
+def test_truncated_member_is_named(tmp_path, arrays):
+    """A member whose .npy header promises more rows than it holds."""
+    cut = tmp_path / "cut.npz"
+    np.savez(cut, input=arrays["input"][:3])
+    with zipfile.ZipFile(cut) as archive:
+        header = archive.read("input.npy")
+    patched = header.replace(b"(3, 5, 2, 3, 3)", b"(9, 5, 2, 3, 3)")
+    assert patched != header
+    with zipfile.ZipFile(cut, "w") as archive:
+        archive.writestr("input.npy", patched)
+    with pytest.raises(InputDataError, match="truncated"):
+        shard.read_rows(cut, "input", 4, 9)
