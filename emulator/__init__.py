@@ -8,17 +8,11 @@ def run_program(program: Any, inputs: Any, *, record: Iterable[str] = ("v",), pr
                 device: Any = None, overflow: bool = False) -> dict:
     """Run a quantized program with the kernel of its target; with ``device`` (cpu, cuda, cuda:N),
     the torch kernel of emulator/torch_kernel on that device (the same integers). ``overflow``
-    adds the overflow counters (``overflow.<pop>.<kind>``, emulator/overflow.py); the torch
-    kernel has none, and says so in a warning."""
+    adds the overflow counters (``overflow.<pop>.<kind>``, emulator/overflow.py), on every kernel."""
     if device is not None:
         from neurodeploy.emulator.torch_kernel import run as run_torch
 
-        if overflow:
-            import warnings
-
-            warnings.warn("the torch kernel does not count overflows: run without a device for the counters")
-
-        return run_torch(program, inputs, record=record, progress=progress, device=device)
+        return run_torch(program, inputs, record=record, progress=progress, device=device, overflow=overflow)
     if program.target == "spinnaker":
         from neurodeploy.emulator.spinnaker import run
     else:

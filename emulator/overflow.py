@@ -15,7 +15,7 @@ Kinds (FIXED_POINT_KINDS for loihi2 and the generic profile, SPINNAKER_KINDS for
     ring_buffer  spinnaker: a ring-buffer slot's sum over 0xFFFF (either synapse type)
     current      spinnaker: an int32 wrap in the synaptic current (transfer, I_syn sums, drive, I_offset)
     alpha        spinnaker: an int32 wrap in alpha = I * R + V_rest
-The torch kernel (emulator/torch_kernel) does not count: a run on a device has no counters.
+The torch kernel (emulator/torch_kernel, ``run --device``) counts the same events on its device.
 """
 from __future__ import annotations
 

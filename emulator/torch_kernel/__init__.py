@@ -31,16 +31,18 @@ def check_device_name(device: str) -> None:
 
 
 def run(program: Any, inputs: Any, *, record: Iterable[str] = ("v",), device: Any = "cpu", progress: bool = False,
-        memory_budget: int | None = None) -> dict[str, np.ndarray]:
+        memory_budget: int | None = None, overflow: bool = False) -> dict[str, np.ndarray]:
     """Emulate ``program`` on ``device`` (cpu, cuda, cuda:N); the numpy kernel's traces:
     ``spikes.<pop>`` (uint8) and ``v.<pop>``, ``u.<pop>`` (fixed point) or ``v.<pop>``, ``i.<pop>``
     (spinnaker) as int64, each (batch, steps, *shape). ``memory_budget`` (bytes) caps what one
-    chunk of samples may hold on the device (default: 80% of the free GPU memory, 2 GiB on CPU)."""
+    chunk of samples may hold on the device (default: 80% of the free GPU memory, 2 GiB on CPU).
+    ``overflow`` adds the numpy kernels' overflow counters (emulator/overflow.py), counted on the device."""
     check_device_name(device)
     try:
         import torch
     except ImportError as exc:
         raise NeurodeployError(f"the torch kernel needs torch ({exc}); install it, or run without --device") from None
+    from neurodeploy.emulator.overflow import kinds_of
     from neurodeploy.emulator.torch_kernel import driver, memory
 
     dev = memory.resolve(device)
@@ -49,8 +51,9 @@ def run(program: Any, inputs: Any, *, record: Iterable[str] = ("v",), device: An
     x_max = {name: max(-int(a.min()), int(a.max())) if a.size else 0 for name, a in arrays.items()}
     try:
         with torch.inference_mode():
-            kernel = kernel_module.Kernel(program, x_max, dev, record)
-            return driver.execute(kernel, program, arrays, record, dev, progress, memory_budget)
+            kernel = kernel_module.Kernel(program, x_max, dev, record, overflow)
+            kinds = len(kinds_of(program.target)) if overflow else None
+            return driver.execute(kernel, program, arrays, record, dev, progress, memory_budget, kinds)
     except torch.cuda.OutOfMemoryError as exc:
         raise NeurodeployError(f"the torch kernel ran out of memory on {dev} ({str(exc).splitlines()[0]}); "
                                f"pass a smaller memory_budget, or run on fewer samples") from None

@@ -13,7 +13,9 @@ import numpy as np
 import torch
 
 from neurodeploy.emulator.inputs import empty_traces, progress_bar
+from neurodeploy.emulator.overflow import to_traces
 from neurodeploy.emulator.torch_kernel import memory
+from neurodeploy.emulator.torch_kernel.counters import DeviceCounters
 from neurodeploy.format.program import Program, QPopulation
 
 Outputs = list[tuple[QPopulation, "torch.Tensor | None", dict[str, torch.Tensor]]]
@@ -21,6 +23,7 @@ Outputs = list[tuple[QPopulation, "torch.Tensor | None", dict[str, torch.Tensor]
 
 class Kernel(Protocol):
     fixed_bytes: int  # weights on the device
+    counters: "DeviceCounters | None"  # the chunk's overflow counters, None when not counting
 
     def sample_bytes(self) -> int:
         """Device bytes per sample: state, buffers and the largest temporary of one step."""
@@ -67,10 +70,16 @@ def window_bytes(program: Program, arrays: dict[str, np.ndarray], record: tuple[
 
 
 def execute(kernel: Kernel, program: Program, arrays: dict[str, np.ndarray], record: tuple[str, ...],
-            device: torch.device, progress: bool, memory_budget: int | None) -> dict[str, np.ndarray]:
-    """Run every sample of ``arrays`` ({input: (batch, steps, size) int64}) through ``kernel``."""
+            device: torch.device, progress: bool, memory_budget: int | None,
+            kinds: int | None = None) -> dict[str, np.ndarray]:
+    """Run every sample of ``arrays`` ({input: (batch, steps, size) int64}) through ``kernel``;
+    with ``kinds`` (the kernel counts that many overflow kinds) the traces hold its counters too."""
     batch, steps = next(iter(arrays.values())).shape[:2] if arrays else (1, 0)
     traces = empty_traces(program, batch, steps, record)
+    counts = np.zeros((batch, len(program.populations), kinds or 0), dtype=np.int64)
+    first = np.full_like(counts, -1)
+    if kinds is not None:
+        traces.update(to_traces(program, counts, first))  # zeros, filled in chunk by chunk below
     if batch == 0 or steps == 0:
         return traces
     available = memory.budget(device, kernel.fixed_bytes, memory_budget)
@@ -81,8 +90,12 @@ def execute(kernel: Kernel, program: Program, arrays: dict[str, np.ndarray], rec
     for start in range(0, batch, chunk):
         samples = slice(start, min(batch, start + chunk))
         _run_chunk(kernel, program, arrays, traces, record, samples, window, device, bar)
+        if kinds is not None and kernel.counters is not None:
+            counts[samples], first[samples] = kernel.counters.host()
     if bar is not None:
         bar.close()
+    if kinds is not None:
+        traces.update(to_traces(program, counts, first))
     return traces
 
 

@@ -5,7 +5,9 @@ its incoming connections deliver at t, steps (arith.next_u, drive_v, saturate; r
 by subtraction), and sends its spikes. A connection delivers ``shift_exp(W @ x, weight_exp)`` to
 the ring slot ``(t + base + d) % depth`` (base = hop + delay, plus one for a recurrent edge
 without hop; d a synapse's own delay, one product per distinct d), and the target reads slot
-``t % depth``: Loihi wraps the sum to int32, the generic profile saturates it.
+``t % depth``: Loihi wraps the sum to int32, the generic profile saturates it. Asked to count,
+a step also marks the overflow events of emulator/overflow.py (FIXED_POINT_KINDS: a summed
+input outside int32, u's wrap or saturation, v clamped), as the numpy kernel does.
 """
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import numpy as np
 import torch
 
 from neurodeploy.targets import fixed_point_math as fpm
+from neurodeploy.emulator.overflow import FIXED_POINT_KINDS
 from neurodeploy.emulator.torch_kernel import arith
+from neurodeploy.emulator.torch_kernel.counters import DeviceCounters, outside_int32
 from neurodeploy.emulator.torch_kernel.synapses import Operator, operator
 from neurodeploy.errors import OptionError
 from neurodeploy.format.program import Program, QConnection, QPopulation
@@ -61,8 +65,11 @@ class _Connection:
         for d, op in self.groups:
             self.buffer[(t + self.base + d) % self.depth] += arith.shift_exp(op.apply(x), self.exp)
 
-    def receive(self, t: int) -> torch.Tensor:
+    def receive(self, t: int, outside: torch.Tensor | None = None) -> torch.Tensor:
+        """The summed input of step t; marks in ``outside`` where it left int32 (wrapped or saturated)."""
         slot = self.buffer[t % self.depth]
+        if outside is not None:
+            outside |= outside_int32(slot)
         out = arith.wrap32(slot) if self.loihi else slot.clamp(arith.INT32_MIN, arith.INT32_MAX)
         slot.zero_()
         return out
@@ -88,11 +95,17 @@ class _Neurons:
         self.v = self.v_init.expand(n, batch).clone()
         self.u = self.u_init.expand(n, batch).clone()
 
-    def step(self, a: torch.Tensor) -> torch.Tensor | None:
-        """One step with summed input ``a``; the spikes (bool), None for a non-spiking population."""
+    def step(self, a: torch.Tensor, count: bool = False) -> torch.Tensor | None:
+        """One step with summed input ``a``; the spikes (bool), None for a non-spiking population.
+        With ``count`` sets ``u_events`` and ``v_events`` (u wrapped or saturated, v clamped)."""
+        if count:
+            self.u_events = fpm.u_overflowed(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max,
+                                             self.loihi, xp=torch)
         self.u = arith.next_u(self.u, a, self.keep_u, self.decay_bits, self.shift, self.max, self.loihi)
-        y = arith.saturate(arith.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi),
-                           self.max)
+        y = arith.drive_v(self.v, self.u, self.bias, self.keep_v, self.decay_bits, self.loihi)
+        if count:
+            self.v_events = fpm.clamped(y, self.max)
+        y = arith.saturate(y, self.max)
         if not self.pop.spiking:
             self.v = y
             return None
@@ -104,7 +117,8 @@ class _Neurons:
 class Kernel:
     """A fixed-point program on one device (driver.Kernel)."""
 
-    def __init__(self, program: Program, x_max: dict[str, int], device: torch.device, record: tuple[str, ...]):
+    def __init__(self, program: Program, x_max: dict[str, int], device: torch.device, record: tuple[str, ...],
+                 overflow: bool = False):
         fmt = program.attrs["format"]
         hop = int(program.attrs["hop_latency"])
         reset = program.attrs.get("reset", "zero")
@@ -117,15 +131,20 @@ class Kernel:
             self.outgoing.setdefault(c.conn.source, []).append(c)
         self.fixed_bytes = sum(op.fixed_bytes for c in self.connections for _, op in c.groups)
         self.batch = 0
+        self.overflow = overflow
+        self.counters: DeviceCounters | None = None
 
     def sample_bytes(self) -> int:
         state = sum(10 * 8 * p.size for p in self.program.populations)
         buffers = sum(8 * c.depth * c.conn.n_out for c in self.connections)
         transient = max((op.transient_bytes for c in self.connections for _, op in c.groups), default=0)
-        return state + buffers + transient
+        counters = 16 * len(FIXED_POINT_KINDS) * len(self.program.populations) if self.overflow else 0
+        return state + buffers + transient + counters
 
     def start(self, batch: int) -> None:
         self.batch = batch
+        if self.overflow:
+            self.counters = DeviceCounters(len(self.program.populations), len(FIXED_POINT_KINDS), batch, self.device)
         for cell in self.neurons.values():
             cell.start(batch)
         for c in self.connections:
@@ -141,13 +160,17 @@ class Kernel:
         """One step; (population, spikes or None, recorded states) per population (driver.Kernel)."""
         for name, x in inputs.items():
             self._send(t, name, x)
-        outputs = []
-        for p in self.program.populations:
+        outputs, counters = [], self.counters
+        for p_index, p in enumerate(self.program.populations):
             cell = self.neurons[p.name]
             a = torch.zeros((p.size, self.batch), dtype=torch.int64, device=self.device)
+            outside = torch.zeros_like(a, dtype=torch.bool) if counters is not None else None
             for c in self.incoming[p.name]:
-                a += c.receive(t)
-            spikes = cell.step(a)
+                a += c.receive(t, outside)
+            spikes = cell.step(a, counters is not None)
+            if counters is not None:
+                for kind, events in enumerate((outside, cell.u_events, cell.v_events)):  # FIXED_POINT_KINDS
+                    counters.add(p_index, kind, events, t)
             outputs.append((p, spikes, {item: getattr(cell, item) for item in self.record}))
             if spikes is not None:
                 self._send(t, p.name, spikes)

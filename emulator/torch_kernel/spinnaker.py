@@ -5,7 +5,9 @@ through init_syn for exp synapses, int32 wrap), the neuron update (V recorded be
 refractory timer, V >= V_thresh spikes, synapse decay or clear); then every spike of tick t
 (and every input count) adds its words into the target's ring slot ``(t + d) % depth``, one
 product per (synapse type, total delay) of a connection. Ring buffers sum in int64 and are
-clipped at transfer: all words are >= 0, so this equals saturating each add.
+clipped at transfer: all words are >= 0, so this equals saturating each add. Asked to count, a
+tick also marks the overflow events of emulator/overflow.py (SPINNAKER_KINDS: a ring-buffer slot
+over 0xFFFF, an int32 wrap of the current, of alpha, of V), as the numpy kernel does.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import numpy as np
 import torch
 
 from neurodeploy.emulator.spinnaker import RECORDABLE, RING_BUFFER_MAX, is_exp, total_delays
+from neurodeploy.emulator.overflow import SPINNAKER_KINDS
 from neurodeploy.emulator.torch_kernel import arith
+from neurodeploy.emulator.torch_kernel.counters import DeviceCounters, outside_int32
 from neurodeploy.emulator.torch_kernel.fixed_point import conn_operator
 from neurodeploy.emulator.torch_kernel.synapses import Operator
 from neurodeploy.errors import OptionError
@@ -51,8 +55,12 @@ class _Core:
         self.shift = (int(shifts[0]), int(shifts[1]))
         self.decay = (p["decay_syn_e"], p["decay_syn_i"])
         self.init = (p["init_syn_e"], p["init_syn_i"])
+        self.count = False
+        self.events: list[torch.Tensor] = []
 
-    def start(self, batch: int) -> None:
+    def start(self, batch: int, count: bool = False) -> None:
+        """Fresh state for ``batch`` samples; with ``count``, each tick sets ``events`` (SPINNAKER_KINDS)."""
+        self.count = count
         n, p = self.pop.size, self.p
         self.v = p["v_init"].expand(n, batch).clone()
         self.i_syn = [p["isyn_exc_init"].expand(n, batch).clone(), p["isyn_inh_init"].expand(n, batch).clone()]
@@ -60,26 +68,45 @@ class _Core:
         self.i_rec = torch.zeros((n, batch), dtype=torch.int64, device=self.device)
         self.rb = torch.zeros((self.depth, 2, n, batch), dtype=torch.int64, device=self.device)
 
+    def _wrap(self, x: torch.Tensor, kind: int) -> torch.Tensor:
+        """wrap32(x); when counting, marks where the wrap changes x as an event of ``kind``."""
+        if self.count:
+            self.events[kind] |= outside_int32(x)
+        return arith.wrap32(x)
+
+    def _mul(self, a: torch.Tensor, b: torch.Tensor, kind: int) -> torch.Tensor:
+        """arith.mul_s1615, its wrap counted as ``kind``."""
+        return self._wrap((a * b) >> 15, kind)
+
     def transfer(self, t: int) -> None:
         slot = self.rb[t % self.depth]
+        if self.count:
+            self.events = [torch.zeros_like(self.v, dtype=torch.bool) for _ in SPINNAKER_KINDS]
+            self.events[0] = (slot[0] > RING_BUFFER_MAX) | (slot[1] > RING_BUFFER_MAX)
         for kind in (0, 1):
-            inp = arith.wrap32(slot[kind].clamp(max=RING_BUFFER_MAX) << self.shift[kind])
+            inp = self._wrap(slot[kind].clamp(max=RING_BUFFER_MAX) << self.shift[kind], 1)
             if self.exp:
                 inp = arith.decay_s1615(inp, self.init[kind])
-            self.i_syn[kind] = arith.wrap32(self.i_syn[kind] + inp)
+            self.i_syn[kind] = self._wrap(self.i_syn[kind] + inp, 1)
         slot.zero_()
 
     def update(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The neuron update; (spikes, V recorded before the update)."""
+        """The neuron update; (spikes, V recorded before the update). When counting, the events of
+        the membrane (current, alpha, V) count only for neurons not refractory."""
         p, (exc, inh) = self.p, self.i_syn
         v_rec = self.v
-        if not self.exp:
-            exc, inh = arith.mul_s1615(exc, p["input_scale"]), arith.mul_s1615(inh, p["input_scale"])
-        self.i_rec = arith.wrap32(self.i_syn[0] - self.i_syn[1])
-        current = arith.wrap32(arith.wrap32(exc - inh) + p["i_offset"])
-        alpha = arith.wrap32(arith.mul_s1615(current, p["r_membrane"]) + p["v_rest"])
-        v_new = arith.wrap32(alpha - arith.mul_s1615(p["exp_tc"], arith.wrap32(alpha - self.v)))
         active = self.refract <= 0
+        transferred = self.events[1].clone() if self.count else None
+        if not self.exp:
+            exc, inh = self._mul(exc, p["input_scale"], 1), self._mul(inh, p["input_scale"], 1)
+        self.i_rec = arith.wrap32(self.i_syn[0] - self.i_syn[1])
+        current = self._wrap(self._wrap(exc - inh, 1) + p["i_offset"], 1)
+        alpha = self._wrap(self._mul(current, p["r_membrane"], 2) + p["v_rest"], 2)
+        v_new = self._wrap(alpha - self._mul(p["exp_tc"], self._wrap(alpha - self.v, 3), 3), 3)
+        if self.count:
+            self.events[1] = transferred | (self.events[1] & active)
+            self.events[2] &= active
+            self.events[3] &= active
         v = torch.where(active, v_new, self.v)
         refract = torch.where(active, self.refract, self.refract - 1)
         spikes = v >= p["v_thresh"]
@@ -95,8 +122,11 @@ class _Core:
 class Kernel:
     """A spinnaker program on one device (driver.Kernel)."""
 
-    def __init__(self, program: Program, x_max: dict[str, int], device: torch.device, record: tuple[str, ...]):
+    def __init__(self, program: Program, x_max: dict[str, int], device: torch.device, record: tuple[str, ...],
+                 overflow: bool = False):
         self.program, self.device, self.record = program, device, record
+        self.overflow = overflow
+        self.counters: DeviceCounters | None = None
         self.outgoing: dict[str, list[tuple[str, list]]] = {}
         max_delay: dict[str, int] = {}
         for c in program.connections:
@@ -112,19 +142,25 @@ class Kernel:
     def sample_bytes(self) -> int:
         state = sum(16 * 8 * p.size for p in self.program.populations)
         rings = sum(8 * 2 * core.depth * core.pop.size for core in self.cores.values())
-        return state + rings + max((op.transient_bytes for op in self.ops), default=0)
+        counters = 16 * len(SPINNAKER_KINDS) * len(self.program.populations) if self.overflow else 0
+        return state + rings + counters + max((op.transient_bytes for op in self.ops), default=0)
 
     def start(self, batch: int) -> None:
+        if self.overflow:
+            self.counters = DeviceCounters(len(self.program.populations), len(SPINNAKER_KINDS), batch, self.device)
         for core in self.cores.values():
-            core.start(batch)
+            core.start(batch, self.overflow)
 
     def step(self, t: int, inputs: dict[str, torch.Tensor]) -> list:
         """One step; (population, spikes or None, recorded states) per population (driver.Kernel)."""
         outputs, sent = [], dict(inputs)
-        for p in self.program.populations:
+        for p_index, p in enumerate(self.program.populations):
             core = self.cores[p.name]
             core.transfer(t)
             spikes, v_rec = core.update()
+            if self.counters is not None:
+                for kind, events in enumerate(core.events):  # SPINNAKER_KINDS
+                    self.counters.add(p_index, kind, events, t)
             states = {"v": v_rec, "i": core.i_rec}
             outputs.append((p, spikes if p.spiking else None, {item: states[item] for item in self.record}))
             if p.spiking:

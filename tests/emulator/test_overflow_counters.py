@@ -147,9 +147,13 @@ def test_profile_json_carries_the_counts(deployed):
     assert all(p["overflow"] == {} for p in calm["populations"].values())
 
 
-def test_a_device_run_says_it_has_no_counters(programs):
+def test_a_device_run_counts_as_the_cpu_kernels_do(programs):
     pytest.importorskip("torch")
     from neurodeploy.emulator import run_program
 
-    with pytest.warns(UserWarning, match="does not count overflows"):
-        run_program(programs["loihi2"], huge(5, 1), device="cpu", overflow=True)
+    x = huge(5, 2)
+    on_device = overflow.split(run_program(programs["loihi2"], x, record=(), device="cpu", overflow=True))[1]
+    here = overflow.split(run_program(programs["loihi2"], x, record=(), overflow=True))[1]
+    assert set(on_device) == set(here) and on_device["overflow.lif1.v"].any()
+    for key in here:
+        np.testing.assert_array_equal(on_device[key], here[key], err_msg=key)
