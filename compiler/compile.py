@@ -151,7 +151,8 @@ def analyse(source: Any, options: Options, calibration_inputs=None, calibration_
     mapping = map_program(program, target, neurons_per_core=options.neurons_per_core, chips=options.chips)
     calibration = None
     if ranges is not None:
-        calibration = {"input": calibration_label, "samples": ranges.samples, "steps": ranges.steps}
+        calibration = {"input": calibration_label, "samples": ranges.samples, "steps": ranges.steps,
+                       "input_range": ranges.inputs}
     return Compiled(net, program, health, mapping, options, _source_hash(source, net), calibration)
 
 

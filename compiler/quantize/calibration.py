@@ -1,11 +1,13 @@
 """Value ranges from float-reference traces on sample inputs (``--calibrate IN.npz``)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
 from neurodeploy.compiler.ir import NetworkIR
+from neurodeploy.format.input_rules import value_range
 
 
 @dataclass
@@ -15,6 +17,9 @@ class Ranges:
     spikes: dict[str, int]  # per spiking population: spikes seen
     samples: int
     steps: int
+    # per input: the largest count of one neuron in one step ("max") and of all its neurons in one
+    # step ("step_max"); the artifact records it, and run/verify/profile warn above it
+    inputs: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def calibrate(net: NetworkIR, inputs) -> Ranges:
@@ -33,7 +38,8 @@ def calibrate(net: NetworkIR, inputs) -> Ranges:
             i_max[name] = flat(f"i.{name}")
         if f"spikes.{name}" in traces:
             spikes[name] = int(traces[f"spikes.{name}"].sum())
-    return Ranges(v_max, i_max, spikes, int(some.shape[0]), int(some.shape[1]))
+    named = inputs if isinstance(inputs, Mapping) else {next(iter(net.inputs)): inputs}
+    return Ranges(v_max, i_max, spikes, int(some.shape[0]), int(some.shape[1]), value_range(named))
 
 
 def _round_up(values: np.ndarray, digits: int = 3) -> np.ndarray:

@@ -201,7 +201,7 @@ def _check_report(args: argparse.Namespace, compiled) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from neurodeploy.format import artifact
+    from neurodeploy.format import artifact, input_rules
     from neurodeploy.format.npzio import read_inputs, write_npz
     from neurodeploy.format.program import from_manifest
     from neurodeploy.analysis.verify import on_grid, pad_for_latency
@@ -219,6 +219,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     asked = recording.parse(args.record, valid, f"run --backend {args.backend} on a {program.target} artifact")
     record = recording.states(asked, valid)
     inputs = read_inputs(args.input, dict(program.inputs))
+    input_rules.warn_beyond_range(art.calibrated_inputs, inputs)  # over what `compile --calibrate` saw
     shape = next(iter(inputs.values())).shape if isinstance(inputs, dict) else inputs.shape
     if args.align == "float":
         inputs = pad_for_latency(program, inputs)

@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from neurodeploy.format import artifact
+    from neurodeploy.format import artifact, input_rules
     from neurodeploy.format.npzio import read_inputs
     from neurodeploy.analysis.profile import format_profile, profile
     from neurodeploy.analysis.profile_ingest import IngestError, ingest
@@ -53,6 +53,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
+    input_rules.warn_beyond_range(art.calibrated_inputs, inputs)  # over what `compile --calibrate` saw
     traces = None
     if cli_shard.shards_wanted(args):  # emulation shard by shard, on Dask when asked; counted here
         traces = cli_shard.profile_traces(args.artifact, args.input, art, program, not args.no_pad,

@@ -76,9 +76,23 @@ def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
                           f"artifact, verified as built: drop them (or verify the .nir with them)")
     if args.against:
         cli_files.expect_nir(args.against, "verify --against")
+    _warn_beyond_calibration(args.model, args.input)
     if cli_shard.shards_wanted(args):
         return cli_shard.sharded_verify(args.model, args.input, args.against, cli_shard.where(args), args.shard_size)
     return verify_artifact(args.model, args.input, args.against)
+
+
+def _warn_beyond_calibration(path: str, input_path: str) -> None:
+    """Warn where the inputs exceed what `compile --calibrate` saw; the inputs are read only for
+    an artifact that records a calibrated range (artifacts compiled without one cannot warn)."""
+    from neurodeploy.format import artifact, input_rules
+    from neurodeploy.format.npzio import read_inputs
+
+    manifest = artifact.read_manifest(path)  # the arrays are read (and the hash checked) by the verification
+    calibrated = artifact.calibrated_input_range(manifest)
+    if calibrated:
+        shapes = {name: tuple(shape) for name, shape in manifest["program"]["inputs"].items()}
+        input_rules.warn_beyond_range(calibrated, read_inputs(input_path, shapes))
 
 
 def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,6 +100,7 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
     from neurodeploy.cli.deploy import TARGETS, _calibration, _options
     from neurodeploy.compiler.build import build
     from neurodeploy.compiler.compile import compile_model
+    from neurodeploy.format import input_rules
     from neurodeploy.format.npzio import read_inputs
     from neurodeploy.analysis.verify import compare
 
@@ -102,6 +117,7 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
                 spike_amplitude=args.spike_amplitude, warn=False)
     inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})  # bad inputs fail first
     compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
+    input_rules.warn_beyond_range((compiled.calibration or {}).get("input_range"), inputs)
     report = compare(compiled.net, compiled.program, inputs)
     report["float_model"] = {"path": args.model, "sha256": compiled.source_hash, "compiled_here": True}
     return report

@@ -46,6 +46,24 @@ class Artifact:
     def content_hash(self) -> str:
         return str(self.manifest.get("content_hash", ""))
 
+    @property
+    def calibrated_inputs(self) -> Dict[str, Dict[str, int]] | None:
+        """``calibrated_input_range`` of the manifest."""
+        return calibrated_input_range(self.manifest)
+
+
+def calibrated_input_range(manifest: Dict[str, Any]) -> Dict[str, Dict[str, int]] | None:
+    """Per input, the largest values `compile --calibrate` saw: ``max`` (one neuron, one step) and
+    ``step_max`` (all of the input's neurons, one step), from the optional manifest field
+    ``provenance.calibration.input_range``. None for an artifact compiled without calibration
+    or before the field existed (it then cannot warn about inputs beyond the calibrated range)."""
+    calibration = (manifest.get("provenance") or {}).get("calibration") if isinstance(manifest, dict) else None
+    found = calibration.get("input_range") if isinstance(calibration, dict) else None
+    if not isinstance(found, dict) or not found:
+        return None
+    return {str(name): {k: v for k, v in limits.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            for name, limits in found.items() if isinstance(limits, dict)}
+
 
 def from_program(program: Any) -> Artifact:
     """A minimal Artifact around a Program (for programs built in code, as tests do)."""
@@ -171,6 +189,23 @@ def _check_format(manifest: Any, label: str) -> None:
             f"{label}: artifact format version {manifest.get('format_version')} is not supported "
             f"(this neurodeploy reads version {FORMAT_VERSION}); recompile it"
         )
+
+
+def read_manifest(path: str | os.PathLike) -> Dict[str, Any]:
+    """The manifest alone, without reading or checking the arrays (nor the content hash: use
+    :func:`read` for anything that runs the program)."""
+    label = str(path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            info = zf.getinfo("manifest.json")
+            declared.check_member_size(info, label)
+            manifest = json.loads(zf.read(info).decode())
+    except ArtifactError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, UnicodeDecodeError, EOFError) as exc:
+        raise ArtifactError(f"{label}: unreadable artifact ({exc}); recompile it with `neurodeploy compile`") from None
+    _check_format(manifest, label)
+    return manifest
 
 
 def read(path: str | os.PathLike) -> Artifact:

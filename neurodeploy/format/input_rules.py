@@ -63,3 +63,68 @@ def check_axes(shapes: Mapping[str, tuple[int, ...]], where: str, steps: int | N
                     else " must be the same for every input")
             raise InputDataError(f"{where}: array '{key}': (batch, steps) {list(shape[:2])} differs from array "
                                  f"'{ref_key}' {list(ref)};{hint}")
+
+
+# ------------------------------------------------------------------ the calibrated input range
+
+def value_range(arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, int]]:
+    """Per input: ``max``, the largest count of one neuron in one step, and ``step_max``, the
+    largest count of all its neurons together in one step of one sample (what `compile
+    --calibrate` records, and run-time inputs are checked against)."""
+    out = {}
+    for name, arr in arrays.items():
+        arr = np.asarray(arr)
+        if arr.ndim < 2 or arr.size == 0:
+            continue
+        per_step = arr.reshape(arr.shape[0], arr.shape[1], -1)
+        out[name] = {"max": _whole(per_step.max()), "step_max": _whole(per_step.sum(axis=2, dtype=np.float64).max())}
+    return out
+
+
+def _whole(value: float) -> int:
+    return int(np.ceil(float(value)))
+
+
+def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray | Mapping[str, np.ndarray]
+                 ) -> list[str]:
+    """One line per input whose values exceed what calibration saw (``value_range`` of the
+    calibration data): the calibrated and the observed maximum, and how many samples and
+    (sample, step) pairs exceed it. Inputs not in ``calibrated`` are not checked."""
+    if not isinstance(inputs, Mapping):
+        if len(calibrated) != 1:
+            return []
+        inputs = {next(iter(calibrated)): inputs}
+    lines = []
+    for name, arr in inputs.items():
+        limits = calibrated.get(name)
+        arr = np.asarray(arr)
+        if not isinstance(limits, Mapping) or arr.ndim < 2 or arr.size == 0:
+            continue
+        per_step = arr.reshape(arr.shape[0], arr.shape[1], -1)
+        parts = []
+        for key, what, values in (("max", "one neuron's count in one step", per_step.max(axis=2)),
+                                  ("step_max", "the input's total count in one step",
+                                   per_step.sum(axis=2, dtype=np.float64))):
+            limit = limits.get(key)
+            if not isinstance(limit, (int, float)) or not (values > limit).any():
+                continue
+            over = values > limit
+            parts.append(f"{what} reaches {_whole(values.max()):,}, over the calibrated maximum {int(limit):,}, "
+                         f"in {int(over.any(axis=1).sum()):,} of {over.shape[0]:,} samples "
+                         f"({int(over.sum()):,} of {over.size:,} steps)")
+        if parts:
+            lines.append(f"input '{name}': " + "; ".join(parts) + ": the quantized ranges were sized on the "
+                         f"calibration data (compile --calibrate), so layers may saturate; see the overflow "
+                         f"counters, or calibrate on inputs like these")
+    return lines
+
+
+def warn_beyond_range(calibrated: Mapping[str, Mapping[str, int]] | None,
+                      inputs: np.ndarray | Mapping[str, np.ndarray]) -> list[str]:
+    """Emit ``beyond_range``'s lines as warnings (nothing without a calibrated range); returns them."""
+    import warnings
+
+    lines = beyond_range(calibrated, inputs) if calibrated else []
+    for line in lines:
+        warnings.warn(line, stacklevel=2)
+    return lines

@@ -1,0 +1,109 @@
+"""The calibrated input range: `compile --calibrate` records per input the largest count of one
+neuron in one step and of the whole input in one step; `run`, `verify` and `profile` warn,
+naming the input, the calibrated and the observed maximum and how many samples and steps
+exceed it. Artifacts without the record (uncalibrated, or older) load and do not warn."""
+from __future__ import annotations
+
+import json
+import re
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.cli import main as cli
+from neurodeploy.format import artifact, input_rules
+
+STEPS, N = 12, 16
+
+
+def graph() -> nir.NIRGraph:
+    rng = np.random.default_rng(3)
+    lif = lambda n: nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),  # noqa: E731
+                            v_threshold=np.ones(n), v_reset=np.zeros(n))
+    nodes = {"input": nir.Input(input_type=np.array([N])), "w1": nir.Linear(weight=rng.normal(0.4, 0.5, (10, N))),
+             "lif1": lif(10), "w2": nir.Linear(weight=rng.normal(0.3, 0.5, (4, 10))), "lif2": lif(4),
+             "output": nir.Output(output_type=np.array([4]))}
+    edges = [("input", "w1"), ("w1", "lif1"), ("lif1", "w2"), ("w2", "lif2"), ("lif2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3})
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict:
+    tmp = tmp_path_factory.mktemp("calibrated")
+    nir.write(tmp / "net.nir", graph())
+    calm = np.zeros((4, STEPS, N), dtype=np.float32)
+    calm[:, ::3, :5] = 1  # at most 1 per neuron and step, 5 per step in all
+    calm[1, 4, 0] = 2  # one count of 2 (at a step without the ones): the calibrated maximum
+    np.savez(tmp / "calm.npz", input=calm)
+    loud = calm.copy()
+    loud[2, 5, :] = 3  # sample 2, step 5: 3 per neuron (over 2), 48 in all (over 5)
+    loud[3, 7, 1] = 9  # sample 3, step 7: 9 on one neuron, 9 in all
+    np.savez(tmp / "loud.npz", input=loud)
+    out = {"tmp": tmp, "calm": tmp / "calm.npz", "loud": tmp / "loud.npz"}
+    for name, extra in (("calibrated", ["--calibrate", str(tmp / "calm.npz")]), ("plain", [])):
+        out[name] = tmp / f"net.{name}.ndp"
+        assert cli.main(["compile", str(tmp / "net.nir"), "--target", "loihi2", "--allow-degraded",
+                         "-o", str(out[name])] + extra) == 0
+    return out
+
+
+def warnings_of(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("warning: input 'input'")]
+
+
+def test_compile_records_the_largest_counts(files):
+    recorded = artifact.read(files["calibrated"]).calibrated_inputs
+    assert recorded == {"input": {"max": 2, "step_max": 5}}  # the two; five ones at every third step
+    assert artifact.read(files["plain"]).calibrated_inputs is None
+
+
+def check_line(line: str) -> None:
+    """The line names the input, both maxima and how much exceeds them (counted from ``loud``)."""
+    assert "one neuron's count in one step reaches 9, over the calibrated maximum 2, in 2 of 4 samples " \
+           f"(2 of {4 * STEPS} steps)" in line, line
+    assert "the input's total count in one step reaches 48, over the calibrated maximum 5, in 2 of 4 samples " \
+           f"(2 of {4 * STEPS} steps)" in line, line
+
+
+@pytest.mark.parametrize("command", ["run", "verify", "profile"])
+def test_commands_warn_beyond_the_calibrated_range(files, command, capsys):
+    extra = {"run": ["-o", str(files["tmp"] / "y.npz")], "verify": ["--json", str(files["tmp"] / "v.json")],
+             "profile": []}[command]
+    capsys.readouterr()
+    assert cli.main([command, str(files["calibrated"]), "--input", str(files["loud"])] + extra) == 0
+    lines = warnings_of(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    check_line(lines[0])
+    assert cli.main([command, str(files["calibrated"]), "--input", str(files["calm"])] + extra) == 0
+    assert warnings_of(capsys.readouterr().err) == []  # the calibration data itself is within range
+
+
+def test_verify_of_a_nir_compiled_with_calibrate_warns(files, capsys):
+    capsys.readouterr()
+    code = cli.main(["verify", str(files["tmp"] / "net.nir"), "--target", "emulator", "--allow-degraded",
+                     "--calibrate", str(files["calm"]), "--input", str(files["loud"])])
+    assert code == 0
+    lines = warnings_of(capsys.readouterr().err)
+    assert len(lines) == 1
+    check_line(lines[0])
+
+
+def test_artifacts_without_the_record_run_silently(files, capsys):
+    old = artifact.read(files["calibrated"])
+    del old.manifest["provenance"]["calibration"]["input_range"]  # as artifacts were before the record
+    artifact.write(old, files["tmp"] / "old.ndp")
+    for path in (files["tmp"] / "old.ndp", files["plain"]):
+        capsys.readouterr()
+        assert cli.main(["run", str(path), "--input", str(files["loud"]), "-o", str(files["tmp"] / "z.npz")]) == 0
+        assert warnings_of(capsys.readouterr().err) == []
+
+
+def test_beyond_range_by_hand():
+    x = np.zeros((3, 4, 2, 2))
+    x[1, 2] = [[5, 0], [0, 0]]
+    assert input_rules.value_range({"a": x}) == {"a": {"max": 5, "step_max": 5}}
+    assert input_rules.beyond_range({"a": {"max": 5, "step_max": 5}}, {"a": x}) == []
+    line, = input_rules.beyond_range({"a": {"max": 4}}, x)  # one input: a bare array
+    assert re.search(r"reaches 5, over the calibrated maximum 4, in 1 of 3 samples \(1 of 12 steps\)", line)
+    assert input_rules.beyond_range({"b": {"max": 0}}, {"a": x}) == []  # not calibrated: not checked
