@@ -3,8 +3,8 @@
 :func:`variants` expands ``--targets`` and ``--option NAME=V1,V2`` into compile options; the
 client compiles each variant into an artifact file, then every (variant, shard) job runs on the
 cluster (:func:`sweep_shard`: the float reference, the emulator once, verify's counts, the profile's
-energy and latency, the classes under the readout rule) and :func:`row` merges a variant's shards
-into one row of the table.
+energy and latency, the classes under the readout rule, the run-time overflow counters) and
+:func:`row` merges a variant's shards into one row of the table.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from neurodeploy.emulator import overflow
 from neurodeploy.errors import OptionError
 from neurodeploy.sharding.shard import Shard, load, shard_inputs
 from neurodeploy.sharding.verify import float_net, partial
@@ -164,12 +165,14 @@ def sweep_shard(spec: SweepSpec, shard: Shard) -> dict[str, Any]:
     steps = int(np.asarray(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[1])
     ref = _reference(spec, shard, inputs)
     states = sorted({p.readout for p in program.populations} | {"v"} | set(record_of(program)))
-    raw = run_program(program, pad_for_latency(program, inputs), record=states)
+    raw, counters = overflow.split(run_program(program, pad_for_latency(program, inputs), record=states,
+                                               overflow=True))
     emu, dropped = align_to_float(program, raw, steps)
     cost = profile(art, inputs, pad=True, traces=raw)
     return {"variant": spec.variant, "shard": shard, "partial": partial(program, ref, emu, dropped),
             "classes": classes(program, emu, spec.readout, True),
-            "float_classes": classes(program, ref, spec.readout, False), "cost": _cost_summary(cost)}
+            "float_classes": classes(program, ref, spec.readout, False), "cost": _cost_summary(cost),
+            "overflow": counters}
 
 
 def _cost_summary(p: dict) -> dict[str, Any]:
@@ -219,6 +222,7 @@ def row(target: str, chosen: dict[str, Any], compiled: Any, results: list[dict[s
     spiking = [p for r in results for p in r["partial"]["populations"].values() if "agree" in p]
     values = sum(p["values"] for p in spiking)
     outputs = [o["class_agreement"] for o in report["outputs"].values() if o["class_agreement"] is not None]
+    counted = overflow_counts(program, [r["overflow"] for r in results])
     return {
         "target": target, "options": dict(chosen),
         "accuracy": float(np.mean(predicted == labels)) if labels is not None else None,
@@ -228,13 +232,26 @@ def row(target: str, chosen: dict[str, Any], compiled: Any, results: list[dict[s
         "spike_agreement": sum(p["agree"] for p in spiking) / values if values else None,
         "cores": len(compiled.mapping.cores), "chips": int(compiled.mapping.chips_used),
         **energy_latency([r["cost"] for r in results]),
-        "health": {"severe": len(compiled.health.severe), "warnings": compiled.health.lines()},
+        "overflow_total": counted["total"], "overflow": counted["summary"],
+        "health": {"severe": len(compiled.health.severe), "warnings": compiled.health.lines(),
+                   "overflow": counted["lines"]},
         "populations": report["populations"], "error": None,
     }
+
+
+def overflow_counts(program: Any, shards: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """A variant's run-time overflows over all its shards (in sample order): ``total``, the events
+    of every population and kind together; ``summary``, per population and kind the events, the
+    samples with any and the first step (emulator/overflow.py); ``lines``, one per population."""
+    merged = {key: np.concatenate([s[key] for s in shards]) for key in (shards[0] if shards else {})}
+    summary = overflow.summarize(program, merged)
+    total = sum(int(c["count"]) for kinds in summary.values() for c in kinds.values())
+    return {"total": total, "summary": summary, "lines": overflow.warning_lines(program.target, summary)}
 
 
 def error_row(target: str, chosen: dict[str, Any], message: str) -> dict[str, Any]:
     """A variant that did not compile (degraded, does not fit): the reason, no numbers."""
     return {"target": target, "options": dict(chosen), "accuracy": None, "float_accuracy": None,
             "class_agreement": None, "decision_agreement": None, "spike_agreement": None, "cores": None,
-            "chips": None, "energy_j": None, "latency_s": None, "health": None, "error": message}
+            "chips": None, "energy_j": None, "latency_s": None, "overflow_total": None, "overflow": None,
+            "health": None, "error": message}

@@ -63,14 +63,20 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 def _rows_table(rows: list[dict[str, Any]]) -> str:
     headers = ["target", "options", "accuracy", "float accuracy", "spike agreement", "cores", "chips",
-               "energy per inference (J)", "latency (s)", "health", "error"]
+               "energy per inference (J)", "latency (s)", "overflows", "health", "error"]
     body = []
     for r in rows:
         health = None if r["health"] is None else f"{r['health']['severe']} severe; " + \
-            "; ".join(r["health"]["warnings"][:3])
+            "; ".join(_overflow_lines(r)[:3] + r["health"]["warnings"][:3])
         body.append([r["target"], _label(r) or "-", r["accuracy"], r["float_accuracy"], r["spike_agreement"],
-                     r["cores"], r["chips"], r["energy_j"], r["latency_s"], health, r["error"]])
+                     r["cores"], r["chips"], r["energy_j"], r["latency_s"], r.get("overflow_total"), health,
+                     r["error"]])
     return _table(headers, body)
+
+
+def _overflow_lines(row: dict[str, Any]) -> list[str]:
+    """The health column's run-time findings: one line per population that overflowed."""
+    return [f"run-time overflow: {line}" for line in (row["health"] or {}).get("overflow") or []]
 
 
 def sweep_html(table: dict[str, Any]) -> str:

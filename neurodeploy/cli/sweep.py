@@ -4,7 +4,8 @@ Every variant (target x option values) is compiled here into an artifact file; e
 shard) job then runs in this process or on a Dask cluster (``--workers N``, ``--scheduler ADDR``).
 The table (JSON ``{"rows": [...]}``, optionally HTML with accuracy against energy and cores) holds
 per variant: accuracy (when IN.npz has ``labels``), agreement with the float model, cores and chips,
-energy and latency estimates, and health findings.
+energy and latency estimates, run-time overflows (``overflow_total`` and, per population and kind,
+``overflow``) and health findings.
 """
 from __future__ import annotations
 
@@ -174,6 +175,8 @@ def format_rows(rows: list[dict[str, Any]]) -> list[str]:
             lines.append(f"{r['target']:<10} {options:<32} error: {r['error'][:120]}")
             continue
         health = f"{r['health']['severe']} severe, {len(r['health']['warnings'])} findings"
+        if r.get("overflow_total"):
+            health += f", {r['overflow_total']:,} run-time overflows"
         lines.append(f"{r['target']:<10} {options:<32} {_pct(r['accuracy']):>8} {_pct(r['spike_agreement']):>8} "
                      f"{r['cores']:>5} {r['chips']:>5} {_si(r['energy_j'], 'J'):>11} {_si(r['latency_s'], 's'):>10}"
                      f"  {health}")
