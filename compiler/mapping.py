@@ -5,7 +5,9 @@ synapses, distinct source neurons, output axons) to resource use; the mapper shr
 until every core limit holds, then fills chips in order. An impossible mapping raises an
 error naming the population, the limit, the value and the limit's size. Convolutions are
 counted from their receptive fields (``_ConvField``): exact fan-in, distinct sources and output
-axons without listing synapses.
+axons without listing synapses. On targets with ``conv_tiles``, a population fed only by convs is
+cut into 2-D tiles (channel group x rows x columns; ``_tile_population``) where that takes no more
+cores than strips; every other population into 1-D strips of its flat (C, H, W) order.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.format import convolution
+from neurodeploy.format import convolution, core_slices
 from neurodeploy.format.convolution import ConvGeometry
 from neurodeploy.format.program import Program, QConnection
 from neurodeploy.targets import Target
@@ -26,14 +28,43 @@ class MappingError(NeurodeployError):
     """The program cannot be placed on the target within its limits."""
 
 
+@dataclass(frozen=True)
+class Tile:
+    """Output channels [c0, c1) x rows [y0, y1) x columns [x0, x1) of a population of ``shape``
+    (C, H, W; a 1-D conv's layer is (C, 1, W))."""
+
+    shape: tuple[int, int, int]
+    channels: tuple[int, int]
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+    @property
+    def size(self) -> int:
+        return ((self.channels[1] - self.channels[0]) * (self.rows[1] - self.rows[0])
+                * (self.cols[1] - self.cols[0]))
+
+    def indices(self) -> np.ndarray:
+        """Flat indices of the tile's neurons, ascending."""
+        return core_slices.tile_indices(self.shape, self.channels, self.rows, self.cols)
+
+
 @dataclass
 class CoreSlice:
     core: int
     chip: int
     population: str
-    start: int  # first neuron (flat index) of the slice
-    stop: int
+    start: int  # strip: first neuron (flat index); tile: the tile's first neuron
+    stop: int  # strip: one past the last neuron; tile: one past its last (its flat span, not all its own)
     usage: dict[str, float]  # resource -> amount used
+    tile: Tile | None = None  # a 2-D tile's channels, rows and columns; None for a 1-D strip
+
+    @property
+    def size(self) -> int:
+        return self.tile.size if self.tile is not None else self.stop - self.start
+
+    def indices(self) -> np.ndarray | slice:
+        """The slice's neurons: a ``slice`` for a strip, flat indices for a tile."""
+        return self.tile.indices() if self.tile is not None else slice(self.start, self.stop)
 
 
 @dataclass
@@ -56,6 +87,7 @@ class Mapping:
 
 Rect = tuple[int, int, int, int]  # output rows [y0, y1) x columns [x0, x1) of one channel
 Part = tuple[np.ndarray, np.ndarray, np.ndarray]  # input channels, row reach (P, rows), column reach (P, columns)
+Segment = tuple[int, int, list[Rect]]  # output channels [a, b), each covering the same rectangles
 _CACHE_SIZE = 4096  # entries per memo of a _ConvField (cleared when full)
 
 
@@ -82,8 +114,15 @@ class _ConvField:
 
     def count(self, start: int, stop: int) -> int:
         """Distinct source neurons heard by output neurons [start, stop)."""
+        return self.count_segments(self._segments(start, stop))
+
+    def count_tile(self, tile: Tile) -> int:
+        """Distinct source neurons heard by the neurons of a tile."""
+        return self.count_segments(_tile_segments(tile))
+
+    def count_segments(self, segments: list[Segment]) -> int:
         total = 0
-        _, parts = self._parts(start, stop)
+        _, parts = self._parts(segments)
         for channels, reach_rows, reach_cols in parts:
             _, inverse, cols = _row_union(reach_rows, reach_cols)
             total += channels.size * int(np.bincount(inverse) @ cols.sum(axis=1))
@@ -92,17 +131,37 @@ class _ConvField:
     def mark(self, counts: np.ndarray, start: int, stop: int) -> None:
         """Add 1 to ``counts`` (flat, one per source neuron) at every source that output neurons
         [start, stop) hear."""
+        self.mark_segments(counts, self._segments(start, stop))
+
+    def mark_tile(self, counts: np.ndarray, tile: Tile) -> None:
+        """Add 1 to ``counts`` at every source that the tile's neurons hear."""
+        self.mark_segments(counts, _tile_segments(tile))
+
+    def mark_segments(self, counts: np.ndarray, segments: list[Segment]) -> None:
         grid = counts.reshape(self.geom.in_shape)
-        (row_lo, _, col_lo, col_hi), parts = self._parts(start, stop)
+        (row_lo, _, col_lo, col_hi), parts = self._parts(segments)
         for channels, reach_rows, reach_cols in parts:
             rows, inverse, cols = _row_union(reach_rows, reach_cols)
             grid[np.ix_(channels, rows + row_lo, np.arange(col_lo, col_hi))] += cols[inverse]
 
-    def _parts(self, start: int, stop: int) -> tuple[Rect, list[Part]]:
-        """The window (input rows [r0, r1) x columns [c0, c1)) that the range reaches, and per
+    def weights(self, c0: int, c1: int) -> int:
+        """Non-zero kernel entries of output channels [c0, c1): what a core holding any of their
+        neurons stores where the target shares conv weights."""
+        return int((self.taps_cum[c1] - self.taps_cum[c0]).sum())
+
+    def channel_key(self, c0: int, c1: int) -> bytes:
+        """Output channels [c0, c1) as the counts see them: non-zero taps per (group touched, input
+        slot, kh, kw). Channel ranges with the same key hear and receive alike at any position."""
+        per_group = (self.taps_cum.shape[0] - 1) // self.geom.groups
+        groups = range(c0 // per_group, (c1 - 1) // per_group + 1)
+        taps = [self.taps_cum[min(max(c1, g * per_group), (g + 1) * per_group)]
+                - self.taps_cum[min(max(c0, g * per_group), (g + 1) * per_group)] for g in groups]
+        return np.stack(taps).tobytes()
+
+    def _parts(self, segments: list[Segment]) -> tuple[Rect, list[Part]]:
+        """The window (input rows [r0, r1) x columns [c0, c1)) that the segments reach, and per
         distinct tap pattern among the input channels: (input channels, row reach (P, r1 - r0),
         column reach (P, c1 - c0)); those channels hear the union of the P products rows x columns."""
-        segments = self._segments(start, stop)
         window = self._window([r for _, _, rects in segments for r in rects])
         reach = [[self._rect_reach(r, window) for r in rects] for _, _, rects in segments]
         patterns, channels = self._cached(("taps",) + tuple((a, b) for a, b, _ in segments),
@@ -126,7 +185,7 @@ class _ConvField:
             self._memo[key] = make()
         return self._memo[key]
 
-    def _segments(self, start: int, stop: int) -> list[tuple[int, int, list[Rect]]]:
+    def _segments(self, start: int, stop: int) -> list[Segment]:
         """The range as (first channel, last channel + 1, rectangles) with every channel of a
         segment covering the same rectangles: a partial first channel, full channels, a partial last."""
         _, h, w = self.geom.out_shape
@@ -170,7 +229,7 @@ class _ConvField:
             x0, x1, c0, c1, kw, g.stride[1], g.padding[1], g.dilation[1]))
         return rows, cols
 
-    def _patterns(self, segments: list[tuple[int, int, list[Rect]]]) -> tuple[list, list[np.ndarray]]:
+    def _patterns(self, segments: list[Segment]) -> tuple[list, list[np.ndarray]]:
         """Distinct non-zero tap patterns over the input channels of the groups that the segments
         touch, each as (taps (segments, kh, kw), kernel rows used (segments, kh)), with its input
         channels."""
@@ -195,6 +254,11 @@ class _ConvField:
                 patterns.append((taps[row], taps[row].any(axis=2)))
                 channels.append(in_channels[inverse == i])
         return patterns, channels
+
+
+def _tile_segments(tile: Tile) -> list[Segment]:
+    """A tile as one segment: its channels, each covering one rectangle."""
+    return [(tile.channels[0], tile.channels[1], [(tile.rows[0], tile.rows[1], tile.cols[0], tile.cols[1])])]
 
 
 def _rects(a: int, b: int, w: int) -> list[Rect]:
@@ -243,21 +307,25 @@ def _row_union(reach_rows: np.ndarray, reach_cols: np.ndarray) -> tuple[np.ndarr
 
 @dataclass
 class _Fan:
-    """Per target neuron: incoming synapses; per connection: its matrix or conv receptive fields
-    (for distinct sources)."""
+    """Per target neuron: incoming synapses (all, and those of dense/sparse connections); per
+    connection: its matrix or conv receptive fields (for distinct sources)."""
 
     synapses: np.ndarray
+    plain: np.ndarray  # synapses of dense and sparse connections (stored one weight each on every target)
     matrices: list[tuple[QConnection, scipy.sparse.csr_matrix | _ConvField | None]] = field(default_factory=list)
     max_delay: int = 0
 
+    def fields(self) -> list[_ConvField]:
+        return [m for _, m in self.matrices if isinstance(m, _ConvField)]
+
 
 def _fan_in(program: Program, name: str, size: int) -> _Fan:
-    fan = _Fan(np.zeros(size, dtype=np.int64))
+    fan = _Fan(np.zeros(size, dtype=np.int64), np.zeros(size, dtype=np.int64))
     for c in program.connections:
         if c.target != name:
             continue
         if c.kind == "dense":
-            fan.synapses += np.count_nonzero(c.arrays["weight"], axis=1)
+            fan.plain += np.count_nonzero(c.arrays["weight"], axis=1)
             fan.matrices.append((c, None))
         elif c.kind == "sparse":
             indptr = c.arrays["indptr"]
@@ -266,7 +334,7 @@ def _fan_in(program: Program, name: str, size: int) -> _Fan:
             if not nz.all():  # count only the non-zero weights of each row (rows may be empty)
                 rows = np.repeat(np.arange(counts.size), counts)
                 counts = np.bincount(rows[nz], minlength=counts.size)
-            fan.synapses += counts
+            fan.plain += counts
             matrix = scipy.sparse.csr_matrix((np.ones(len(c.arrays["indices"]), dtype=np.int8),
                                               c.arrays["indices"], indptr), shape=(c.n_out, c.n_in))
             fan.matrices.append((c, matrix))
@@ -276,6 +344,7 @@ def _fan_in(program: Program, name: str, size: int) -> _Fan:
             fan.matrices.append((c, field_))
         delays = c.arrays.get("delay")
         fan.max_delay = max(fan.max_delay, int(c.attrs.get("delay", 0)), int(delays.max()) if delays is not None and delays.size else 0)
+    fan.synapses += fan.plain
     return fan
 
 
@@ -291,11 +360,174 @@ def _distinct_sources(fan: _Fan, start: int, stop: int) -> int:
     return total
 
 
-# ------------------------------------------------------------------ per-target core models
+def _usage(target: Target, fan: _Fan, neurons: int, synapses: int, sources: int,
+           stored: Callable[[], int]) -> dict[str, float]:
+    """The target's cost model for one slice; ``stored`` (the weights the slice keeps where conv
+    kernels are shared) is asked only of targets that share them."""
+    if target.core_usage is None:
+        return {"neurons": neurons}
+    if target.shared_conv_weights:
+        return target.core_usage(neurons, synapses, sources, fan.max_delay, stored_weights=stored())
+    return target.core_usage(neurons, synapses, sources, fan.max_delay)
 
+
+def _strip_weights(fan: _Fan, start: int, stop: int, synapses: int) -> int:
+    """Weights a strip stores where conv kernels are shared: one per dense/sparse synapse, each conv
+    kernel once for the output channels the strip touches (never more than its synapses)."""
+    stored = int(fan.plain[start:stop].sum())
+    for f in fan.fields():
+        hw = f.geom.out_shape[1] * f.geom.out_shape[2]
+        stored += f.weights(start // hw, (stop - 1) // hw + 1)
+    return min(stored, synapses)
+
+
+# ------------------------------------------------------------------ 2-D tiles of conv-fed layers
+
+Usage = dict[str, float]
+
+
+@dataclass
+class _TileCosts:
+    """Exact per-tile usage of a population fed only by convs: neurons, synapses (from a summed-
+    area table of fan-in), distinct sources (the union of the tile's receptive fields over every
+    inbound conv) and stored weights; memoised by what a tile's counts depend on."""
+
+    shape: tuple[int, int, int]
+    fan: _Fan
+    target: Target
+    table: np.ndarray  # (C + 1, H + 1, W + 1) summed-area table of synapses per neuron
+    _sources: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, fan: _Fan, target: Target) -> "_TileCosts | None":
+        """None where the population is not fed only by convs of one output shape."""
+        fields = [m for _, m in fan.matrices]
+        if not fields or not all(isinstance(m, _ConvField) for m in fields):
+            return None
+        shape = fields[0].geom.out_shape
+        if any(f.geom.out_shape != shape for f in fields):
+            return None
+        table = np.zeros((shape[0] + 1, shape[1] + 1, shape[2] + 1), dtype=np.int64)
+        table[1:, 1:, 1:] = fan.synapses.reshape(shape).cumsum(0).cumsum(1).cumsum(2)
+        return cls(shape, fan, target, table)
+
+    def usage(self, tile: Tile) -> Usage:
+        (c0, c1), (y0, y1), (x0, x1) = tile.channels, tile.rows, tile.cols
+        t = self.table
+        synapses = int(t[c1, y1, x1] - t[c0, y1, x1] - t[c1, y0, x1] - t[c1, y1, x0] + t[c0, y0, x1]
+                       + t[c0, y1, x0] + t[c1, y0, x0] - t[c0, y0, x0])
+        key = (self.channel_key(c0, c1), tile.rows, tile.cols)
+        if key not in self._sources:
+            self._sources[key] = sum(f.count_tile(tile) for f in self.fan.fields())
+        stored = lambda: min(synapses, sum(f.weights(c0, c1) for f in self.fan.fields()))  # noqa: E731
+        return _usage(self.target, self.fan, tile.size, synapses, self._sources[key], stored)
+
+    def channel_key(self, c0: int, c1: int) -> tuple:
+        return (c1 - c0,) + tuple(f.channel_key(c0, c1) for f in self.fan.fields())
+
+    def axis_classes(self, axis: int, size: int) -> list[tuple[int, int]]:
+        """Ranges of tiles of ``size`` along output axis 1 (rows) or 2 (columns) whose usage bounds
+        every tile's: one full-size range whose receptive fields lie inside the input (any tile
+        then counts no more than it, being a translate of part of it, clipped), else one range per
+        distinct (size, clipping) class."""
+        n = self.shape[axis]
+        classes: dict[tuple, tuple[int, int]] = {}
+        for a in range(0, n, size):
+            b = min(a + size, n)
+            clip = []
+            for f in self.fan.fields():
+                g, k = f.geom, f.taps_cum.shape[axis + 1]
+                lo = a * g.stride[axis - 1] - g.padding[axis - 1]
+                hi = (b - 1) * g.stride[axis - 1] - g.padding[axis - 1] + (k - 1) * g.dilation[axis - 1] + 1
+                clip += [max(0, -lo), max(0, hi - g.in_shape[axis])]
+            if b - a == size and not any(clip):
+                return [(a, b)]
+            classes.setdefault((b - a, tuple(clip)), (a, b))
+        return list(classes.values())
+
+    def worst(self, cg: int, th: int, tw: int) -> list[Usage]:
+        """Usage of the tiles that bound every tile of a (cg, th, tw) tiling."""
+        c = self.shape[0]
+        groups: dict[tuple, tuple[int, int]] = {}
+        for c0 in range(0, c, cg):
+            groups.setdefault(self.channel_key(c0, min(c, c0 + cg)), (c0, min(c, c0 + cg)))
+        rows, cols = self.axis_classes(1, th), self.axis_classes(2, tw)
+        return [self.usage(Tile(self.shape, ch, r, q)) for ch in groups.values() for r in rows for q in cols]
+
+
+def _tile_sizes(n: int) -> list[int]:
+    """Tile sizes along an axis of n, one per tile count (the smallest size giving that count),
+    ascending."""
+    return sorted({-(-n // m) for m in range(1, n + 1)})
+
+
+def _search_tiles(costs: _TileCosts, target: Target, cap: int) -> tuple[int, int, int] | None:
+    """The (channels, rows, columns) tile that fits every core limit with the fewest cores; ties go
+    to the tiling whose busiest core hears the fewest sources, then to smaller channel groups and
+    fewer rows. Per (channels, rows) the widest fitting tile is found by bisection (usage grows with
+    the tile); a row count that does not fit one column wide ends the rows for that channel group."""
+    c, h, w = costs.shape
+    best: tuple | None = None
+
+    def peak_sources(cg: int, th: int, tw: int) -> float | None:
+        worst = costs.worst(cg, th, tw)
+        if any(_over_limits(u, target) for u in worst):
+            return None
+        return max(u.get("fan_in_axons", 0) for u in worst)
+
+    for cg in _tile_sizes(c):
+        for th in _tile_sizes(h):
+            widths = [tw for tw in _tile_sizes(w) if cg * th * tw <= cap]
+            if not widths:
+                break
+            fixed = -(-c // cg) * -(-h // th)
+            if best is not None and fixed * -(-w // widths[-1]) > best[0][0]:
+                continue
+            lo, hi, found = 0, len(widths) - 1, None
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                peak = peak_sources(cg, th, widths[mid])
+                if peak is None:
+                    hi = mid - 1
+                else:
+                    found, lo = (widths[mid], peak), mid + 1
+            if found is None:
+                if widths[0] == 1:
+                    break
+                continue
+            tw, peak = found
+            key = (fixed * -(-w // tw), peak, cg, th, tw)
+            if best is None or key < best[0]:
+                best = (key, (cg, th, tw))
+    return None if best is None else best[1]
+
+
+def _tile_population(fan: _Fan, target: Target, cap: int) -> list[tuple[Tile, Usage]] | None:
+    """The population as tiles of the best (channels, rows, columns) size, in (C, H, W) order, each
+    with its exact usage; None where it is not fed only by convs or no tile fits."""
+    costs = _TileCosts.of(fan, target)
+    if costs is None:
+        return None
+    size = _search_tiles(costs, target, cap)
+    if size is None:
+        return None
+    (c, h, w), (cg, th, tw) = costs.shape, size
+    out = []
+    for c0 in range(0, c, cg):
+        for y0 in range(0, h, th):
+            for x0 in range(0, w, tw):
+                tile = Tile(costs.shape, (c0, min(c, c0 + cg)), (y0, min(h, y0 + th)), (x0, min(w, x0 + tw)))
+                usage = costs.usage(tile)
+                if _over_limits(usage, target):  # the bound of axis_classes failed: keep strips
+                    return None
+                out.append((tile, usage))
+    return out
 
 
 # ------------------------------------------------------------------ mapping
+
+Piece = tuple[int, int, Usage, Tile | None]  # start, stop, usage, tile
+
 
 @dataclass
 class _Memo:
@@ -304,7 +536,7 @@ class _Memo:
     each source neuron."""
 
     fans: dict[str, _Fan] = field(default_factory=dict)
-    slices: dict[tuple[str, int], list[tuple[int, int, dict[str, float]]]] = field(default_factory=dict)
+    slices: dict[tuple[str, int], list[Piece]] = field(default_factory=dict)
     marks: dict[int, tuple[tuple, np.ndarray]] = field(default_factory=dict)  # connection index -> (slices, axons)
 
 
@@ -349,9 +581,9 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
         size_hint = min(per_core, caps.get(pop.name, per_core))
         key = (pop.name, size_hint)
         if key not in memo.slices:
-            memo.slices[key] = _slice_population(pop.name, pop.size, memo.fans[pop.name], target, size_hint)
-        for start, stop, usage in memo.slices[key]:
-            cores.append(CoreSlice(len(cores), 0, pop.name, start, stop, dict(usage)))
+            memo.slices[key] = _pieces(pop.name, pop.size, memo.fans[pop.name], target, size_hint)
+        for start, stop, usage, tile in memo.slices[key]:
+            cores.append(CoreSlice(len(cores), 0, pop.name, start, stop, dict(usage), tile))
     for core in cores:
         core.chip = core.core // target.cores_per_chip
     chips_used = (len(cores) + target.cores_per_chip - 1) // target.cores_per_chip
@@ -360,20 +592,34 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
     return Mapping(target.name, cores, chips_used, chips_available, target.cores_per_chip, limits, fits)
 
 
+def _pieces(name: str, size: int, fan: _Fan, target: Target, size_hint: int) -> list[Piece]:
+    """Strips; on a target with conv_tiles, tiles instead where they take no more cores."""
+    strips: list[Piece] | None = None
+    try:
+        strips = [(a, b, u, None) for a, b, u in _slice_population(name, size, fan, target, size_hint)]
+    except MappingError:
+        if not target.conv_tiles:
+            raise
+    tiles = _tile_population(fan, target, size_hint) if target.conv_tiles else None
+    if tiles is not None and (strips is None or len(tiles) <= len(strips)):
+        return [core_slices.tile_span(t.shape, t.channels, t.rows, t.cols) + (u, t) for t, u in tiles]
+    if strips is None:  # neither fits: the strips' error names the limit
+        _slice_population(name, size, fan, target, size_hint)
+    return strips
+
+
 def _slice_population(name: str, size: int, fan: _Fan, target: Target,
                       size_hint: int) -> list[tuple[int, int, dict[str, float]]]:
     """Contiguous slices (start, stop, usage), each halved until it fits a core; slices of one
     population are alike, so each starts from the size the previous one settled on."""
-    usage_of = target.core_usage
     out: list[tuple[int, int, dict[str, float]]] = []
     start = 0
     while start < size:
         n = min(size_hint, size - start)
         while True:
-            usage: dict[str, float] = {"neurons": n}
-            if usage_of is not None:
-                usage = usage_of(n, int(fan.synapses[start:start + n].sum()),
-                                 _distinct_sources(fan, start, start + n), fan.max_delay)
+            synapses = int(fan.synapses[start:start + n].sum())
+            usage = _usage(target, fan, n, synapses, _distinct_sources(fan, start, start + n),
+                           lambda: _strip_weights(fan, start, start + n, synapses))
             over = _over_limits(usage, target)
             if not over:
                 break
@@ -411,7 +657,7 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping,
             continue
         core_of_row = np.empty(c.n_out, dtype=np.int64)
         for core in slices[c.target]:
-            core_of_row[core.start:core.stop] = core.core
+            core_of_row[core.indices()] = core.core
         if c.kind == "sparse":
             rows = np.repeat(np.arange(c.n_out), np.diff(c.arrays["indptr"]))
             keys = np.unique(c.arrays["indices"] * (len(mapping.cores) + 1) + core_of_row[rows])
@@ -423,10 +669,10 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping,
         if name not in per_neuron:
             continue
         for core in cores:
-            axons = int(per_neuron[name][core.start:core.stop].sum())
+            axons = int(per_neuron[name][core.indices()].sum())
             core.usage["fan_out_axons"] = axons
             if axons > limit.size and axons > over.get(name, (0, 0))[0]:
-                over[name] = (axons, core.stop - core.start)
+                over[name] = (axons, core.size)
     if over:  # a single neuron over the limit cannot be helped by smaller slices
         for name, (axons, size) in over.items():
             if size == 1:
@@ -443,13 +689,16 @@ def _fan_out_overflow(program: Program, target: Target, mapping: Mapping,
 def _conv_fan_out(index: int, c: QConnection, target_cores: list[CoreSlice], memo: _Memo) -> np.ndarray:
     """Per source neuron of a conv: the number of target cores whose receptive fields hold it
     (exact; one output axon each)."""
-    bounds = tuple((core.start, core.stop) for core in target_cores)
+    bounds = tuple((core.start, core.stop, core.tile) for core in target_cores)
     known = memo.marks.get(index)
     if known is None or known[0] != bounds:
         field_ = next(m for conn, m in memo.fans[c.target].matrices if conn is c)
         axons = np.zeros(c.n_in, dtype=np.int64)
-        for start, stop in bounds:
-            field_.mark(axons, start, stop)
+        for start, stop, tile in bounds:
+            if tile is None:
+                field_.mark(axons, start, stop)
+            else:
+                field_.mark_tile(axons, tile)
         known = memo.marks[index] = (bounds, axons)
     return known[1]
 

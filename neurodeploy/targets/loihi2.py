@@ -43,10 +43,24 @@ SYNAPSE_BYTES = 1.0  # an 8-bit weight mantissa
 NEURON_STATE_BYTES = 12.0  # u, v (24 bits each), du/dv/vth/bias
 AXON_BYTES = 4.0  # one routing entry per output axon
 
-def core_usage(neurons: int, synapses: int, sources: int, max_delay: int) -> dict[str, float]:
-    """One core's use of each limit (the memory model above is an estimate)."""
-    memory = synapses * SYNAPSE_BYTES + neurons * NEURON_STATE_BYTES + sources * AXON_BYTES
-    return {"neurons": neurons, "memory_bytes": memory, "fan_in_axons": sources, "synapses": synapses}
+# Conv weights: ESTIMATE. A core stores a conv kernel once, the non-zero entries of the output
+# channels it holds, shared by every position of its slice, instead of one weight per synapse.
+# Loihi (1) compresses conv layers this way (shared synapse lists; Rueckauer et al., "NxTF: An API
+# and Compiler for Deep Spiking Neural Networks on Intel Loihi", ACM JETC 18(3), 2022: "exploiting
+# Loihi's weight sharing features"); Intel's Loihi 2 brief (2021) names convolutional network
+# compression among Loihi 2's features. The real encoding (per-axon list headers, padding at the
+# borders) is published only to Intel's research community.
+SHARED_CONV_WEIGHTS = True
+
+
+def core_usage(neurons: int, synapses: int, sources: int, max_delay: int,
+               stored_weights: int | None = None) -> dict[str, float]:
+    """One core's use of each limit (the memory model above is an estimate). ``stored_weights``:
+    the weights the core holds when conv kernels are shared (default: one per synapse)."""
+    weights = synapses if stored_weights is None else stored_weights
+    memory = weights * SYNAPSE_BYTES + neurons * NEURON_STATE_BYTES + sources * AXON_BYTES
+    return {"neurons": neurons, "memory_bytes": memory, "fan_in_axons": sources, "synapses": synapses,
+            "stored_weights": weights}
 
 
 TARGET = Target(
@@ -94,4 +108,6 @@ TARGET = Target(
         "Davies et al., IEEE Micro 38(1), 2018: Loihi 1 limits and Table 2 energies",
     ),
     core_usage=core_usage,
+    conv_tiles=True,  # Lava places processes itself; the tile is neurodeploy's estimate of a core's share
+    shared_conv_weights=SHARED_CONV_WEIGHTS,
 )

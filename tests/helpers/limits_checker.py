@@ -26,6 +26,9 @@ mapping      cores numbered in order, chip = core // cores_per_chip, chips used 
              limit and the --neurons-per-core cap; per core: fan-in axons, memory (loihi2), fan-out
              axons (loihi2), DTCM and SDRAM (spinnaker), synapses per row (spinnaker) within the
              target's limits; and the usage the mapper recorded is never below the recomputed usage.
+             A core slice is a strip (start:stop) or a 2-D tile (``tile``: channels x rows x
+             columns; neurodeploy/format/core_slices.py); loihi2 memory counts each conv kernel
+             once per core for the output channels it holds (targets/loihi2.py, SHARED_CONV_WEIGHTS).
 """
 from __future__ import annotations
 
@@ -37,6 +40,7 @@ import numpy as np
 
 from neurodeploy.format import artifact as artifact_format
 from neurodeploy.format import convolution
+from neurodeploy.format import core_slices
 from neurodeploy.format import program as program_format
 from neurodeploy.targets import emulator as emulator_data
 from neurodeploy.targets import get as get_target
@@ -380,7 +384,7 @@ def _check_mapping(manifest, program, sizes, synapses, errors: list[str], *, neu
             errors.append(f"core {i} is numbered {core['core']}")
         if core["chip"] != core["core"] // per_chip:
             errors.append(f"core {core['core']} on chip {core['chip']}, expected {core['core'] // per_chip}")
-        n = core["stop"] - core["start"]
+        n = core_slices.slice_size(core)
         if n < 1 or n > cap:
             errors.append(f"core {core['core']} ('{core['population']}') holds {n} neurons; limit {cap}")
     used = (len(cores) + per_chip - 1) // per_chip
@@ -399,16 +403,21 @@ def _check_mapping(manifest, program, sizes, synapses, errors: list[str], *, neu
         mapped = list(program.inputs) + mapped
     for name in set(c["population"] for c in cores) - set(mapped):
         errors.append(f"cores hold '{name}', which is not a mapped population")
-    slices: dict[str, list[tuple[int, int, int]]] = {}
+    slices: dict[str, list[dict]] = {}
     for core in cores:
-        slices.setdefault(core["population"], []).append((core["start"], core["stop"], core["core"]))
+        slices.setdefault(core["population"], []).append(core)
     for name in mapped:
         count = np.zeros(sizes.get(name, 0), dtype=np.int64)
-        for start, stop, _ in slices.get(name, []):
-            if start < 0 or stop > count.size or start >= stop:
-                errors.append(f"'{name}': slice {start}:{stop} outside 0:{count.size}")
+        for core in slices.get(name, []):
+            start, stop = core["start"], core["stop"]
+            tile = core.get("tile")  # a 2-D tile: channels x rows x columns of a (C, H, W) population
+            if start < 0 or stop > count.size or start >= stop or (
+                    tile is not None and (int(np.prod(tile["shape"])) != count.size or any(
+                        not 0 <= a < b <= n for (a, b), n in zip((tile["channels"], tile["rows"], tile["cols"]),
+                                                                 tile["shape"])))):
+                errors.append(f"'{name}': slice {start}:{stop} (tile {tile}) outside 0:{count.size}")
                 continue
-            count[start:stop] += 1
+            count[core_slices.slice_indices(core)] += 1
         if count.size and (count.min() != 1 or count.max() != 1):
             errors.append(f"'{name}': {int(np.sum(count == 0))} neurons on no core, "
                           f"{int(np.sum(count > 1))} on several")
@@ -418,7 +427,7 @@ def _check_mapping(manifest, program, sizes, synapses, errors: list[str], *, neu
     core_of = {name: np.full(sizes.get(name, 0), -1, dtype=np.int64) for name in sizes}
     for core in cores:
         if core["population"] in core_of:
-            core_of[core["population"]][core["start"]:core["stop"]] = core["core"]
+            core_of[core["population"]][core_slices.slice_indices(core)] = core["core"]
     fan_out: dict[int, int] = {}
     if target.name == "loihi2":  # output axons: one per (source neuron, destination core) pair
         for c in program.connections:
@@ -435,14 +444,21 @@ def _check_mapping(manifest, program, sizes, synapses, errors: list[str], *, neu
         if name in program.inputs:
             continue
         start, stop = core["start"], core["stop"]
-        n = stop - start
-        syn, sources, max_delay, row_max = 0, 0, 0, 0
+        n = core_slices.slice_size(core)
+        syn, sources, max_delay, row_max, stored = 0, 0, 0, 0, 0
         for c in program.connections:
             if c.target != name or c.name not in synapses:
                 continue
             d = synapses[c.name]
-            inside = (d.rows >= start) & (d.rows < stop)
+            inside = core_of[name][d.rows] == core["core"]
             syn += int(inside.sum())
+            if c.kind == "conv" and getattr(loihi2_data, "SHARED_CONV_WEIGHTS", False):
+                # loihi2 estimate: a core keeps each conv kernel once, for the output channels it holds
+                held = np.unique(np.arange(sizes[name])[core_slices.slice_indices(core)]
+                                 // int(np.prod(c.attrs["out_shape"][1:])))
+                stored += int(np.count_nonzero(np.asarray(c.arrays["weight"])[held]))
+            else:
+                stored += int(inside.sum())
             cols = d.cols[inside]
             distinct, per_source = np.unique(cols, return_counts=True)
             sources += int(distinct.size)
@@ -452,7 +468,7 @@ def _check_mapping(manifest, program, sizes, synapses, errors: list[str], *, neu
         usage = core.get("usage", {})
         where = f"core {core['core']} ('{name}' {start}:{stop})"
         if target.name == "loihi2":
-            memory = (syn * loihi2_data.SYNAPSE_BYTES + n * loihi2_data.NEURON_STATE_BYTES
+            memory = (min(syn, stored) * loihi2_data.SYNAPSE_BYTES + n * loihi2_data.NEURON_STATE_BYTES
                       + sources * loihi2_data.AXON_BYTES)
             actual = {"memory_bytes": memory, "fan_in_axons": sources, "fan_out_axons": fan_out.get(core["core"], 0)}
         else:
