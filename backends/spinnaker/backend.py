@@ -410,6 +410,10 @@ def summary(report: dict) -> list[str]:
                      f"{sdram}")
     for name, s in report["shifts"].items():
         lines.append(f"  {name}: ring-buffer shifts {s['population_vertex']} (artifact {s['artifact']})")
+    for name, conv in report.get("local_only", {}).items():
+        how = (f"local-only ({conv['projections']} ConvolutionConnector projection(s))" if conv["local_only"]
+               else f"FromList ({conv['reason']})")
+        lines.append(f"  conv {name}: {how}")
     matches = report["matches"]
     bad = [k for k, ok in matches.items() if not ok]
     synapses = sum(s["synapses"] for s in report["synapses"].values())

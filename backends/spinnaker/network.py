@@ -39,6 +39,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from neurodeploy.format import convolution, input_rules
+from neurodeploy.targets import spinnaker_local_only
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 from neurodeploy.format.program import Program
 
@@ -71,7 +72,8 @@ class SpinnakerBackendError(NeurodeployError):
 class SourcePlan:
     name: str
     shape: tuple[int, ...]
-    atoms_per_core: int
+    atoms_per_core: int | tuple[int, int]  # a (width, height) tile per core for a channel grid
+    grid: tuple[int, int, int] | None = None  # (C, H, W): one Grid2D population per channel (local-only convs)
 
     @property
     def size(self) -> int:
@@ -92,6 +94,7 @@ class PopulationPlan:
     shifts: tuple[int, int]  # the compiler's ring-buffer shifts (exc, inh)
     max_expected_summed_weight: tuple[float, float]  # what is passed to sPyNNaker
     summed_weight: tuple[float, float]  # largest summed quantized weight into one neuron (nA)
+    grid: tuple[int, int, int] | None = None  # (C, H, W): one Grid2D population per channel (local-only convs)
 
     @property
     def size(self) -> int:
@@ -111,10 +114,32 @@ class ProjectionPlan:
     delay_steps: np.ndarray  # int64, >= 1
     word: np.ndarray  # uint16, the artifact's synaptic words
     shift: int
+    source_channel: int | None = None  # a piece between channel populations of gridded ones (local indices)
+    target_channel: int | None = None
+    pre_offset: int = 0  # global index = local index + offset
+    post_offset: int = 0
 
     @property
     def synapses(self) -> int:
         return int(self.pre.size)
+
+
+@dataclass
+class ConvPlan:
+    """One ConvolutionConnector projection: input channel -> output channel of a local-only conv."""
+
+    label: str  # "<connection>:<in channel>-><out channel>"
+    connection: str
+    source: str
+    target: str
+    in_channel: int
+    out_channel: int
+    kernel: np.ndarray  # (k, k) nA: the NIR kernel rotated 180 degrees, +word/scale exc, -word/scale inh
+    words: np.ndarray  # (k, k) int64: the signed int16 words sPyNNaker must encode, same layout
+    padding: int
+    delay_steps: int
+    in_grid: tuple[int, int]  # (H, W)
+    out_grid: tuple[int, int]
 
 
 @dataclass
@@ -125,6 +150,8 @@ class NetworkPlan:
     populations: list[PopulationPlan]
     projections: list[ProjectionPlan]
     outputs: dict[str, str] = field(default_factory=dict)
+    convs: list[ConvPlan] = field(default_factory=list)  # local-only conv projections
+    local_only: dict[str, dict] = field(default_factory=dict)  # per conv connection: the artifact's decision
 
     @property
     def dt_ms(self) -> float:
@@ -171,15 +198,23 @@ def plan(program: Program, mapping: Mapping[str, Any] | None = None,
             f"(compile with --target spinnaker)")
     timestep_us, ts_bits = _timestep(program, semantics)
     slices = _slices(mapping)
+    decision = spinnaker_local_only.recorded(program)
+    local = [c for c in program.connections if c.kind == "conv" and decision[c.name]["local_only"]]
+    grids = _grids(local)
     sources = []
     for name, shape in program.inputs.items():
         size = int(np.prod(shape))
-        sources.append(SourcePlan(name, tuple(int(s) for s in shape), _atoms(name, size, slices)))
+        atoms = _atoms(name, size, slices)
+        sources.append(SourcePlan(name, tuple(int(s) for s in shape), grid_tile(grids[name], atoms)
+                                  if name in grids else atoms, grids.get(name)))
     shifts = {name: (int(s[0]), int(s[1])) for name, s in program.attrs["ring_buffer_shift"].items()}
     projections = []
     for conn in program.connections:
         projections += _projections(conn, shifts.get(conn.target))
-    summed = _summed_weights(program, projections)
+    summed = _summed_weights(program, projections)  # local-only convs count as their expanded synapses
+    convs = [cv for conn in local for cv in _conv_plans(conn, shifts[conn.target])]
+    names = {c.name for c in local}
+    projections = [piece for proj in projections if proj.connection not in names for piece in _split(proj, grids)]
     populations = []
     for pop in program.populations:
         if pop.model not in MODELS:
@@ -199,12 +234,17 @@ def plan(program: Program, mapping: Mapping[str, Any] | None = None,
         w = summed.get(pop.name, (0.0, 0.0))
         expected = tuple(_expected_weight(w[k], shift[k]) for k in (EXC, INH))
         n_slices = len(slices.get(pop.name, [])) or -(-pop.size // MAX_ATOMS)
+        atoms = _atoms(pop.name, pop.size, slices)
+        grid = grids.get(pop.name)
+        if grid is not None:  # sPyNNaker cuts each channel's grid into tiles, not the artifact's slices
+            atoms = grid_tile(grid, atoms)
+            n_slices = grid_cores(grid, atoms)
         populations.append(PopulationPlan(
-            pop.name, pop.model, tuple(int(s) for s in pop.shape), bool(pop.spiking),
-            _atoms(pop.name, pop.size, slices), n_slices,
+            pop.name, pop.model, tuple(int(s) for s in pop.shape), bool(pop.spiking), atoms, n_slices,
             {k: values[k] for k in names.values()}, {k: values[k] for k in INITIAL.values()},
-            bits, shift, expected, (float(w[EXC]), float(w[INH]))))
-    return NetworkPlan(timestep_us, ts_bits, sources, populations, projections, dict(program.outputs))
+            bits, shift, expected, (float(w[EXC]), float(w[INH])), grid))
+    return NetworkPlan(timestep_us, ts_bits, sources, populations, projections, dict(program.outputs), convs,
+                       decision)
 
 
 def _timestep(program: Program, semantics: Mapping[str, Any] | None) -> tuple[int, int]:
@@ -277,6 +317,85 @@ def _projections(conn, shifts: tuple[int, int] | None) -> list[ProjectionPlan]:
         out.append(ProjectionPlan(
             f"{conn.name}:{tag}", conn.name, conn.source, conn.target, RECEPTORS[kind],
             pre[idx], post[idx], word[idx].astype(np.float64) / weight_scale(shift), steps[idx], word[idx], shift))
+    return out
+
+
+# ------------------------------------------------------------------ local-only convs
+
+def channel_label(name: str, channel: int) -> str:
+    """The label of one channel's Grid2D population of a gridded population or input."""
+    return f"{name}.c{channel}"
+
+
+def grid_tile(grid: tuple[int, int, int], atoms: int) -> tuple[int, int]:
+    """Neurons per core of a channel grid as sPyNNaker takes them: (width, height), at most ``atoms``."""
+    _, h, w = grid
+    if h * w <= atoms:
+        return w, h
+    side = 1 << int(math.floor(math.log2(math.sqrt(atoms))))
+    tw = min(w, side)
+    return tw, min(h, max(1, atoms // tw))
+
+
+def grid_cores(grid: tuple[int, int, int], tile: tuple[int, int]) -> int:
+    c, h, w = grid
+    return c * -(-w // tile[0]) * -(-h // tile[1])
+
+
+def _grids(local: list) -> dict[str, tuple[int, int, int]]:
+    """(C, H, W) of every population or input a local-only conv touches (the decision made them agree)."""
+    grids: dict[str, tuple[int, int, int]] = {}
+    for conn in local:
+        grids[conn.source] = spinnaker_local_only.channel_grid(conn.attrs["in_shape"])
+        grids[conn.target] = spinnaker_local_only.channel_grid(conn.attrs["out_shape"])
+    return grids
+
+
+def rotated_words(conn, shifts: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel as ConvolutionConnector takes it: (C_out, C_in/groups, k, k) signed words (+exc,
+    -inh) rotated 180 degrees (7.4.1 computes a true convolution, NIR a cross-correlation), and the
+    same in nA (word / 2**(15 - shift of its receptor)), which sPyNNaker scales back to the words."""
+    geom = convolution.ConvGeometry.of(conn.attrs)
+    words = geom.kernel_2d(np.asarray(conn.arrays["weight"])).astype(np.int64)
+    types = geom.kernel_2d(np.asarray(conn.arrays["synapse_type"])).astype(np.int64)
+    signed = np.where(types == INH, -words, words)[:, :, ::-1, ::-1]
+    scale = np.where(types == INH, weight_scale(shifts[INH]), weight_scale(shifts[EXC]))[:, :, ::-1, ::-1]
+    return np.ascontiguousarray(signed), np.ascontiguousarray(signed / scale)
+
+
+def _conv_plans(conn, shifts: tuple[int, int]) -> list[ConvPlan]:
+    """One ConvolutionConnector per (input channel, output channel) with a non-zero kernel."""
+    geom = convolution.ConvGeometry.of(conn.attrs)
+    signed, kernel = rotated_words(conn, shifts)
+    out = []
+    for co in range(signed.shape[0]):
+        for local in range(signed.shape[1]):
+            if not signed[co, local].any():
+                continue  # adds nothing: no projection
+            ci = int(geom.input_channel(co, local))
+            out.append(ConvPlan(f"{conn.name}:{ci}->{co}", conn.name, conn.source, conn.target, ci, co,
+                                kernel[co, local], signed[co, local], int(geom.padding[0]), int(conn.attrs["delay"]),
+                                tuple(geom.in_shape[1:]), tuple(geom.out_shape[1:])))
+    return out
+
+
+def _split(proj: ProjectionPlan, grids: dict[str, tuple[int, int, int]]) -> list[ProjectionPlan]:
+    """A FromList projection from or to gridded populations, cut into one piece per channel pair."""
+    src, tgt = grids.get(proj.source), grids.get(proj.target)
+    if src is None and tgt is None:
+        return [proj]
+    n_src = src[1] * src[2] if src else 0
+    n_tgt = tgt[1] * tgt[2] if tgt else 0
+    a = proj.pre // n_src if src else np.zeros_like(proj.pre)
+    b = proj.post // n_tgt if tgt else np.zeros_like(proj.post)
+    out = []
+    for ca, cb in sorted(set(zip(a.tolist(), b.tolist()))):
+        sel = (a == ca) & (b == cb)
+        pre_off, post_off = ca * n_src, cb * n_tgt
+        out.append(ProjectionPlan(
+            f"{proj.label}[{ca if src else '*'}->{cb if tgt else '*'}]", proj.connection, proj.source, proj.target,
+            proj.receptor, proj.pre[sel] - pre_off, proj.post[sel] - post_off, proj.weight[sel], proj.delay_steps[sel],
+            proj.word[sel], proj.shift, ca if src else None, cb if tgt else None, pre_off, post_off))
     return out
 
 
@@ -371,32 +490,62 @@ def build(sim, plan_: NetworkPlan, spikes: Mapping[str, Sequence[Sequence[int]]]
 
     ``spikes``: per source, per neuron, the ticks of one sample (None: no spikes).
     ``record``: extra state to record on every population ("v"); spikes are recorded on every
-    spiking population.
+    spiking population. A gridded population or input (local-only convs) is a list of per-channel
+    Grid2D populations, each holding its channel's neurons in the same raster order (y * W + x).
     """
     sources, pops, projs = {}, {}, {}
     for src in plan_.sources:
-        times = source_times((spikes or {}).get(src.name), plan_.timestep_us)
-        s = sim.Population(src.size, sim.SpikeSourceArray(spike_times=times), label=src.name)
-        s.set_max_atoms_per_core(src.atoms_per_core)
-        sources[src.name] = s
+        ticks = (spikes or {}).get(src.name)
+        pieces = []
+        for label, lo, hi, structure in _pieces(sim, src.name, src.size, src.grid):
+            times = source_times(None if ticks is None else ticks[lo:hi], plan_.timestep_us)
+            s = sim.Population(hi - lo, sim.SpikeSourceArray(spike_times=times), label=label, **structure)
+            s.set_max_atoms_per_core(src.atoms_per_core)
+            pieces.append(s)
+        sources[src.name] = pieces if src.grid else pieces[0]
     for p in plan_.populations:
-        cell = getattr(sim, p.model)(**{k: uniform(v) for k, v in p.params.items()})
-        pop = sim.Population(p.size, cell, label=p.name, additional_parameters={
-            "max_expected_summed_weight": list(p.max_expected_summed_weight), "n_synapse_cores": 0})
-        pop.initialize(**{k: uniform(v) for k, v in p.initial.items()})
-        pop.set_max_atoms_per_core(p.atoms_per_core)
-        variables = (["spikes"] if p.spiking else []) + [r for r in record if r in RECORDABLE]
-        if variables:
-            pop.record(variables)
-        pops[p.name] = pop
+        pieces = []
+        for label, lo, hi, structure in _pieces(sim, p.name, p.size, p.grid):
+            cell = getattr(sim, p.model)(**{k: uniform(v[lo:hi]) for k, v in p.params.items()})
+            pop = sim.Population(hi - lo, cell, label=label, additional_parameters={
+                "max_expected_summed_weight": list(p.max_expected_summed_weight), "n_synapse_cores": 0}, **structure)
+            pop.initialize(**{k: uniform(v[lo:hi]) for k, v in p.initial.items()})
+            pop.set_max_atoms_per_core(p.atoms_per_core)
+            variables = (["spikes"] if p.spiking else []) + [r for r in record if r in RECORDABLE]
+            if variables:
+                pop.record(variables)
+            pieces.append(pop)
+        pops[p.name] = pieces if p.grid else pieces[0]
     cells = {**sources, **pops}
+    pick = lambda name, channel: cells[name] if channel is None else cells[name][channel]  # noqa: E731
     for proj in plan_.projections:
         conn_list = np.column_stack([proj.pre.astype(np.float64), proj.post.astype(np.float64), proj.weight,
                                      proj.delay_steps.astype(np.float64) * plan_.dt_ms])
         projs[proj.label] = sim.Projection(
-            cells[proj.source], cells[proj.target], sim.FromListConnector(conn_list),
-            synapse_type=sim.StaticSynapse(), receptor_type=proj.receptor, label=proj.label)
+            pick(proj.source, proj.source_channel), pick(proj.target, proj.target_channel),
+            sim.FromListConnector(conn_list), synapse_type=sim.StaticSynapse(), receptor_type=proj.receptor,
+            label=proj.label)
+    for cv in plan_.convs:
+        projs[cv.label] = sim.Projection(
+            cells[cv.source][cv.in_channel], cells[cv.target][cv.out_channel],
+            sim.ConvolutionConnector(cv.kernel, padding=cv.padding),
+            synapse_type=sim.Convolution(delay=cv.delay_steps * plan_.dt_ms), receptor_type="excitatory",
+            label=cv.label)
     return Built(sources, pops, projs)
+
+
+def _pieces(sim, name: str, size: int, grid: tuple[int, int, int] | None):
+    """(label, first neuron, end, Population keywords) of a population: itself, or one Grid2D per channel."""
+    if grid is None:
+        return [(name, 0, size, {})]
+    c, h, w = grid
+    return [(channel_label(name, i), i * h * w, (i + 1) * h * w, {"structure": sim.Grid2D(w / h)}) for i in range(c)]
+
+
+def populations_of(built: Built, name: str) -> list:
+    """The PyNN population(s) of a planned population or input, in channel order."""
+    cell = built.populations.get(name, built.sources.get(name))
+    return list(cell) if isinstance(cell, list) else [cell]
 
 
 def source_times(ticks: Sequence[Sequence[int]] | None, timestep_us: int) -> list:
@@ -412,30 +561,33 @@ def traces(built: Built, plan_: NetworkPlan, steps: int, record: Sequence[str]) 
     uint8 (tick = time / dt), ``v.<pop>`` int64 s1615 bits of V recorded at each tick."""
     out: dict[str, np.ndarray] = {}
     for p in plan_.populations:
-        pop = built.populations[p.name]
         variables = (["spikes"] if p.spiking else []) + [r for r in record if r in RECORDABLE]
         if not variables:
             continue
-        segment = pop.get_data(variables).segments[-1]
+        pieces = populations_of(built, p.name)
+        segments = [pop.get_data(variables).segments[-1] for pop in pieces]
+        n = p.size // len(pieces)  # channel populations are equal slices, in order
         if p.spiking:
             s = np.zeros((steps, p.size), dtype=np.uint8)
-            for train in segment.spiketrains:
-                i = int(train.annotations.get("source_index", train.annotations.get("source_id", 0)))
-                t = np.rint(np.asarray(train.rescale("ms").magnitude) * 1000.0 / plan_.timestep_us).astype(np.int64)
-                t = t[(t >= 0) & (t < steps)]
-                s[t, i] = 1
+            for k, segment in enumerate(segments):
+                for train in segment.spiketrains:
+                    i = int(train.annotations.get("source_index", train.annotations.get("source_id", 0)))
+                    t = np.rint(np.asarray(train.rescale("ms").magnitude) * 1000.0 / plan_.timestep_us).astype(np.int64)
+                    t = t[(t >= 0) & (t < steps)]
+                    s[t, k * n + i] = 1
             out[f"spikes.{p.name}"] = s.reshape((steps,) + p.shape)
         for item in record:
             if item not in RECORDABLE:
                 continue
             v = np.zeros((steps, p.size), dtype=np.int64)
-            for signal in segment.analogsignals:
-                if signal.name != item:
-                    continue
-                values = np.asarray(signal.rescale("mV").magnitude, dtype=np.float64)
-                index = np.asarray(signal.array_annotations.get("channel_index", np.arange(values.shape[1])))
-                n = min(steps, values.shape[0])
-                v[:n, index] = np.rint(values[:n] * ONE).astype(np.int64)
+            for k, segment in enumerate(segments):
+                for signal in segment.analogsignals:
+                    if signal.name != item:
+                        continue
+                    values = np.asarray(signal.rescale("mV").magnitude, dtype=np.float64)
+                    index = np.asarray(signal.array_annotations.get("channel_index", np.arange(values.shape[1])))
+                    m = min(steps, values.shape[0])
+                    v[:m, k * n + index] = np.rint(values[:m] * ONE).astype(np.int64)
             out[f"{item}.{p.name}"] = v.reshape((steps,) + p.shape)
     return out
 

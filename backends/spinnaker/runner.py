@@ -101,7 +101,8 @@ def run_job(job: dict) -> dict:
     provenance = []
     for b in range(batch):
         sample = {name: per[b] for name, per in spikes.items()}
-        traces, prov = _run_once(sim, job, plan, art, sample, steps, record, virtual, report if b == 0 else None)
+        traces, prov = _run_once(sim, job, plan, art, program, sample, steps, record, virtual,
+                                 report if b == 0 else None)
         if not virtual:
             per_sample.append(traces)
             provenance.append(prov)
@@ -165,7 +166,7 @@ class _RowProbe:
         self.module.get_synapses = self.original_get
 
 
-def _run_once(sim, job: dict, plan, art, spikes: dict, steps: int, record: list, virtual: bool,
+def _run_once(sim, job: dict, plan, art, program, spikes: dict, steps: int, record: list, virtual: bool,
               report: dict | None):
     """setup, build, run, collect, end. ``report``: fill in the mapping report (first sample)."""
     from neurodeploy.backends.spinnaker import network
@@ -176,12 +177,16 @@ def _run_once(sim, job: dict, plan, art, spikes: dict, steps: int, record: list,
     t0 = time.perf_counter()
     sim.setup(**setup)
     traces, prov = None, None
+    from neurodeploy.backends.spinnaker import local_only
+
+    probe = local_only.Probe() if report is not None and plan.convs else None
     try:
         built = network.build(sim, plan, spikes, record)
         holders = parameters = None
         if report is not None:
-            holders = {label: proj.get(["weight", "delay"], format="list", with_address=True)
-                       for label, proj in built.projections.items()}
+            holders = {proj.label: built.projections[proj.label].get(["weight", "delay"], format="list",
+                                                                     with_address=True)
+                       for proj in plan.projections}
             parameters = _parameters(built, plan)  # before run: afterwards sPyNNaker reads them from the machine
         t_build = time.perf_counter()
         _log(f"running {steps} tick(s) of {plan.dt_ms:g} ms ({'virtual board' if virtual else 'machine'})")
@@ -190,7 +195,9 @@ def _run_once(sim, job: dict, plan, art, spikes: dict, steps: int, record: list,
         if report is not None:
             report.update(_mapping(plan, art.manifest.get("mapping") or {}))
             report["shifts"] = _shifts(built, plan)
-            report["synapses"] = _synapses(built, plan, holders, job.get("readback"))
+            local = local_only.readback(built, plan, program, probe) if probe is not None else {}
+            report["synapses"] = _synapses(plan, holders, job.get("readback"), local)
+            report["local_only"] = local_only.summary(plan, local)
             report["parameters"] = parameters
             report["timings_s"].update({"build": t_build - t0, "run": t_run - t_build})
             report["algorithm_timings_ms"] = _algorithm_timings()
@@ -201,6 +208,8 @@ def _run_once(sim, job: dict, plan, art, spikes: dict, steps: int, record: list,
             traces = network.traces(built, plan, steps, record)
             prov = _provenance()
     finally:
+        if probe is not None:
+            probe.remove()
         try:
             sim.end()
         except Exception as exc:  # noqa: BLE001 - report the first error, not a cleanup error
@@ -213,14 +222,19 @@ def _run_once(sim, job: dict, plan, art, spikes: dict, steps: int, record: list,
 def _mapping(plan, predicted: dict) -> dict:
     from spynnaker.pyNN.data import SpynnakerDataView as view
 
+    from neurodeploy.backends.spinnaker import network
+
     pops = {p.name for p in plan.populations}
     sources = {s.name for s in plan.sources}
+    names = {network.channel_label(x.name, c): x.name for x in [*plan.populations, *plan.sources] if x.grid
+             for c in range(x.grid[0])}  # channel populations of gridded ones
     n_steps = view.get_plan_n_timestep()
     cores = []
     for placement in view.iterate_placemements():
         vertex = placement.vertex
         app = vertex.app_vertex
         label = app.label if app is not None else vertex.label
+        label = names.get(label, label)
         if app is not None and label in pops:
             role = "population"
         elif app is not None and label in sources:
@@ -228,6 +242,7 @@ def _mapping(plan, predicted: dict) -> dict:
         elif app is not None and "Delay" in type(app).__name__:
             role = "delay"
             label = getattr(getattr(app, "source_vertex", None), "label", None) or label  # the delayed population
+            label = names.get(label, label)
         else:
             role = "system"
         try:
@@ -237,7 +252,7 @@ def _mapping(plan, predicted: dict) -> dict:
         vs = getattr(vertex, "vertex_slice", None)
         cores.append({"x": placement.x, "y": placement.y, "p": placement.p, "role": role, "label": label,
                       "vertex": type(vertex).__name__,
-                      "slice": [int(vs.lo_atom), int(vs.hi_atom) + 1] if vs is not None and role != "system" else None,
+                      "slice": [int(vs.lo_atom), int(vs.lo_atom) + int(vs.n_atoms)] if vs is not None and role != "system" else None,
                       "sdram_bytes": sdram})
     cores.sort(key=lambda c: (c["x"], c["y"], c["p"]))
     app_cores = [c for c in cores if c["role"] != "system"]
@@ -249,22 +264,12 @@ def _mapping(plan, predicted: dict) -> dict:
     except Exception as exc:  # noqa: BLE001
         routing = [{"error": f"{type(exc).__name__}: {exc}"}]
     routing.sort(key=lambda r: (r.get("x", 0), r.get("y", 0)))
-    per_pop = {}
-    for name in sorted(pops | sources):
-        mine = [c for c in app_cores if c["label"] == name and c["role"] in ("population", "source")]
-        predicted_slices = [(c["start"], c["stop"]) for c in predicted.get("cores", []) if c["population"] == name]
-        got_slices = sorted(tuple(c["slice"]) for c in mine)
-        per_pop[name] = {"cores": len(mine), "predicted_cores": len(predicted_slices),
-                         "slices": [list(s) for s in got_slices],
-                         "predicted_slices": [list(s) for s in sorted(predicted_slices)],
-                         "slices_equal": got_slices == sorted(predicted_slices),
-                         "sdram_bytes": [c["sdram_bytes"] for c in sorted(mine, key=lambda c: c["slice"])],
-                         "delay_cores": len([c for c in app_cores if c["role"] == "delay" and c["label"] == name])}
+    per_pop, predicted_cores = _per_population(plan, app_cores, predicted)
     return {
         "placements": cores,
         "cores": {"application": len([c for c in app_cores if c["role"] in ("population", "source")]),
                   "delay_extension": len([c for c in app_cores if c["role"] == "delay"]),
-                  "system": len(cores) - len(app_cores), "predicted": predicted.get("cores_used")},
+                  "system": len(cores) - len(app_cores), "predicted": predicted_cores},
         "chips": {"used": len(chips), "predicted": predicted.get("chips_used"), "list": [list(c) for c in chips],
                   "with_any_core": len({(c["x"], c["y"]) for c in cores})},
         "routing_entries": {"per_chip": routing,
@@ -277,16 +282,55 @@ def _mapping(plan, predicted: dict) -> dict:
     }
 
 
+def _per_population(plan, app_cores: list, predicted: dict) -> tuple[dict, Any]:
+    """Cores and slices per population against the artifact's mapping; a gridded population (one
+    Grid2D population per channel, local-only convs) against its plan's 2-D tiles instead, which
+    also replace its cores in the predicted total."""
+    grids = {x.name: x for x in [*plan.populations, *plan.sources] if x.grid}
+    total = predicted.get("cores_used")
+    per_pop = {}
+    for name in sorted({p.name for p in plan.populations} | {s.name for s in plan.sources}):
+        mine = [c for c in app_cores if c["label"] == name and c["role"] in ("population", "source")]
+        predicted_slices = [(c["start"], c["stop"]) for c in predicted.get("cores", []) if c["population"] == name]
+        got_slices = sorted(tuple(c["slice"]) for c in mine)
+        entry = {"cores": len(mine), "predicted_cores": len(predicted_slices),
+                 "slices": [list(s) for s in got_slices],
+                 "predicted_slices": [list(s) for s in sorted(predicted_slices)],
+                 "slices_equal": got_slices == sorted(predicted_slices),
+                 "sdram_bytes": [c["sdram_bytes"] for c in sorted(mine, key=lambda c: (c["label"], c["slice"]))],
+                 "delay_cores": len([c for c in app_cores if c["role"] == "delay" and c["label"] == name])}
+        if name in grids:
+            x = grids[name]
+            tiles = _grid_cores(x)
+            if total is not None:
+                total = total - len(predicted_slices) + tiles
+            entry.update({"grid": list(x.grid), "tile": list(x.atoms_per_core), "predicted_cores": tiles,
+                          "predicted_slices": [], "slices_equal": len(mine) == tiles,
+                          "note": "one Grid2D population per channel (local-only convs): predicted from the "
+                                  "plan's 2-D tiles, not the artifact's slices"})
+        per_pop[name] = entry
+    return per_pop, total
+
+
+def _grid_cores(x) -> int:
+    from neurodeploy.backends.spinnaker import network
+
+    return network.grid_cores(x.grid, x.atoms_per_core)
+
+
 def _shifts(built, plan) -> dict:
+    from neurodeploy.backends.spinnaker import network
+
     out = {}
     for p in plan.populations:
-        vertex = built.populations[p.name]._vertex
-        app = [int(s) for s in vertex.get_ring_buffer_shifts()]
+        vertices = [pop._vertex for pop in network.populations_of(built, p.name)]  # one per channel when gridded
+        apps = [[int(s) for s in vertex.get_ring_buffer_shifts()] for vertex in vertices]
+        app = apps[0] if all(a == apps[0] for a in apps) else apps
         per_core = []
-        for mv in vertex.machine_vertices:
+        for mv in (mv for vertex in vertices for mv in vertex.machine_vertices):
             shifts = _private(mv, "__ring_buffer_shifts")
             scales = _private(mv, "__weight_scales")
-            per_core.append({"slice": [int(mv.vertex_slice.lo_atom), int(mv.vertex_slice.hi_atom) + 1],
+            per_core.append({"slice": [int(mv.vertex_slice.lo_atom), int(mv.vertex_slice.lo_atom) + int(mv.vertex_slice.n_atoms)],
                              "shifts": None if shifts is None else [int(s) for s in shifts],
                              "weight_scales": None if scales is None else [float(s) for s in scales]})
         written = {tuple(c["shifts"]) for c in per_core if c["shifts"] is not None}
@@ -307,66 +351,93 @@ def _private(obj, suffix: str):
     return None
 
 
-def _synapses(built, plan, holders: dict, readback: str | None) -> dict:
+def _synapses(plan, holders: dict, readback: str | None, local: dict) -> dict:
+    """Per connection and receptor (``<conn>:exc|inh``): the synapses sPyNNaker generated against
+    the artifact's, in population-wide indices. FromList pieces between channel populations are
+    joined back; local-only convs come from ``local`` (local_only.readback: the kernels it encoded,
+    expanded as its core computes them)."""
     from neurodeploy.backends.spinnaker import network
 
-    out = {}
-    arrays = {}
+    groups: dict[str, list] = {}
     for proj in plan.projections:
-        data = holders[proj.label]
-        rows = np.asarray(list(data), dtype=np.float64).reshape(-1, 4) if len(data) else np.zeros((0, 4))
-        scale = network.weight_scale(proj.shift)
-        pre, post = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
-        words = rows[:, 2] * scale
-        exact = bool(np.all(words == np.rint(words)))
-        words = np.rint(words).astype(np.int64)
-        steps = np.rint(rows[:, 3] * 1000.0 / plan.timestep_us).astype(np.int64)
-        got = np.lexsort((pre, post))
-        want = np.lexsort((proj.pre, proj.post))
-        same_pairs = (pre.size == proj.pre.size and np.array_equal(pre[got], proj.pre[want])
-                      and np.array_equal(post[got], proj.post[want]))
-        entry: dict[str, Any] = {"connection": proj.connection, "receptor": proj.receptor, "shift": proj.shift,
-                                 "synapses": int(proj.synapses), "read_back": int(pre.size),
-                                 "pairs_equal": bool(same_pairs), "words_integral": exact}
-        if same_pairs:
-            dw = words[got] != proj.word[want].astype(np.int64)
-            dd = steps[got] != proj.delay_steps[want]
-            entry.update({"weights_equal": not bool(dw.any()), "weight_mismatches": int(dw.sum()),
-                          "delays_equal": not bool(dd.any()), "delay_mismatches": int(dd.sum())})
-            if dw.any():
-                i = int(np.flatnonzero(dw)[0])
-                entry["first_weight_mismatch"] = {"pre": int(pre[got][i]), "post": int(post[got][i]),
-                                                  "spynnaker": int(words[got][i]),
-                                                  "artifact": int(proj.word[want][i])}
-        else:
-            entry.update({"weights_equal": False, "delays_equal": False})
-        out[proj.label] = entry
-        if readback:
-            key = proj.label.replace(":", ".")
-            arrays[f"{key}.pre"] = pre
-            arrays[f"{key}.post"] = post
-            arrays[f"{key}.word"] = words
-            arrays[f"{key}.delay_steps"] = steps
+        groups.setdefault(f"{proj.connection}:{'exc' if proj.receptor == 'excitatory' else 'inh'}", []).append(proj)
+    out, arrays = {}, {}
+    for key, projs in groups.items():
+        got = [_holder_rows(holders[p.label], network.weight_scale(p.shift), plan.timestep_us) for p in projs]
+        have = [np.concatenate([g[0] + p.pre_offset for g, p in zip(got, projs)]),
+                np.concatenate([g[1] + p.post_offset for g, p in zip(got, projs)]),
+                np.concatenate([g[2] for g in got]), np.concatenate([g[3] for g in got])]
+        want = [np.concatenate([p.pre + p.pre_offset for p in projs]),
+                np.concatenate([p.post + p.post_offset for p in projs]),
+                np.concatenate([p.word for p in projs]).astype(np.int64), np.concatenate([p.delay_steps for p in projs])]
+        entry = {"connection": projs[0].connection, "receptor": projs[0].receptor, "shift": projs[0].shift,
+                 "synapses": int(want[0].size), "read_back": int(have[0].size),
+                 "words_integral": all(g[4] for g in got), "projections": len(projs)}
+        entry.update(compare(have, want))
+        out[key] = entry
+        arrays.update(_readback_arrays(key, have))
+    for key, item in local.items():
+        entry = dict(item["entry"])
+        entry.update(compare(item["have"], item["want"]))
+        out[key] = entry
+        arrays.update(_readback_arrays(key, item["have"]))
     if readback:
         np.savez(readback, **arrays)
     return out
+
+
+def _holder_rows(data, scale: float, timestep_us: int):
+    """(pre, post, word, delay steps, words integral) of one projection's connection holder."""
+    rows = np.asarray(list(data), dtype=np.float64).reshape(-1, 4) if len(data) else np.zeros((0, 4))
+    pre, post = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
+    words = rows[:, 2] * scale
+    exact = bool(np.all(words == np.rint(words)))
+    steps = np.rint(rows[:, 3] * 1000.0 / timestep_us).astype(np.int64)
+    return pre, post, np.rint(words).astype(np.int64), steps, exact
+
+
+def _readback_arrays(key: str, have: list) -> dict:
+    tag = key.replace(":", ".")
+    return {f"{tag}.{name}": np.asarray(a, dtype=np.int64) for name, a in zip(("pre", "post", "word", "delay_steps"), have)}
+
+
+def compare(have: list, want: list) -> dict:
+    """Synapse lists (pre, post, word, delay steps) compared as sets of (pre, post) pairs."""
+    pre, post, words, steps = have
+    w_pre, w_post, w_words, w_steps = want
+    got, exp = np.lexsort((pre, post)), np.lexsort((w_pre, w_post))
+    same_pairs = (pre.size == w_pre.size and np.array_equal(pre[got], w_pre[exp])
+                  and np.array_equal(post[got], w_post[exp]))
+    entry: dict[str, Any] = {"pairs_equal": bool(same_pairs)}
+    if not same_pairs:
+        entry.update({"weights_equal": False, "delays_equal": False})
+        return entry
+    dw = words[got] != w_words[exp]
+    dd = steps[got] != w_steps[exp]
+    entry.update({"weights_equal": not bool(dw.any()), "weight_mismatches": int(dw.sum()),
+                  "delays_equal": not bool(dd.any()), "delay_mismatches": int(dd.sum())})
+    if dw.any():
+        i = int(np.flatnonzero(dw)[0])
+        entry["first_weight_mismatch"] = {"pre": int(pre[got][i]), "post": int(post[got][i]),
+                                          "spynnaker": int(words[got][i]), "artifact": int(w_words[exp][i])}
+    return entry
 
 
 def _parameters(built, plan) -> dict:
     from spinn_front_end_common.interface.ds import DataType
     from spynnaker.pyNN.utilities.utility_calls import convert_to
 
+    from neurodeploy.backends.spinnaker import network
+
     out = {}
     for p in plan.populations:
-        pop = built.populations[p.name]
+        pieces = network.populations_of(built, p.name)
         mismatched = []
         names = list(p.params) + list(p.initial)
         for name in names:
-            if name in p.params:
-                values = np.asarray(pop.get(name), dtype=np.float64).reshape(-1)
-            else:
-                values = np.asarray(pop.initial_values[name], dtype=np.float64).reshape(-1)
-            values = np.broadcast_to(values, (p.size,))
+            got = [pop.get(name) if name in p.params else pop.initial_values[name] for pop in pieces]
+            values = np.concatenate([np.broadcast_to(np.asarray(g, dtype=np.float64).reshape(-1), (pop.size,))
+                                     for g, pop in zip(got, pieces)])
             uniq, inverse = np.unique(values, return_inverse=True)
             encoded = np.asarray([int(np.int32(np.uint32(convert_to(float(u), DataType.S1615)))) for u in uniq],
                                  dtype=np.int64)[inverse]
@@ -439,6 +510,7 @@ def _matches(report: dict) -> dict:
         "cores_per_population": all(p["cores"] == p["predicted_cores"] for p in pops.values()),
         "slices": all(p["slices_equal"] for p in pops.values()),
         "application_cores": report["cores"]["application"] == report["cores"]["predicted"],
+        "local_only_kernels": all(c["kernels_equal_plan"] for c in report.get("local_only", {}).values()),
     }
 
 

@@ -54,6 +54,7 @@ from neurodeploy.format import convolution
 from neurodeploy.compiler.quantize.synaptic_map import SynapticMap
 from neurodeploy.compiler.synapses import Connection, connections
 from neurodeploy.targets import spinnaker as chip
+from neurodeploy.targets import spinnaker_local_only
 from neurodeploy.targets import spinnaker_math as sm
 from neurodeploy.errors import OptionError, UnsupportedError
 from neurodeploy.format.program import Program, QConnection, QPopulation
@@ -132,6 +133,7 @@ def quantize(net: NetworkIR, ranges: Ranges | None = None, per_neuron: bool = Fa
             "synapse_type": "0 excitatory, 1 inhibitory; weights are magnitudes (uint16 words)",
         },
     )
+    spinnaker_local_only.record(program)  # which convs sPyNNaker computes local-only (attrs only)
     return program, health
 
 
