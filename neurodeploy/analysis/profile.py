@@ -39,7 +39,7 @@ from neurodeploy.emulator.inputs import program_inputs
 import scipy.sparse
 
 from neurodeploy.format import artifact as artifact_format
-from neurodeploy.format import convolution
+from neurodeploy.format import convolution, core_slices
 from neurodeploy.targets import spinnaker as spinnaker_target
 from neurodeploy.errors import OptionError
 from neurodeploy.format.program import Program, QConnection, from_manifest, plain
@@ -121,6 +121,10 @@ class _Core:
         self.chip = int(entry["chip"])
         self.population = entry["population"]
         self.start, self.stop = int(entry["start"]), int(entry["stop"])
+        self.tile = entry.get("tile")  # a 2-D tile (channels x rows x columns), or None for a strip
+        self.rows = core_slices.slice_indices(entry)  # its neurons: a slice (strip) or flat indices (tile)
+        self.size = core_slices.slice_size(entry)
+        self.label = core_slices.slice_label(entry)
         self.usage = dict(entry.get("usage", {}))
 
 
@@ -273,7 +277,7 @@ def _count_on_core(program: Program, conn: QConnection, core: _Core, eff: scipy.
     ``x`` are the source's values, ``nz`` their non-zero mask (int64) and ``binary`` the
     (batch, steps) steps whose values are all in {-1, 0, 1}.
     """
-    rows = slice(core.start, core.stop)
+    rows = core.rows
     fan_core = np.asarray(eff[rows].sum(axis=0)).ravel()
     ops_core = nz @ fan_core
     ops = counts.per_core_ops[core.index]
@@ -373,9 +377,9 @@ def _core_row(program: Program, target: Any, c: _Core, run: _Run, counts: _Conne
               active: dict[str, np.ndarray]) -> dict:
     """One entry of the profile's "cores" section."""
     row: dict[str, Any] = {"core": c.index, "chip": c.chip, "population": c.population,
-                           "start": c.start, "stop": c.stop, "neurons": c.stop - c.start}
+                           "start": c.start, "stop": c.stop, "tile": c.tile, "label": c.label, "neurons": c.size}
     is_input = c.population in program.inputs
-    x = run.activity[c.population][:, :, c.start:c.stop]
+    x = run.activity[c.population][:, :, c.rows]
     if is_input:
         row["input"] = True
         row["spikes"] = _counts(np.clip(x, 0, None).sum(axis=(1, 2)))
@@ -383,9 +387,9 @@ def _core_row(program: Program, target: Any, c: _Core, run: _Run, counts: _Conne
         pop = program.population(c.population)
         row["input"] = False
         row["spikes"] = _counts(x.sum(axis=(1, 2)) if pop.spiking else np.zeros(run.batch, np.int64))
-        row["neuron_updates"] = _counts(np.full(run.batch, (c.stop - c.start) * run.steps, dtype=np.int64))
+        row["neuron_updates"] = _counts(np.full(run.batch, c.size * run.steps, dtype=np.int64))
         if c.population in active:
-            act = active[c.population][:, :, c.start:c.stop].sum(axis=(1, 2))
+            act = active[c.population][:, :, c.rows].sum(axis=(1, 2))
             row["active_neuron_updates"] = _counts(act)
         ops = counts.per_core_ops[c.index]
         row["effective_acs"] = _counts(ops["acs"])
@@ -506,7 +510,7 @@ def _incoming(program: Program, conn_rows: dict, core: _Core) -> tuple[int, int,
         if conn.target != core.population:
             continue
         eff, stored = synapse_matrices(conn)
-        rows = slice(core.start, core.stop)
+        rows = core.rows
         eff_total += int(eff[rows].sum())
         stored_total += int(stored[rows].sum())
         sources += int(np.count_nonzero(np.asarray(stored[rows].sum(axis=0)).ravel()))
@@ -516,7 +520,7 @@ def _incoming(program: Program, conn_rows: dict, core: _Core) -> tuple[int, int,
 def _footprint(program: Program, core: _Core, conn_rows: dict, is_input: bool) -> dict:
     if is_input:
         return {"weights": 0, "synapse_metadata": 0, "state": 0, "routing": 0}
-    n = core.stop - core.start
+    n = core.size
     eff, stored, sources = _incoming(program, conn_rows, core)
     if program.target == "spinnaker":
         from neurodeploy.targets import spinnaker as sp
@@ -528,7 +532,8 @@ def _footprint(program: Program, core: _Core, conn_rows: dict, is_input: bool) -
     if program.target == "loihi2":
         from neurodeploy.targets import loihi2 as lo
 
-        return {"weights": eff * lo.WEIGHT_BITS, "synapse_metadata": 0,
+        kept = int(core.usage.get("stored_weights", eff))  # conv kernels once per core: the mapper's estimate
+        return {"weights": min(eff, kept) * lo.WEIGHT_BITS, "synapse_metadata": 0,
                 "state": int(n * lo.NEURON_STATE_BYTES * 8), "routing": int(sources * lo.AXON_BYTES * 8)}
     fmt = program.attrs.get("format", {})
     wbits = int(fmt.get("weight_bits", 8))
@@ -537,7 +542,7 @@ def _footprint(program: Program, core: _Core, conn_rows: dict, is_input: bool) -
 
 
 def _utilisation(core: _Core, target) -> dict:
-    out = {"neurons": (core.stop - core.start) / target.neurons_per_core}
+    out = {"neurons": core.size / target.neurons_per_core}
     for key, lim in target.core_limits.items():
         if key in core.usage and lim.size:
             out[key] = float(core.usage[key]) / float(lim.size)
@@ -577,10 +582,10 @@ def _source_core(cores: list[_Core], name: str) -> np.ndarray | None:
     owned = [c for c in cores if c.population == name]
     if not owned:
         return None
-    size = max(c.stop for c in owned)
+    size = max(c.stop for c in owned)  # a tile's stop bounds its span; the last neuron's slice reaches the end
     out = np.full(size, -1, dtype=np.int64)
     for c in owned:
-        out[c.start:c.stop] = c.index
+        out[c.rows] = c.index
     return out
 
 
@@ -756,7 +761,7 @@ def _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, ac
         ev = per_core_ops[c.index]["events"]
         peak = int(ev.max()) if ev.size else 0
         peak_all = max(peak_all, peak)
-        rows.append({"core": c.index, "population": c.population, "neurons": c.stop - c.start,
+        rows.append({"core": c.index, "population": c.population, "neurons": c.size,
                      "peak_events_per_step": peak, "peak_events_per_ms": peak / dt_ms,
                      "mean_events_per_ms": float(ev.mean()) / dt_ms if ev.size else 0.0,
                      "fits_conservative": peak / dt_ms <= lo, "fits_optimistic": peak / dt_ms <= hi})
@@ -834,7 +839,7 @@ def format_profile(p: dict) -> list[str]:
                      f"{e['effective_acs']['mean_per_sample'] + e['effective_macs']['mean_per_sample']:.0f} synops in/sample")
     for r in p["cores"]:
         util = ", ".join(f"{k} {100 * v:.1f}%" for k, v in r["utilisation"].items())
-        lines.append(f"  core {r['core']} (chip {r['chip']}, {r['population']}[{r['start']}:{r['stop']}]): {util}")
+        lines.append(f"  core {r['core']} (chip {r['chip']}, {core_slices.slice_label(r)}): {util}")
     c = p["cost"]
     if c.get("model"):
         lines.append(f"  cost model: {c['model']} -- {c['label']}")

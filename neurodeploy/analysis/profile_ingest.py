@@ -153,7 +153,9 @@ def _ingest_spinnaker(profile: dict, report: Optional[dict], prov: Optional[dict
             rows.append(_row("active cores", "total", cost["cores_active"], report["active_cores"], "cores",
                              source_report))
     if prov is not None:
-        by_slice = {(c["population"], c["start"], c["stop"]): c for c in profile["cores"]}
+        # sPyNNaker's provenance names 1-D atom ranges: strips match them; 2-D tiles (not a SpiNNaker
+        # mapping) have no counterpart there
+        by_slice = {(c["population"], c["start"], c["stop"]): c for c in profile["cores"] if c.get("tile") is None}
         for entry in prov["cores"]:
             values = entry["values"]
             if "population" not in entry or "Total_pre_synaptic_events" not in values:

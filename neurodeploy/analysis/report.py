@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from neurodeploy.format import atomic
+from neurodeploy.format import atomic, core_slices
 from neurodeploy.format.paths import relative, sha256
 from neurodeploy.errors import NeurodeployError
 
@@ -165,7 +165,7 @@ def _utilisation_figure(profile: dict) -> str | None:
     ax = fig.add_subplot(111)
     im = ax.imshow(grid, cmap="YlOrRd", vmin=0.0, vmax=1.0, aspect="auto")
     ax.set_xticks(range(len(keys)), keys, rotation=20, ha="right")
-    ax.set_yticks(range(len(cores)), [f"chip {c['chip']} core {c['core']}: {c['population']}[{c['start']}:{c['stop']}]"
+    ax.set_yticks(range(len(cores)), [f"chip {c['chip']} core {c['core']}: {core_slices.slice_label(c)}"
                                       for c in cores])
     if len(cores) <= 40:
         for i in range(len(cores)):
@@ -388,7 +388,7 @@ def _profile_section(profile: dict) -> str:
     cores = []
     for r in profile["cores"]:
         syn = None if r["input"] else r["effective_acs"]["mean_per_sample"] + r["effective_macs"]["mean_per_sample"]
-        cores.append((r["core"], r["chip"], f"{r['population']}[{r['start']}:{r['stop']}]", r["neurons"],
+        cores.append((r["core"], r["chip"], core_slices.slice_label(r), r["neurons"],
                       r["spikes"]["mean_per_sample"], syn,
                       None if r["input"] else r["synaptic_events"]["mean_per_sample"],
                       None if r["input"] else r["neuron_updates"]["mean_per_sample"],

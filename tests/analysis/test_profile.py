@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from neurodeploy.format import artifact
+from neurodeploy.format.core_slices import slice_indices
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.targets import loihi2 as loihi2_target
 from neurodeploy.targets import spinnaker as spinnaker_target
@@ -136,11 +137,11 @@ def check_counts(c, inputs):
         for conn in program.connections:
             if conn.target != core["population"]:
                 continue
-            fan = ref[conn.name][2][core["start"]:core["stop"]].sum(axis=0)
+            fan = ref[conn.name][2][slice_indices(core)].sum(axis=0)
             acs += ((act[conn.source] != 0) * fan).sum(axis=(1, 2))
         got = np.asarray(core["effective_acs"]["per_sample"]) + np.asarray(core["effective_macs"]["per_sample"])
         assert got.tolist() == acs.tolist(), core["core"]
-        assert core["spikes"]["per_sample"] == act[core["population"]][:, :, core["start"]:core["stop"]].sum(axis=(1, 2)).tolist()
+        assert core["spikes"]["per_sample"] == act[core["population"]][:, :, slice_indices(core)].sum(axis=(1, 2)).tolist()
     total = sum(a.sum() + mm.sum() for a, mm, _ in ref.values())
     assert p["total"]["synaptic_operations"]["total"] == total
     spiking = [q for q in program.populations if q.spiking]
@@ -276,8 +277,8 @@ def test_loihi2_energy_follows_the_documented_formula():
     cores = p["cores"]
     core_of = {}
     for r in cores:
-        core_of.setdefault(r["population"], np.zeros(0, int))
-        core_of[r["population"]] = np.concatenate([core_of[r["population"]], np.full(r["stop"] - r["start"], r["core"])])
+        size = max(e["stop"] for e in cores if e["population"] == r["population"])
+        core_of.setdefault(r["population"], np.full(size, -1))[slice_indices(r)] = r["core"]
     synops = np.zeros(batch)
     messages = np.zeros(batch)
     hops = np.zeros(batch)
@@ -288,7 +289,7 @@ def test_loihi2_energy_follows_the_documented_formula():
         for r in cores:
             if r["population"] != conn.target:
                 continue
-            reach = m[r["start"]:r["stop"]].sum(axis=0) > 0
+            reach = m[slice_indices(r)].sum(axis=0) > 0
             messages += sent[:, reach].sum(axis=1)
             if conn.source in core_of:
                 src = core_of[conn.source][reach] // k["cores_per_tile"]
@@ -336,7 +337,7 @@ def test_spinnaker_energy_and_real_time_follow_the_documented_formula():
         ev = 0
         for conn in program.connections:
             if conn.target == r["population"]:
-                ev = ev + (np.clip(act[conn.source], 0, None) * stored_matrix(conn)[r["start"]:r["stop"]].sum(axis=0)).sum(axis=2)
+                ev = ev + (np.clip(act[conn.source], 0, None) * stored_matrix(conn)[slice_indices(r)].sum(axis=0)).sum(axis=2)
         assert r["synaptic_events"]["per_sample"] == ev.sum(axis=1).tolist()
         peaks.append(ev.max())
     tsf = max(1, math.ceil(max(peaks) / (dt * 1e3 * 5000)))
