@@ -52,110 +52,154 @@ def _literal(values: np.ndarray, bits: np.ndarray) -> tuple[str, str] | None:
 
 
 def _script(plan: network.NetworkPlan, art, data_name: str, arrays: dict[str, np.ndarray]) -> str:
-    prov = art.manifest.get("provenance", {})
-    source = prov.get("source", "?")
-    lines: list[str] = []
+    lines = _header(plan, art, data_name)
     add = lines.append
-    add("#!/usr/bin/env python3")
-    add('"""A spiking network for SpiNNaker (sPyNNaker 7.4.1), exported by neurodeploy.')
-    add("")
-    add(f"Model: {source}; artifact content hash {art.content_hash[:16]}.")
-    add(f"Data: {data_name} beside this script (synapse lists, per-neuron parameters).")
-    add("Run on a SpiNNaker machine configured in ~/.spynnaker.cfg ([Machine] machine_name / spalloc_server,")
-    add("version):")
-    add("    python THIS.py --input x.npz -o out.npz [--record v]")
-    add("x.npz holds array 'input' (batch, steps, *input_shape) of 0/1 spikes per tick (one array")
-    add("'input.<name>' per input when there are several); samples run one after another.")
-    add("out.npz gets 'spikes.<population>' (batch, steps, *shape) and, with --record v, 'v.<population>'")
-    add("as s16.15 bits (V of each tick before its update), like `neurodeploy run`.")
-    add("")
-    add("How the numbers were chosen (so that sPyNNaker writes the compiled integers):")
-    add("- parameters are s16.15 values (bits / 2**15; the host rounds them back to the same bits);")
-    add("- max_expected_summed_weight fixes each population's ring-buffer shift (exc, inh);")
-    add("- weights are 16-bit words / 2**(15 - shift) nA; signs are the projections' receptor types;")
-    add("- delays are whole time steps; n_synapse_cores = 0 keeps one neuron+synapse core per slice.")
-    add('"""')
-    add("import argparse")
-    add("from pathlib import Path")
-    add("")
-    add("import numpy as np")
-    add("import pyNN.spiNNaker as sim")
-    add("")
-    add(f"TIMESTEP_US = {plan.timestep_us}")
-    add("TIMESTEP_MS = TIMESTEP_US / 1000.0")
-    add(f"DATA = Path(__file__).resolve().with_name({data_name!r})")
-    add(f"INPUTS = {{{', '.join(f'{s.name!r}: {tuple(s.shape)!r}' for s in plan.sources)}}}")
-    spiking = [p.name for p in plan.populations if p.spiking]
-    add(f"POPULATIONS = {{{', '.join(f'{p.name!r}: {tuple(p.shape)!r}' for p in plan.populations)}}}")
-    add(f"SPIKING = {spiking!r}")
-    add("")
-    add("")
-    add(_HELPERS)
-    add("")
     add("def build(data, spikes, record_v):")
     add('    """Make the populations and projections (after sim.setup); ``spikes``: 0/1 per input (steps, *shape)."""')
     add("    sources, pops = {}, {}")
     for src in plan.sources:
-        add(f"    # input {src.name!r}: {src.size} spike sources, {src.atoms_per_core} per core")
-        add(f"    times = spike_times(spikes[{src.name!r}]) if spikes else []")
-        add(f"    sources[{src.name!r}] = sim.Population({src.size}, sim.SpikeSourceArray(spike_times=times), "
-            f"label={src.name!r})")
-        add(f"    sources[{src.name!r}].set_max_atoms_per_core({src.atoms_per_core})")
-    for i, p in enumerate(plan.populations):
+        lines += _source_code(src)
+    for p in plan.populations:
         add("")
-        add(f"    # population {p.name!r}: {p.model} x {p.size} (shape {tuple(p.shape)}), {p.atoms_per_core} neurons "
-            f"per core ({p.cores} core(s)); ring-buffer shifts exc/inh {p.shifts[0]}/{p.shifts[1]}")
-        params = []
-        for name, values in p.params.items():
-            lit = _literal(values, p.bits[name])
-            if lit:
-                params.append(f"{name}={lit[0]},  # bits {lit[1]}")
-            else:
-                key = f"{p.name}.{name}"
-                arrays[key] = np.asarray(values, dtype=np.float64)
-                params.append(f"{name}=data[{key!r}],  # per neuron")
-        add(f"    cell = sim.{p.model}(")
-        for line in params:
-            add(f"        {line}")
-        add("    )")
-        add(f"    pop = sim.Population({p.size}, cell, label={p.name!r}, additional_parameters={{")
-        add(f"        \"max_expected_summed_weight\": [{p.max_expected_summed_weight[0]!r}, "
-            f"{p.max_expected_summed_weight[1]!r}],  # -> shifts {p.shifts[0]}, {p.shifts[1]}")
-        add("        \"n_synapse_cores\": 0})")
-        initial = []
-        for name, values in p.initial.items():
-            lit = _literal(values, p.bits[name])
-            if lit:
-                initial.append(f"{name}={lit[0]}")
-            else:
-                key = f"{p.name}.{name}"
-                arrays[key] = np.asarray(values, dtype=np.float64)
-                initial.append(f"{name}=data[{key!r}]")
-        add(f"    pop.initialize({', '.join(initial)})")
-        add(f"    pop.set_max_atoms_per_core({p.atoms_per_core})")
-        record = '["spikes"] + (["v"] if record_v else [])' if p.spiking else '["v"] if record_v else []'
-        add(f"    variables = {record}")
-        add("    if variables:")
-        add("        pop.record(variables)")
-        add(f"    pops[{p.name!r}] = pop")
+        lines += _population_code(p, arrays)
     add("")
     add("    cells = {**sources, **pops}")
     for proj in plan.projections:
-        key = f"{proj.connection}.{'exc' if proj.receptor == 'excitatory' else 'inh'}"
-        arrays[key] = np.column_stack([proj.pre.astype(np.float64), proj.post.astype(np.float64), proj.weight,
-                                       proj.delay_steps.astype(np.float64) * plan.dt_ms])
-        delays = sorted(set(proj.delay_steps.tolist()))
-        delay_text = f"{delays[0]}" if len(delays) == 1 else f"{delays[0]}..{delays[-1]}"
-        add(f"    # connection {proj.connection!r}: {proj.source} -> {proj.target}, {proj.synapses} {proj.receptor} "
-            f"synapses, delay {delay_text} step(s), shift {proj.shift}")
-        add(f"    sim.Projection(cells[{proj.source!r}], cells[{proj.target!r}], sim.FromListConnector(data[{key!r}]),")
-        add(f"                   synapse_type=sim.StaticSynapse(), receptor_type={proj.receptor!r}, "
-            f"label={proj.label!r})")
+        lines += _projection_code(proj, plan, arrays)
+    lines += _conv_code(plan, arrays)
     add("    return sources, pops")
     add("")
     add("")
     add(_MAIN)
     return "\n".join(lines) + "\n"
+
+
+def _header(plan: network.NetworkPlan, art, data_name: str) -> list[str]:
+    """The script's docstring, imports and constants, up to the helpers."""
+    prov = art.manifest.get("provenance", {})
+    source = prov.get("source", "?")
+    lines = ["#!/usr/bin/env python3", '"""A spiking network for SpiNNaker (sPyNNaker 7.4.1), exported by neurodeploy.', "",
+             f"Model: {source}; artifact content hash {art.content_hash[:16]}.",
+             f"Data: {data_name} beside this script (synapse lists, per-neuron parameters).",
+             "Run on a SpiNNaker machine configured in ~/.spynnaker.cfg ([Machine] machine_name / spalloc_server,",
+             "version):", "    python THIS.py --input x.npz -o out.npz [--record v]",
+             "x.npz holds array 'input' (batch, steps, *input_shape) of 0/1 spikes per tick (one array",
+             "'input.<name>' per input when there are several); samples run one after another.",
+             "out.npz gets 'spikes.<population>' (batch, steps, *shape) and, with --record v, 'v.<population>'",
+             "as s16.15 bits (V of each tick before its update), like `neurodeploy run`.", "",
+             "How the numbers were chosen (so that sPyNNaker writes the compiled integers):",
+             "- parameters are s16.15 values (bits / 2**15; the host rounds them back to the same bits);",
+             "- max_expected_summed_weight fixes each population's ring-buffer shift (exc, inh);",
+             "- weights are 16-bit words / 2**(15 - shift) nA; signs are the projections' receptor types;",
+             "- delays are whole time steps; n_synapse_cores = 0 keeps one neuron+synapse core per slice."]
+    if plan.convs:
+        lines += ["- local-only convs: one Grid2D population per channel (raster order y * W + x) and one",
+                  "  ConvolutionConnector per (input, output) channel with Convolution() synapses; kernels are",
+                  "  rotated 180 degrees (sPyNNaker computes a true convolution) and hold +word/scale (excitatory)",
+                  "  and -word/scale (inhibitory) nA, which sPyNNaker rounds back to the int16 words."]
+    spiking = [p.name for p in plan.populations if p.spiking]
+    lines += ['"""', "import argparse", "from pathlib import Path", "", "import numpy as np",
+              "import pyNN.spiNNaker as sim", "", f"TIMESTEP_US = {plan.timestep_us}",
+              "TIMESTEP_MS = TIMESTEP_US / 1000.0", f"DATA = Path(__file__).resolve().with_name({data_name!r})",
+              f"INPUTS = {{{', '.join(f'{s.name!r}: {tuple(s.shape)!r}' for s in plan.sources)}}}",
+              f"POPULATIONS = {{{', '.join(f'{p.name!r}: {tuple(p.shape)!r}' for p in plan.populations)}}}",
+              f"SPIKING = {spiking!r}", "", "", _HELPERS, ""]
+    return lines
+
+
+def _grid_loop(name: str, grid: tuple[int, int, int] | None, what: str) -> tuple[list[str], str, str, str]:
+    """For a gridded population: the loop header over its channels; the indent, the neuron slice
+    and the Population keywords its body uses."""
+    if grid is None:
+        return [], "    ", "", ""
+    c, h, w = grid
+    return ([f"    {what}[{name!r}] = []  # one Grid2D population per channel ({c} x {h}x{w}, raster y * W + x)",
+             f"    for c in range({c}):", f"        lo, hi = c * {h * w}, (c + 1) * {h * w}"],
+            "        ", "[lo:hi]", f", structure=sim.Grid2D({w} / {h})")
+
+
+def _source_code(src) -> list[str]:
+    head, ind, cut, structure = _grid_loop(src.name, src.grid, "sources")
+    size = src.size if src.grid is None else src.grid[1] * src.grid[2]
+    label = repr(src.name) if src.grid is None else f'f"{src.name}.c{{c}}"'
+    get = (f"spikes[{src.name!r}]" if src.grid is None else
+           f"np.asarray(spikes[{src.name!r}]).reshape(len(spikes[{src.name!r}]), -1)[:, lo:hi]")
+    lines = [f"    # input {src.name!r}: {src.size} spike sources, {src.atoms_per_core} per core"] + head
+    lines += [f"{ind}times = spike_times({get}) if spikes else []",
+              f"{ind}s = sim.Population({size}, sim.SpikeSourceArray(spike_times=times), label={label}{structure})",
+              f"{ind}s.set_max_atoms_per_core({src.atoms_per_core})"]
+    lines.append(f"{ind}sources[{src.name!r}].append(s)" if src.grid else f"    sources[{src.name!r}] = s")
+    return lines
+
+
+def _population_code(p, arrays: dict[str, np.ndarray]) -> list[str]:
+    head, ind, cut, structure = _grid_loop(p.name, p.grid, "pops")
+    size = p.size if p.grid is None else p.grid[1] * p.grid[2]
+    label = repr(p.name) if p.grid is None else f'f"{p.name}.c{{c}}"'
+
+    def value(name: str, values: np.ndarray, comment: bool) -> str:
+        lit = _literal(values, p.bits[name])
+        if lit:
+            return f"{name}={lit[0]}" + (f",  # bits {lit[1]}" if comment else "")
+        key = f"{p.name}.{name}"
+        arrays[key] = np.asarray(values, dtype=np.float64)
+        return f"{name}=data[{key!r}]{cut}" + (",  # per neuron" if comment else "")
+
+    lines = [f"    # population {p.name!r}: {p.model} x {p.size} (shape {tuple(p.shape)}), {p.atoms_per_core} neurons "
+             f"per core ({p.cores} core(s)); ring-buffer shifts exc/inh {p.shifts[0]}/{p.shifts[1]}"] + head
+    lines.append(f"{ind}cell = sim.{p.model}(")
+    lines += [f"{ind}    {value(name, values, True)}" for name, values in p.params.items()]
+    lines.append(f"{ind})")
+    lines += [f"{ind}pop = sim.Population({size}, cell, label={label}{structure}, additional_parameters={{",
+              f"{ind}    \"max_expected_summed_weight\": [{p.max_expected_summed_weight[0]!r}, "
+              f"{p.max_expected_summed_weight[1]!r}],  # -> shifts {p.shifts[0]}, {p.shifts[1]}",
+              f"{ind}    \"n_synapse_cores\": 0}})"]
+    lines.append(f"{ind}pop.initialize({', '.join(value(n, v, False) for n, v in p.initial.items())})")
+    lines.append(f"{ind}pop.set_max_atoms_per_core({p.atoms_per_core})")
+    record = '["spikes"] + (["v"] if record_v else [])' if p.spiking else '["v"] if record_v else []'
+    lines += [f"{ind}variables = {record}", f"{ind}if variables:", f"{ind}    pop.record(variables)"]
+    lines.append(f"{ind}pops[{p.name!r}].append(pop)" if p.grid else f"    pops[{p.name!r}] = pop")
+    return lines
+
+
+def _projection_code(proj, plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list[str]:
+    key = f"{proj.connection}.{'exc' if proj.receptor == 'excitatory' else 'inh'}"
+    if proj.source_channel is not None or proj.target_channel is not None:
+        key += f".{'' if proj.source_channel is None else proj.source_channel}-" \
+               f"{'' if proj.target_channel is None else proj.target_channel}"
+    arrays[key] = np.column_stack([proj.pre.astype(np.float64), proj.post.astype(np.float64), proj.weight,
+                                   proj.delay_steps.astype(np.float64) * plan.dt_ms])
+    delays = sorted(set(proj.delay_steps.tolist()))
+    delay_text = f"{delays[0]}" if len(delays) == 1 else f"{delays[0]}..{delays[-1]}"
+    cell = lambda name, channel: f"cells[{name!r}]" + ("" if channel is None else f"[{channel}]")  # noqa: E731
+    return [f"    # connection {proj.connection!r}: {proj.source} -> {proj.target}, {proj.synapses} {proj.receptor} "
+            f"synapses, delay {delay_text} step(s), shift {proj.shift}",
+            f"    sim.Projection({cell(proj.source, proj.source_channel)}, {cell(proj.target, proj.target_channel)}, "
+            f"sim.FromListConnector(data[{key!r}]),",
+            f"                   synapse_type=sim.StaticSynapse(), receptor_type={proj.receptor!r}, "
+            f"label={proj.label!r})"]
+
+
+def _conv_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list[str]:
+    """Local-only convs: one ConvolutionConnector per (input channel, output channel)."""
+    lines: list[str] = []
+    by_conn: dict[str, list] = {}
+    for cv in plan.convs:
+        by_conn.setdefault(cv.connection, []).append(cv)
+    for name, convs in by_conn.items():
+        first = convs[0]
+        key = f"{name}.kernels"
+        arrays[key] = np.stack([cv.kernel for cv in convs])
+        pairs = [(cv.in_channel, cv.out_channel) for cv in convs]
+        lines += [f"    # connection {name!r}: {first.source} -> {first.target}, local-only: {len(convs)} "
+                  f"ConvolutionConnector projection(s), {first.kernel.shape[0]}x{first.kernel.shape[1]} kernels "
+                  f"(rotated 180 degrees, +exc/-inh nA), padding {first.padding}, delay {first.delay_steps} step(s)",
+                  f"    for i, (ci, co) in enumerate({pairs!r}):",
+                  f"        sim.Projection(cells[{first.source!r}][ci], cells[{first.target!r}][co], "
+                  f"sim.ConvolutionConnector(data[{key!r}][i], padding={first.padding}),",
+                  f"                       synapse_type=sim.Convolution(delay={first.delay_steps} * TIMESTEP_MS), "
+                  f"receptor_type=\"excitatory\", label=f\"{name}:{{ci}}->{{co}}\")"]
+    return lines
 
 
 _HELPERS = '''def spike_times(counts):
@@ -193,22 +237,25 @@ def collect(pops, steps, record_v):
         variables = (["spikes"] if name in SPIKING else []) + (["v"] if record_v else [])
         if not variables:
             continue
-        segment = pop.get_data(variables).segments[-1]
-        if name in SPIKING:
-            s = np.zeros((steps, n), dtype=np.uint8)
+        pieces = pop if isinstance(pop, list) else [pop]  # a list: one Grid2D population per channel, in order
+        per = n // len(pieces)
+        s = np.zeros((steps, n), dtype=np.uint8)
+        v = np.zeros((steps, n), dtype=np.int64)
+        for c, piece in enumerate(pieces):
+            segment = piece.get_data(variables).segments[-1]
             for i, train in enumerate(segment.spiketrains):
                 i = int(train.annotations.get("source_index", i))
                 t = np.rint(np.asarray(train.rescale("ms").magnitude) * 1000.0 / TIMESTEP_US).astype(int)
-                s[t[(t >= 0) & (t < steps)], i] = 1
-            out["spikes." + name] = s.reshape((steps,) + shape)
-        if record_v:
-            v = np.zeros((steps, n), dtype=np.int64)
+                s[t[(t >= 0) & (t < steps)], c * per + i] = 1
             for signal in segment.analogsignals:
                 if signal.name == "v":
                     values = np.asarray(signal.rescale("mV").magnitude)
                     index = np.asarray(signal.array_annotations.get("channel_index", np.arange(values.shape[1])))
                     k = min(steps, values.shape[0])
-                    v[:k, index] = np.rint(values[:k] * 2**15).astype(np.int64)  # s16.15 bits
+                    v[:k, c * per + index] = np.rint(values[:k] * 2**15).astype(np.int64)  # s16.15 bits
+        if name in SPIKING:
+            out["spikes." + name] = s.reshape((steps,) + shape)
+        if record_v:
             out["v." + name] = v.reshape((steps,) + shape)
     return out
 '''

@@ -187,6 +187,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         for l in compiled.mapping.limits:
             flag = "OVER" if l["margin"] < 0 else "ok"
             print(f"  [{flag}] {l['limit']}: {l['value']:.0f} of {l['size']:.0f} {l['unit']}")
+        print("\n".join(_conv_synapse_lines(compiled.program)))
     if args.json:
         conventions.emit_json(args, _check_report(args, compiled))
     return 0 if fits else 1
@@ -197,7 +198,28 @@ def _check_report(args: argparse.Namespace, compiled) -> dict:
     mapping = compiled.mapping
     return {"model": args.model, "model_sha256": getattr(compiled, "source_hash", None), "target": args.target,
             "fits": mapping.fits, "degraded": bool(compiled.health.severe), "limits": mapping.limits,
-            "cores_used": len(mapping.cores), "chips_used": mapping.chips_used, "health": compiled.health.as_dict()}
+            "cores_used": len(mapping.cores), "chips_used": mapping.chips_used, "health": compiled.health.as_dict(),
+            **_conv_synapses(compiled.program)}
+
+
+def _conv_synapses(program) -> dict:
+    """spinnaker: per conv connection, local-only (ConvolutionConnector) or FromList and why (the
+    decision the compiler recorded in the program; neurodeploy/targets/spinnaker_local_only.py)."""
+    if program.target != "spinnaker":
+        return {}
+    from neurodeploy.targets import spinnaker_local_only
+
+    choices = spinnaker_local_only.recorded(program)
+    return {"conv_synapses": [{"connection": conn.name, "source": conn.source, "target": conn.target,
+                               "kind": "local_only" if choices[conn.name]["local_only"] else "from_list",
+                               "reason": choices[conn.name]["reason"]}
+                              for conn in program.connections if conn.kind == "conv"]}
+
+
+def _conv_synapse_lines(program) -> list[str]:
+    return [f"  conv {c['connection']} ({c['source']} -> {c['target']}): "
+            + ("local-only (ConvolutionConnector)" if c["kind"] == "local_only" else f"FromList: {c['reason']}")
+            for c in _conv_synapses(program).get("conv_synapses", [])]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -278,7 +300,9 @@ def inspect_artifact(path: str) -> int:
         print(f"  population {pop['name']}: {pop['model']} ({pop['kind']}) {pop['shape']}, latency {pop['latency']}")
     for conn in m["program"]["connections"]:
         attrs = conn["attrs"]
-        extra = ", ".join(f"{k}={attrs[k]}" for k in ("weight_exp", "sign_mode", "delay") if k in attrs)
+        extra = ", ".join(f"{k}={attrs[k]}" for k in ("weight_exp", "sign_mode", "delay", "local_only") if k in attrs)
+        if attrs.get("local_only_reason"):
+            extra += f" (FromList: {attrs['local_only_reason']})"
         print(f"  connection {conn['name']}: {conn['source']} -> {conn['target']} [{conn['kind']}] {extra}")
     findings = [f for f in m["health"]["findings"] if f["severity"] != "info"]
     print(f"  health: {len(findings)} finding(s)")
