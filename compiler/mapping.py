@@ -593,19 +593,20 @@ def _place(program: Program, target: Target, neurons_per_core: int | None, chips
 
 
 def _pieces(name: str, size: int, fan: _Fan, target: Target, size_hint: int) -> list[Piece]:
-    """Strips; on a target with conv_tiles, tiles instead where they take no more cores."""
-    strips: list[Piece] | None = None
+    """Strips; on a target with conv_tiles, tiles instead where they take no more cores (strips
+    are not computed where the tiles already reach the fewest cores any slicing could)."""
+    tiles = _tile_population(fan, target, size_hint) if target.conv_tiles else None
+    as_pieces = None if tiles is None else [
+        core_slices.tile_span(t.shape, t.channels, t.rows, t.cols) + (u, t) for t, u in tiles]
+    if as_pieces is not None and len(as_pieces) <= -(-size // size_hint):
+        return as_pieces
     try:
         strips = [(a, b, u, None) for a, b, u in _slice_population(name, size, fan, target, size_hint)]
     except MappingError:
-        if not target.conv_tiles:
+        if as_pieces is None:  # neither fits: the strips' error names the limit
             raise
-    tiles = _tile_population(fan, target, size_hint) if target.conv_tiles else None
-    if tiles is not None and (strips is None or len(tiles) <= len(strips)):
-        return [core_slices.tile_span(t.shape, t.channels, t.rows, t.cols) + (u, t) for t, u in tiles]
-    if strips is None:  # neither fits: the strips' error names the limit
-        _slice_population(name, size, fan, target, size_hint)
-    return strips
+        return as_pieces
+    return as_pieces if as_pieces is not None and len(as_pieces) <= len(strips) else strips
 
 
 def _slice_population(name: str, size: int, fan: _Fan, target: Target,
