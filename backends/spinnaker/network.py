@@ -328,13 +328,14 @@ def channel_label(name: str, channel: int) -> str:
 
 
 def grid_tile(grid: tuple[int, int, int], atoms: int) -> tuple[int, int]:
-    """Neurons per core of a channel grid as sPyNNaker takes them: (width, height), at most ``atoms``."""
+    """Neurons per core of a channel grid as sPyNNaker takes them: (width, height), at most ``atoms``
+    neurons. 7.4.1 needs each dimension divisible by its tile side (get_multidimensional_slices), so
+    the tile is the largest divisor pair, the squarest among equals."""
     _, h, w = grid
-    if h * w <= atoms:
-        return w, h
-    side = 1 << int(math.floor(math.log2(math.sqrt(atoms))))
-    tw = min(w, side)
-    return tw, min(h, max(1, atoms // tw))
+    divisors = lambda n: [d for d in range(1, n + 1) if n % d == 0]  # noqa: E731
+    best = max(((tw, th) for tw in divisors(w) for th in divisors(h) if tw * th <= atoms),
+               key=lambda t: (t[0] * t[1], -abs(t[0] - t[1])))
+    return best
 
 
 def grid_cores(grid: tuple[int, int, int], tile: tuple[int, int]) -> int:

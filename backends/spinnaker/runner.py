@@ -234,7 +234,7 @@ def _mapping(plan, predicted: dict) -> dict:
         vertex = placement.vertex
         app = vertex.app_vertex
         label = app.label if app is not None else vertex.label
-        label = names.get(label, label)
+        piece, label = label, names.get(label, label)
         if app is not None and label in pops:
             role = "population"
         elif app is not None and label in sources:
@@ -254,6 +254,8 @@ def _mapping(plan, predicted: dict) -> dict:
                       "vertex": type(vertex).__name__,
                       "slice": [int(vs.lo_atom), int(vs.lo_atom) + int(vs.n_atoms)] if vs is not None and role != "system" else None,
                       "sdram_bytes": sdram})
+        if piece in names:  # a channel population of a gridded one: its slice counts within the channel
+            cores[-1]["channel_population"] = piece
     cores.sort(key=lambda c: (c["x"], c["y"], c["p"]))
     app_cores = [c for c in cores if c["role"] != "system"]
     chips = sorted({(c["x"], c["y"]) for c in app_cores})

@@ -216,12 +216,28 @@ def tiny_graph(local: bool = True) -> nir.NIRGraph:
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3}, type_check=False)
 
 
-def tiny_artifact(local: bool = True):
+def chained_graph() -> nir.NIRGraph:
+    """2x24x40 -> conv1 (3 channels, k5, p2) -> conv2 (2 channels, k3, p0): both local-only, lif1 both
+    a target and a source of Convolution projections, every channel grid on several cores."""
+    rng = np.random.default_rng(1)
+    h, w = 24, 40
+    conv = lambda c_out, c_in, k, p, hw: nir.Conv2d(  # noqa: E731
+        input_shape=hw, weight=rng.normal(0.2, 1.0, (c_out, c_in, k, k)), stride=(1, 1), padding=(p, p),
+        dilation=(1, 1), groups=1, bias=np.zeros(c_out))
+    nodes = {"input": nir.Input(input_type=np.array((2, h, w))), "conv1": conv(3, 2, 5, 2, (h, w)),
+             "lif1": _cuba((3, h, w)), "conv2": conv(2, 3, 3, 0, (h, w)), "lif2": _cuba((2, h - 2, w - 2)),
+             "output": nir.Output(output_type=np.array((2, h - 2, w - 2)))}
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "conv2"), ("conv2", "lif2"), ("lif2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3}, type_check=False)
+
+
+def tiny_artifact(local: bool = True, graph: nir.NIRGraph | None = None):
     from neurodeploy.compiler.compile import Options, compile_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return compile_model(tiny_graph(local), Options(target="spinnaker", allow_degraded=True)).to_artifact()
+        graph = graph or tiny_graph(local)
+        return compile_model(graph, Options(target="spinnaker", allow_degraded=True)).to_artifact()
 
 
 def _program_of(art) -> Program:
@@ -268,14 +284,18 @@ def mapped(tmp_path_factory):
     from neurodeploy.backends.spinnaker import map_many
 
     folder = tmp_path_factory.mktemp("local_only")
-    arts = {"local": tiny_artifact(True), "from_list": tiny_artifact(False)}
+    arts = {"local": tiny_artifact(True), "from_list": tiny_artifact(False),
+            "multi_core": tiny_artifact(graph=chained_graph())}
     readback = {name: folder / f"{name}.npz" for name in arts}
     reports = map_many([(arts[n], None) for n in arts], readback=[readback[n] for n in arts], steps=4)
     return {"arts": arts, "reports": dict(zip(arts, reports)), "readback": readback}
 
 
+LOCAL = {"local": {"conv1"}, "from_list": set(), "multi_core": {"conv1", "conv2"}}
+
+
 @needs_spynnaker
-@pytest.mark.parametrize("name", ["local", "from_list"])
+@pytest.mark.parametrize("name", sorted(LOCAL))
 def test_virtual_board_reads_back_the_artifacts_synapses(mapped, name):
     art, report = mapped["arts"][name], mapped["reports"][name]
     assert report["matches"] == {k: True for k in report["matches"]}, report["matches"]
@@ -284,7 +304,7 @@ def test_virtual_board_reads_back_the_artifacts_synapses(mapped, name):
         got = {k: rb[k] for k in rb.files}
     for conn in program.connections:
         local = report["local_only"][conn.name]["local_only"]
-        assert local == (name == "local" and conn.name == "conv1")
+        assert local == (conn.name in LOCAL[name])
         for tag, (pre, post, words) in _expected(conn).items():
             if local:  # the core skips zero words; FromList rows keep them as stored words
                 keep = words != 0
@@ -311,6 +331,21 @@ def test_local_only_populations_are_channel_grids(mapped):
     text = "\n".join(summary(report))
     assert "conv conv1: local-only (2 ConvolutionConnector projection(s))" in text
     assert "conv conv2: FromList (stride (2, 2)" in text
+    multi = mapped["reports"]["multi_core"]["populations"]
+    assert multi["lif1"]["tile"] == [20, 12] and multi["lif1"]["cores"] == 3 * 2 * 2
+    assert multi["lif2"]["tile"] == [19, 11] and multi["lif2"]["cores"] == 2 * 2 * 2
+
+
+@pytest.mark.parametrize("grid, atoms", [((1, 8, 8), 256), ((3, 24, 40), 256), ((2, 17, 17), 256),
+                                         ((1, 64, 64), 100), ((4, 30, 7), 64)])
+def test_grid_tiles_divide_the_grid(grid, atoms):
+    """7.4.1 refuses a tile side that does not divide its dimension; the tile is as large as allowed."""
+    tw, th = network.grid_tile(grid, atoms)
+    _, h, w = grid
+    assert w % tw == 0 and h % th == 0 and tw * th <= atoms
+    best = max(a * b for a in range(1, w + 1) for b in range(1, h + 1) if w % a == 0 and h % b == 0 and a * b <= atoms)
+    assert tw * th == best
+    assert network.grid_cores(grid, (tw, th)) == grid[0] * (w // tw) * (h // th)
 
 
 # ------------------------------------------------------------------ export, check, inspect
