@@ -108,6 +108,6 @@ TARGET = Target(
         "Davies et al., IEEE Micro 38(1), 2018: Loihi 1 limits and Table 2 energies",
     ),
     core_usage=core_usage,
-    conv_tiles=True,  # Lava places processes itself; the tile is neurodeploy's estimate of a core's share
+    conv_tiles=True,  # conv-fed layers as 2-D tiles (the cores are an estimate: Lava partitions processes itself)
     shared_conv_weights=SHARED_CONV_WEIGHTS,
 )
