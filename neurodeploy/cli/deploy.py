@@ -241,7 +241,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     asked = recording.parse(args.record, valid, f"run --backend {args.backend} on a {program.target} artifact")
     record = recording.states(asked, valid)
     inputs = read_inputs(args.input, dict(program.inputs))
-    input_rules.warn_beyond_range(art.calibrated_inputs, inputs)  # over what `compile --calibrate` saw
+    input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)  # beyond the calibration
     shape = next(iter(inputs.values())).shape if isinstance(inputs, dict) else inputs.shape
     if args.align == "float":
         inputs = pad_for_latency(program, inputs)

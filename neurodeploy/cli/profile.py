@@ -53,7 +53,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
     inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
-    input_rules.warn_beyond_range(art.calibrated_inputs, inputs)  # over what `compile --calibrate` saw
+    input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)  # beyond the calibration
     traces = None
     if cli_shard.shards_wanted(args):  # emulation shard by shard, on Dask when asked; counted here
         traces = cli_shard.profile_traces(args.artifact, args.input, art, program, not args.no_pad,

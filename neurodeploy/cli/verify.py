@@ -89,10 +89,10 @@ def _warn_beyond_calibration(path: str, input_path: str) -> None:
     from neurodeploy.format.npzio import read_inputs
 
     manifest = artifact.read_manifest(path)  # the arrays are read (and the hash checked) by the verification
-    calibrated = artifact.calibrated_input_range(manifest)
-    if calibrated:
+    calibrated, steps = artifact.calibrated_input_range(manifest), artifact.calibration_steps(manifest)
+    if calibrated or steps:
         shapes = {name: tuple(shape) for name, shape in manifest["program"]["inputs"].items()}
-        input_rules.warn_beyond_range(calibrated, read_inputs(input_path, shapes))
+        input_rules.warn_beyond_range(calibrated, read_inputs(input_path, shapes), steps)
 
 
 def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,7 +117,8 @@ def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
                 spike_amplitude=args.spike_amplitude, warn=False)
     inputs = read_inputs(args.input, {n: p.shape for n, p in net.inputs.items()})  # bad inputs fail first
     compiled = compile_model(args.model, _options(args), _calibration(args), args.calibrate)
-    input_rules.warn_beyond_range((compiled.calibration or {}).get("input_range"), inputs)
+    calibration = compiled.calibration or {}
+    input_rules.warn_beyond_range(calibration.get("input_range"), inputs, calibration.get("steps"))
     report = compare(compiled.net, compiled.program, inputs)
     report["float_model"] = {"path": args.model, "sha256": compiled.source_hash, "compiled_here": True}
     return report

@@ -51,6 +51,18 @@ class Artifact:
         """``calibrated_input_range`` of the manifest."""
         return calibrated_input_range(self.manifest)
 
+    @property
+    def calibration_steps(self) -> int | None:
+        """``calibration_steps`` of the manifest."""
+        return calibration_steps(self.manifest)
+
+
+def calibration_steps(manifest: Dict[str, Any]) -> int | None:
+    """The steps of the calibration data (``provenance.calibration.steps``), None without calibration."""
+    calibration = (manifest.get("provenance") or {}).get("calibration") if isinstance(manifest, dict) else None
+    steps = calibration.get("steps") if isinstance(calibration, dict) else None
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
+
 
 def calibrated_input_range(manifest: Dict[str, Any]) -> Dict[str, Dict[str, int]] | None:
     """Per input, the largest values `compile --calibrate` saw: ``max`` (one neuron, one step) and

@@ -119,12 +119,36 @@ def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray
     return lines
 
 
+def swapped_axes(steps: int | None, inputs: np.ndarray | Mapping[str, np.ndarray]) -> list[str]:
+    """One line per input whose shape looks like (steps, batch, ...) by the artifact's calibration:
+    its first axis has the ``steps`` the calibration data had, its second does not. (Only a hint:
+    running on another number of steps is legitimate; a warning, not an error.)"""
+    arrays = inputs if isinstance(inputs, Mapping) else {"input": inputs}
+    lines = []
+    for name, arr in arrays.items():
+        shape = np.shape(arr)
+        if steps and len(shape) >= 2 and shape[0] == steps and shape[1] != steps:
+            lines.append(f"input '{name}': shape {list(shape)} looks like (steps, batch, ...): the artifact was "
+                         f"calibrated on {steps} steps (compile --calibrate) and this runs {shape[1]} steps of "
+                         f"{shape[0]} samples; if the first axis is time, save array.swapaxes(0, 1)")
+    return lines
+
+
+def missing_axis(got: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """A hint for an array one axis short of (batch, steps, *shape), else ''."""
+    if len(got) >= 1 and (got[1:] == tuple(shape) or (len(got) == 2 and got[1] == int(np.prod(shape)))):
+        return ("; it has one axis too few: one sample's (steps, ...)? save array[None]; one step of each "
+                "sample? save array[:, None]")
+    return ""
+
+
 def warn_beyond_range(calibrated: Mapping[str, Mapping[str, int]] | None,
-                      inputs: np.ndarray | Mapping[str, np.ndarray]) -> list[str]:
-    """Emit ``beyond_range``'s lines as warnings (nothing without a calibrated range); returns them."""
+                      inputs: np.ndarray | Mapping[str, np.ndarray], steps: int | None = None) -> list[str]:
+    """Emit ``beyond_range``'s lines (nothing without a calibrated range) and, with the calibration's
+    ``steps``, ``swapped_axes``' lines as warnings; returns them."""
     import warnings
 
-    lines = beyond_range(calibrated, inputs) if calibrated else []
+    lines = (beyond_range(calibrated, inputs) if calibrated else []) + swapped_axes(steps, inputs)
     for line in lines:
         warnings.warn(line, stacklevel=2)
     return lines

@@ -92,6 +92,7 @@ def _check_array(path: Path, key: str, arr: np.ndarray, shape: tuple[int, ...] |
         raise InputDataError(
             f"{path}: array '{key}': shape {list(arr.shape)} does not match "
             f"(batch, steps, {', '.join(map(str, shape))}); batch and steps must be >= 1"
+            + input_rules.missing_axis(tuple(arr.shape), tuple(shape))
         )
     if shape is None and arr.ndim < 2:
         raise InputDataError(f"{path}: array '{key}': shape {list(arr.shape)} is not (batch, steps, ...)")

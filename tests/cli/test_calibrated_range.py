@@ -107,3 +107,36 @@ def test_beyond_range_by_hand():
     line, = input_rules.beyond_range({"a": {"max": 4}}, x)  # one input: a bare array
     assert re.search(r"reaches 5, over the calibrated maximum 4, in 1 of 3 samples \(1 of 12 steps\)", line)
     assert input_rules.beyond_range({"b": {"max": 0}}, {"a": x}) == []  # not calibrated: not checked
+
+
+def axes_warnings(err: str) -> list[str]:
+    return [line for line in err.splitlines() if "looks like (steps, batch, ...)" in line]
+
+
+@pytest.mark.parametrize("command", ["run", "verify", "profile"])
+def test_an_input_with_the_calibration_steps_first_is_named(files, command, capsys):
+    """Calibrated on 12 steps: a (12, 5, 16) input is likely (steps, batch, ...); (5, 20, 16) is not."""
+    extra = {"run": ["-o", str(files["tmp"] / "y.npz")], "verify": [], "profile": []}[command]
+    swapped = np.zeros((STEPS, 5, N), dtype=np.float32)
+    np.savez(files["tmp"] / "swapped.npz", input=swapped)
+    np.savez(files["tmp"] / "longer.npz", input=np.zeros((5, 20, N), dtype=np.float32))
+    capsys.readouterr()
+    assert cli.main([command, str(files["calibrated"]), "--input", str(files["tmp"] / "swapped.npz")] + extra) == 0
+    line, = axes_warnings(capsys.readouterr().err)
+    assert "input 'input': shape [12, 5, 16]" in line and "calibrated on 12 steps" in line
+    assert "runs 5 steps of 12 samples" in line and "swapaxes(0, 1)" in line
+    for path in (files["tmp"] / "longer.npz", files["calm"]):
+        assert cli.main([command, str(files["calibrated"]), "--input", str(path)] + extra) == 0
+        assert axes_warnings(capsys.readouterr().err) == []
+    assert cli.main([command, str(files["plain"]), "--input", str(files["tmp"] / "swapped.npz")] + extra) == 0
+    assert axes_warnings(capsys.readouterr().err) == []  # no calibration: no hint of the steps
+
+
+def test_an_input_one_axis_short_is_named(files, capsys):
+    np.savez(files["tmp"] / "short.npz", input=np.zeros((STEPS, N), dtype=np.float32))
+    capsys.readouterr()
+    assert cli.main(["run", str(files["plain"]), "--input", str(files["tmp"] / "short.npz"),
+                     "-o", str(files["tmp"] / "s.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "shape [12, 16] does not match (batch, steps, 16)" in err and "one axis too few" in err
+    assert "array[None]" in err and "array[:, None]" in err
