@@ -12,7 +12,7 @@ cores than strips; every other population into 1-D strips of its flat (C, H, W) 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import scipy.sparse
@@ -150,13 +150,14 @@ class _ConvField:
         return int((self.taps_cum[c1] - self.taps_cum[c0]).sum())
 
     def channel_key(self, c0: int, c1: int) -> bytes:
-        """Output channels [c0, c1) as the counts see them: non-zero taps per (group touched, input
-        slot, kh, kw). Channel ranges with the same key hear and receive alike at any position."""
+        """Output channels [c0, c1) as the source count sees them: which taps any of them uses, per
+        (group touched, input slot, kh, kw). Ranges with the same key hear as many sources from
+        the same rows and columns."""
         per_group = (self.taps_cum.shape[0] - 1) // self.geom.groups
         groups = range(c0 // per_group, (c1 - 1) // per_group + 1)
         taps = [self.taps_cum[min(max(c1, g * per_group), (g + 1) * per_group)]
-                - self.taps_cum[min(max(c0, g * per_group), (g + 1) * per_group)] for g in groups]
-        return np.stack(taps).tobytes()
+                - self.taps_cum[min(max(c0, g * per_group), (g + 1) * per_group)] > 0 for g in groups]
+        return np.packbits(np.stack(taps)).tobytes()
 
     def _parts(self, segments: list[Segment]) -> tuple[Rect, list[Part]]:
         """The window (input rows [r0, r1) x columns [c0, c1)) that the segments reach, and per
@@ -423,7 +424,7 @@ class _TileCosts:
         return _usage(self.target, self.fan, tile.size, synapses, self._sources[key], stored)
 
     def channel_key(self, c0: int, c1: int) -> tuple:
-        return (c1 - c0,) + tuple(f.channel_key(c0, c1) for f in self.fan.fields())
+        return tuple(f.channel_key(c0, c1) for f in self.fan.fields())
 
     def axis_classes(self, axis: int, size: int) -> list[tuple[int, int]]:
         """Ranges of tiles of ``size`` along output axis 1 (rows) or 2 (columns) whose usage bounds
@@ -445,14 +446,16 @@ class _TileCosts:
             classes.setdefault((b - a, tuple(clip)), (a, b))
         return list(classes.values())
 
-    def worst(self, cg: int, th: int, tw: int) -> list[Usage]:
-        """Usage of the tiles that bound every tile of a (cg, th, tw) tiling."""
+    def worst(self, cg: int, th: int, tw: int) -> Iterator[Usage]:
+        """Usage of the tiles that bound every tile of a (cg, th, tw) tiling, lazily: per channel
+        group (synapses differ between groups; sources are memoised by what they depend on), the
+        bounding rows and columns."""
         c = self.shape[0]
-        groups: dict[tuple, tuple[int, int]] = {}
-        for c0 in range(0, c, cg):
-            groups.setdefault(self.channel_key(c0, min(c, c0 + cg)), (c0, min(c, c0 + cg)))
         rows, cols = self.axis_classes(1, th), self.axis_classes(2, tw)
-        return [self.usage(Tile(self.shape, ch, r, q)) for ch in groups.values() for r in rows for q in cols]
+        for c0 in range(0, c, cg):
+            for r in rows:
+                for q in cols:
+                    yield self.usage(Tile(self.shape, (c0, min(c, c0 + cg)), r, q))
 
 
 def _tile_sizes(n: int) -> list[int]:
@@ -470,10 +473,12 @@ def _search_tiles(costs: _TileCosts, target: Target, cap: int) -> tuple[int, int
     best: tuple | None = None
 
     def peak_sources(cg: int, th: int, tw: int) -> float | None:
-        worst = costs.worst(cg, th, tw)
-        if any(_over_limits(u, target) for u in worst):
-            return None
-        return max(u.get("fan_in_axons", 0) for u in worst)
+        peak = 0.0
+        for u in costs.worst(cg, th, tw):  # the first tile over a limit settles it
+            if _over_limits(u, target):
+                return None
+            peak = max(peak, u.get("fan_in_axons", 0))
+        return peak
 
     for cg in _tile_sizes(c):
         for th in _tile_sizes(h):
@@ -598,8 +603,8 @@ def _pieces(name: str, size: int, fan: _Fan, target: Target, size_hint: int) -> 
     tiles = _tile_population(fan, target, size_hint) if target.conv_tiles else None
     as_pieces = None if tiles is None else [
         core_slices.tile_span(t.shape, t.channels, t.rows, t.cols) + (u, t) for t, u in tiles]
-    if as_pieces is not None and len(as_pieces) <= -(-size // size_hint):
-        return as_pieces
+    if as_pieces is not None and len(as_pieces) <= -(-size // _first_strip(fan, target, size, size_hint)):
+        return as_pieces  # strips could not take fewer cores: none is longer than the first
     try:
         strips = [(a, b, u, None) for a, b, u in _slice_population(name, size, fan, target, size_hint)]
     except MappingError:
@@ -607,6 +612,20 @@ def _pieces(name: str, size: int, fan: _Fan, target: Target, size_hint: int) -> 
             raise
         return as_pieces
     return as_pieces if as_pieces is not None and len(as_pieces) <= len(strips) else strips
+
+
+def _strip_usage(fan: _Fan, target: Target, start: int, n: int) -> Usage:
+    synapses = int(fan.synapses[start:start + n].sum())
+    return _usage(target, fan, n, synapses, _distinct_sources(fan, start, start + n),
+                  lambda: _strip_weights(fan, start, start + n, synapses))
+
+
+def _first_strip(fan: _Fan, target: Target, size: int, size_hint: int) -> int:
+    """Length of the first strip _slice_population would cut (it halves from there on)."""
+    n = min(size_hint, size)
+    while n > 1 and _over_limits(_strip_usage(fan, target, 0, n), target):
+        n //= 2
+    return n
 
 
 def _slice_population(name: str, size: int, fan: _Fan, target: Target,
@@ -618,9 +637,7 @@ def _slice_population(name: str, size: int, fan: _Fan, target: Target,
     while start < size:
         n = min(size_hint, size - start)
         while True:
-            synapses = int(fan.synapses[start:start + n].sum())
-            usage = _usage(target, fan, n, synapses, _distinct_sources(fan, start, start + n),
-                           lambda: _strip_weights(fan, start, start + n, synapses))
+            usage = _strip_usage(fan, target, start, n)
             over = _over_limits(usage, target)
             if not over:
                 break
