@@ -277,6 +277,19 @@ def _expected(conn) -> dict[str, list[np.ndarray]]:
     return out
 
 
+def _delayed(art, steps: int):
+    """The artifact with every connection delayed by ``steps`` ticks: a power of two, which 7.4.1's
+    local-only path stores as ``steps % slots`` = 0 (a whole ring of ``steps`` slots)."""
+    from neurodeploy.format import artifact as artifact_format
+
+    program = _program_of(art)
+    for conn in program.connections:
+        conn.attrs["delay"] = steps
+    out = artifact_format.from_program(program)
+    out.manifest["mapping"] = art.manifest["mapping"]
+    return out
+
+
 @pytest.fixture(scope="module")
 def mapped(tmp_path_factory):
     if not HAVE_SPYNNAKER:
@@ -285,13 +298,13 @@ def mapped(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("local_only")
     arts = {"local": tiny_artifact(True), "from_list": tiny_artifact(False),
-            "multi_core": tiny_artifact(graph=chained_graph())}
+            "multi_core": tiny_artifact(graph=chained_graph()), "delay_4": _delayed(tiny_artifact(True), 4)}
     readback = {name: folder / f"{name}.npz" for name in arts}
     reports = map_many([(arts[n], None) for n in arts], readback=[readback[n] for n in arts], steps=4)
     return {"arts": arts, "reports": dict(zip(arts, reports)), "readback": readback}
 
 
-LOCAL = {"local": {"conv1"}, "from_list": set(), "multi_core": {"conv1", "conv2"}}
+LOCAL = {"local": {"conv1"}, "from_list": set(), "multi_core": {"conv1", "conv2"}, "delay_4": {"conv1"}}
 
 
 @needs_spynnaker
