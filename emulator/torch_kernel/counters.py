@@ -17,6 +17,16 @@ def outside_int32(x: torch.Tensor) -> torch.Tensor:
     return (x < INT32_MIN) | (x > INT32_MAX)
 
 
+def wrapped(x: torch.Tensor, events: torch.Tensor | None) -> torch.Tensor:
+    """arith.wrap32(x); with ``events`` (bool, x's shape) marks in it where the wrap changed x."""
+    from neurodeploy.emulator.torch_kernel.arith import wrap32
+
+    w = wrap32(x)
+    if events is not None:
+        events |= w != x
+    return w
+
+
 class DeviceCounters:
     """Counts and first steps (-1: none) of one chunk, (populations, kinds, batch) int64."""
 
@@ -24,11 +34,11 @@ class DeviceCounters:
         self.counts = torch.zeros((n_pops, n_kinds, batch), dtype=torch.int64, device=device)
         self.first = torch.full((n_pops, n_kinds, batch), -1, dtype=torch.int64, device=device)
 
-    def add(self, pop: int, kind: int, events: torch.Tensor, t: int) -> None:
-        """Counts the events (a boolean (neurons, batch) tensor) of step ``t``."""
-        per_sample = events.sum(dim=0)
-        self.counts[pop, kind] += per_sample
-        first = self.first[pop, kind]
+    def add(self, pop: int, events: torch.Tensor, t: int) -> None:
+        """Counts the events of step ``t``: a boolean (kinds, neurons, batch) tensor."""
+        per_sample = events.sum(dim=1)
+        self.counts[pop] += per_sample
+        first = self.first[pop]
         first.copy_(torch.where((per_sample > 0) & (first < 0), t, first))
 
     def host(self) -> tuple:

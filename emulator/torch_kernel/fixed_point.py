@@ -169,8 +169,7 @@ class Kernel:
                 a += c.receive(t, outside)
             spikes = cell.step(a, counters is not None)
             if counters is not None:
-                for kind, events in enumerate((outside, cell.u_events, cell.v_events)):  # FIXED_POINT_KINDS
-                    counters.add(p_index, kind, events, t)
+                counters.add(p_index, torch.stack((outside, cell.u_events, cell.v_events)), t)  # FIXED_POINT_KINDS
             outputs.append((p, spikes, {item: getattr(cell, item) for item in self.record}))
             if spikes is not None:
                 self._send(t, p.name, spikes)

@@ -17,7 +17,7 @@ import torch
 from neurodeploy.emulator.spinnaker import RECORDABLE, RING_BUFFER_MAX, is_exp, total_delays
 from neurodeploy.emulator.overflow import SPINNAKER_KINDS
 from neurodeploy.emulator.torch_kernel import arith
-from neurodeploy.emulator.torch_kernel.counters import DeviceCounters, outside_int32
+from neurodeploy.emulator.torch_kernel.counters import DeviceCounters, wrapped
 from neurodeploy.emulator.torch_kernel.fixed_point import conn_operator
 from neurodeploy.emulator.torch_kernel.synapses import Operator
 from neurodeploy.errors import OptionError
@@ -56,12 +56,14 @@ class _Core:
         self.decay = (p["decay_syn_e"], p["decay_syn_i"])
         self.init = (p["init_syn_e"], p["init_syn_i"])
         self.count = False
-        self.events: list[torch.Tensor] = []
+        self.events = torch.zeros(0, dtype=torch.bool)  # (SPINNAKER_KINDS, n, batch) when counting
 
     def start(self, batch: int, count: bool = False) -> None:
         """Fresh state for ``batch`` samples; with ``count``, each tick sets ``events`` (SPINNAKER_KINDS)."""
         self.count = count
         n, p = self.pop.size, self.p
+        if count:
+            self.events = torch.zeros((len(SPINNAKER_KINDS), n, batch), dtype=torch.bool, device=self.device)
         self.v = p["v_init"].expand(n, batch).clone()
         self.i_syn = [p["isyn_exc_init"].expand(n, batch).clone(), p["isyn_inh_init"].expand(n, batch).clone()]
         self.refract = torch.zeros((n, batch), dtype=torch.int64, device=self.device)
@@ -70,9 +72,7 @@ class _Core:
 
     def _wrap(self, x: torch.Tensor, kind: int) -> torch.Tensor:
         """wrap32(x); when counting, marks where the wrap changes x as an event of ``kind``."""
-        if self.count:
-            self.events[kind] |= outside_int32(x)
-        return arith.wrap32(x)
+        return wrapped(x, self.events[kind] if self.count else None)
 
     def _mul(self, a: torch.Tensor, b: torch.Tensor, kind: int) -> torch.Tensor:
         """arith.mul_s1615, its wrap counted as ``kind``."""
@@ -81,8 +81,8 @@ class _Core:
     def transfer(self, t: int) -> None:
         slot = self.rb[t % self.depth]
         if self.count:
-            self.events = [torch.zeros_like(self.v, dtype=torch.bool) for _ in SPINNAKER_KINDS]
-            self.events[0] = (slot[0] > RING_BUFFER_MAX) | (slot[1] > RING_BUFFER_MAX)
+            self.events[1:].zero_()
+            torch.logical_or(slot[0] > RING_BUFFER_MAX, slot[1] > RING_BUFFER_MAX, out=self.events[0])
         for kind in (0, 1):
             inp = self._wrap(slot[kind].clamp(max=RING_BUFFER_MAX) << self.shift[kind], 1)
             if self.exp:
@@ -105,8 +105,7 @@ class _Core:
         v_new = self._wrap(alpha - self._mul(p["exp_tc"], self._wrap(alpha - self.v, 3), 3), 3)
         if self.count:
             self.events[1] = transferred | (self.events[1] & active)
-            self.events[2] &= active
-            self.events[3] &= active
+            self.events[2:] &= active
         v = torch.where(active, v_new, self.v)
         refract = torch.where(active, self.refract, self.refract - 1)
         spikes = v >= p["v_thresh"]
@@ -159,8 +158,7 @@ class Kernel:
             core.transfer(t)
             spikes, v_rec = core.update()
             if self.counters is not None:
-                for kind, events in enumerate(core.events):  # SPINNAKER_KINDS
-                    self.counters.add(p_index, kind, events, t)
+                self.counters.add(p_index, core.events, t)  # SPINNAKER_KINDS
             states = {"v": v_rec, "i": core.i_rec}
             outputs.append((p, spikes if p.spiking else None, {item: states[item] for item in self.record}))
             if p.spiking:
