@@ -114,8 +114,8 @@ def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray
                          f"({int(over.sum()):,} of {over.size:,} steps)")
         if parts:
             lines.append(f"input '{name}': " + "; ".join(parts) + ": the quantized ranges were sized on the "
-                         f"calibration data (compile --calibrate), so layers may saturate; see the overflow "
-                         f"counters, or calibrate on inputs like these")
+                         "calibration data (compile --calibrate), so layers may saturate; see the overflow "
+                         "counters, or calibrate on inputs like these")
     return lines
 
 

@@ -4,7 +4,6 @@ naming the input, the calibrated and the observed maximum and how many samples a
 exceed it. Artifacts without the record (uncalibrated, or older) load and do not warn."""
 from __future__ import annotations
 
-import json
 import re
 
 import nir

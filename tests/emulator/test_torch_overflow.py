@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 
 from neurodeploy.compiler.compile import Options, compile_model  # noqa: E402
 from neurodeploy.emulator import fixed_point, overflow, run_program, spinnaker, torch_kernel  # noqa: E402
-from neurodeploy.emulator.torch_kernel import driver as _driver, fixed_point as _fixed_point  # noqa: E402,F401
+import neurodeploy.emulator.torch_kernel.driver  # noqa: E402,F401 (torch_kernel.driver, .fixed_point)
+import neurodeploy.emulator.torch_kernel.fixed_point  # noqa: E402,F401
 
 from test_overflow_counters import dense_graph  # noqa: E402
 
