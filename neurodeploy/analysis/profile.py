@@ -140,38 +140,88 @@ class _Run:
 
 
 @dataclass
+class Reductions:
+    """What a profile counts from the emulated activity of some samples, in a form that merges over
+    shards of samples (:func:`merge`): a few numbers per sample, concatenated in sample order;
+    maxima over samples and steps, of which the merge keeps the largest; flags, of which it keeps
+    any. A worker returns these for its shard; the (sample, step, neuron) activity stays there.
+
+    Keys: ``connection.{acs,macs}.<conn>``, ``core.{acs,macs,events,spikes,active}.<core>``,
+    ``population.spikes.<pop>``, ``input.{events,value_sum}.<input>``, the emulator's
+    ``overflow.*`` / ``overflow_first.*`` counters, ``loihi2.*`` (spike messages, tile hops) and
+    ``spinnaker.*`` (packets, router traversals) per sample; ``core.peak_events.<core>`` and
+    ``spinnaker.window_peaks`` (per n = 1..256: the most events one step brings to a slice of n
+    neurons) as maxima; ``input.graded.<input>`` as flags.
+    """
+
+    samples: int
+    steps: int
+    input_steps: int
+    per_sample: dict[str, np.ndarray]
+    maxima: dict[str, np.ndarray]
+    flags: dict[str, bool]
+
+
+def merge(parts: list[Reductions]) -> Reductions:
+    """The reductions of consecutive shards (in sample order) as one run's."""
+    if not parts:
+        raise OptionError("no shards to merge: the input has no samples")
+    first = parts[0]
+    for p in parts[1:]:
+        if (p.steps, p.input_steps) != (first.steps, first.input_steps) or p.per_sample.keys() != first.per_sample.keys() \
+                or p.maxima.keys() != first.maxima.keys() or p.flags.keys() != first.flags.keys():
+            raise OptionError("shards of one profile differ in steps or counts; profile one input file with one artifact")
+    return Reductions(
+        samples=sum(p.samples for p in parts), steps=first.steps, input_steps=first.input_steps,
+        per_sample={k: np.concatenate([p.per_sample[k] for p in parts]) for k in first.per_sample},
+        maxima={k: np.maximum.reduce([np.asarray(p.maxima[k]) for p in parts]) for k in first.maxima},
+        flags={k: any(p.flags[k] for p in parts) for k in first.flags})
+
+
+@dataclass
 class _ConnectionCounts:
-    """What one pass over every connection's synapses yields."""
+    """The program's connections: the profile's "connections" section and its synapse totals."""
 
     rows: dict[str, dict]  # the profile's "connections" section
-    per_core_ops: dict[int, dict[str, np.ndarray]]  # core -> acs, macs (batch,), events (batch, steps)
-    dest_cores: dict[str, dict[int, np.ndarray]]  # source -> core -> bool per source neuron
     dense: int = 0  # entries of every full dense matrix
     nnz: int = 0  # (target, source) pairs with a synapse
 
 
-def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: int | None = None,
-            traces: dict[str, np.ndarray] | None = None) -> dict:
+SHARD_SAMPLES = 128  # samples emulated at once by an in-process profile (the shards' default size too)
+
+
+def profile(artifact: Any, inputs: Any = None, *, pad: bool = True, time_scale_factor: int | None = None,
+            traces: dict[str, np.ndarray] | None = None, reductions: Reductions | None = None,
+            shard_size: int | None = None) -> dict:
     """Run the emulator on ``inputs`` and return the profile (a JSON-ready dict; docs/profiling.md).
 
     ``pad`` appends the steps the target's latency needs (as ``verify`` does) so that every
     population sees the whole input; ``time_scale_factor`` (SpiNNaker) defaults to the smallest
-    that keeps every core inside the conservative real-time budget. ``traces``: the emulator's
-    traces of these inputs (padded when ``pad``, states :func:`record_of`), run elsewhere (shards
-    on a Dask cluster); without them the emulator runs here.
+    that keeps every core inside the conservative real-time budget. The emulator runs here,
+    ``shard_size`` samples at a time (default :data:`SHARD_SAMPLES`), unless ``traces`` of these
+    inputs (padded when ``pad``, states :func:`record_of`) are given, or ``reductions``: the merged
+    :class:`Reductions` of shards run elsewhere (a Dask cluster), which need no ``inputs``.
     """
+    art, program = load(artifact)
+    if reductions is None:
+        if inputs is None:
+            raise OptionError("profile needs inputs (batch, steps, *input_shape), or the reductions of their shards")
+        reductions = reduce_inputs(art, program, inputs, pad=pad, traces=traces, shard_size=shard_size)
+    return _assemble(art, program, reductions, pad, time_scale_factor)
+
+
+def _assemble(art: artifact_format.Artifact, program: Program, red: Reductions, pad: bool,
+              time_scale_factor: int | None) -> dict:
+    """The profile from the reductions of every sample and what the artifact says."""
     from neurodeploy import targets
 
-    art, program = load(artifact)
     manifest = art.manifest
     target = targets.get(program.target)
     dt = float(manifest.get("semantics", {}).get("dt", 1e-3))
-    run = _emulate(program, inputs, pad, traces)
     cores = [_Core(c) for c in manifest["mapping"]["cores"]]
-    counts = _count_connections(program, run, cores)
-    pops = _population_rows(program, run, counts.rows, cores, dt)
-    active = _active_updates(program, run)
-    core_rows = [_core_row(program, target, c, run, counts, active) for c in cores]
+    counts = _connection_rows(program, red)
+    pops = _population_rows(program, red, counts.rows, cores, dt)
+    core_rows = [_core_row(program, target, c, red, counts) for c in cores]
     chip_rows = _chips(core_rows, target)
     result: dict[str, Any] = {
         "schema": SCHEMA, "schema_version": SCHEMA_VERSION,
@@ -179,15 +229,32 @@ def profile(artifact: Any, inputs: Any, *, pad: bool = True, time_scale_factor: 
         "artifact": {"content_hash": art.content_hash,
                      "source": manifest.get("provenance", {}).get("source"),
                      "source_sha256": manifest.get("provenance", {}).get("source_sha256")},
-        "dt_s": dt, "samples": run.batch, "steps": run.steps, "input_steps": run.input_steps, "padded": bool(pad),
-        "inputs": _input_rows(program, run), "populations": pops, "connections": counts.rows,
+        "dt_s": dt, "samples": red.samples, "steps": red.steps, "input_steps": red.input_steps, "padded": bool(pad),
+        "inputs": _input_rows(program, red), "populations": pops, "connections": counts.rows,
         "cores": core_rows, "chips": chip_rows,
-        "total": _totals(program, run, pops, counts, chip_rows, len(cores), int(manifest["mapping"]["chips_used"]), dt),
+        "total": _totals(program, red, pops, counts, chip_rows, len(cores), int(manifest["mapping"]["chips_used"]), dt),
         "definitions": DEFINITIONS,
         "measured": None, "comparison": [],
     }
-    result.update(_cost_sections(program, target, cores, core_rows, run, counts, dt, time_scale_factor))
+    result.update(_cost_sections(program, target, cores, core_rows, red, dt, time_scale_factor))
     return plain(result)
+
+
+def reduce_inputs(art: artifact_format.Artifact, program: Program, inputs: Any, *, pad: bool = True,
+                  traces: dict[str, np.ndarray] | None = None, shard_size: int | None = None) -> Reductions:
+    """The :class:`Reductions` of ``inputs``: emulated ``shard_size`` samples at a time (so that only
+    one shard's activity is held) and merged, or counted from the given ``traces`` of all of them."""
+    cores = [_Core(c) for c in art.manifest["mapping"]["cores"]]
+    if traces is not None:
+        return reduce_run(program, cores, _emulate(program, inputs, pad, traces))
+    arrays = program_inputs(program, inputs)
+    samples = int(next(iter(arrays.values())).shape[0])
+    size = shard_size or SHARD_SAMPLES
+    if size < 1:
+        raise OptionError(f"shard size must be >= 1 sample, got {size}")
+    parts = [reduce_run(program, cores, _emulate(program, {k: v[start:start + size] for k, v in arrays.items()}, pad))
+             for start in range(0, max(samples, 1), size)]
+    return merge(parts)
 
 
 def _records_state(program: Program) -> bool:
@@ -245,14 +312,34 @@ def _split_ops(ops: np.ndarray, binary: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.where(binary, ops, 0).sum(axis=1), np.where(binary, 0, ops).sum(axis=1)
 
 
-def _count_connections(program: Program, run: _Run, cores: list[_Core]) -> _ConnectionCounts:
-    """Per connection: matrices, per-core fan-out rows, counts."""
+def reduce_run(program: Program, cores: list[_Core], run: _Run) -> Reductions:
+    """Everything the profile counts from one emulated run, as mergeable :class:`Reductions`."""
+    from neurodeploy import targets
+
+    red = Reductions(run.batch, run.steps, run.input_steps, {}, {}, {})
+    dest_cores = _reduce_connections(program, run, cores, red)
+    _reduce_sources(program, run, cores, red)
+    if program.target == "loihi2":
+        red.per_sample.update(_loihi2_messages(targets.get("loihi2").costs, cores, run.activity, dest_cores, run.batch))
+    elif program.target == "spinnaker":
+        packets, traversals = _spinnaker_packets(cores, run.activity, dest_cores, run.batch)
+        red.per_sample["spinnaker.packets"], red.per_sample["spinnaker.traversals"] = packets, traversals
+        red.maxima["spinnaker.window_peaks"] = _window_peaks(program, run.activity)
+    return red
+
+
+def _reduce_connections(program: Program, run: _Run, cores: list[_Core], red: Reductions
+                        ) -> dict[str, dict[int, np.ndarray]]:
+    """Operations per connection and per core (and each core's busiest step); returns, per source,
+    which of its neurons reach each core."""
     batch, steps = run.batch, run.steps
     cores_of = _cores_of(cores)
-    counts = _ConnectionCounts(
-        rows={}, dest_cores={},
-        per_core_ops={c.index: {"acs": np.zeros(batch, np.int64), "macs": np.zeros(batch, np.int64),
-                                "events": np.zeros((batch, steps), np.int64)} for c in cores})
+    ps = red.per_sample
+    events = {c.index: np.zeros((batch, steps), np.int64) for c in cores}
+    for c in cores:
+        ps[f"core.acs.{c.index}"] = np.zeros(batch, np.int64)
+        ps[f"core.macs.{c.index}"] = np.zeros(batch, np.int64)
+    dest_cores: dict[str, dict[int, np.ndarray]] = {}
     for conn in program.connections:
         eff, stored = synapse_matrices(conn)
         x = run.activity[conn.source]
@@ -260,39 +347,81 @@ def _count_connections(program: Program, run: _Run, cores: list[_Core]) -> _Conn
         binary = np.all(np.isin(x, (-1, 0, 1)), axis=2)  # (batch, steps): NeuroBench's spiking test
         fan_out = np.asarray(eff.sum(axis=0)).ravel()  # synapses per source neuron
         acs, macs = _split_ops(nz @ fan_out, binary)
-        pairs = int((eff > 0).sum())
-        counts.dense += conn.n_in * conn.n_out
-        counts.nnz += pairs
+        ps[f"connection.acs.{conn.name}"], ps[f"connection.macs.{conn.name}"] = acs, macs
         for core in cores_of.get(conn.target, []):
-            _count_on_core(program, conn, core, eff, stored, x, nz, binary, counts)
-        counts.rows[conn.name] = _connection_row(conn, fan_out, stored, pairs, acs, macs, batch, steps)
-    return counts
+            _count_on_core(program, conn, core, (eff, stored), (x, nz, binary), red, events[core.index], dest_cores)
+    for c in cores:
+        ev = events[c.index]
+        ps[f"core.events.{c.index}"] = ev.sum(axis=1)
+        red.maxima[f"core.peak_events.{c.index}"] = np.asarray(ev.max() if ev.size else 0, dtype=np.int64)
+    return dest_cores
 
 
-def _count_on_core(program: Program, conn: QConnection, core: _Core, eff: scipy.sparse.csr_matrix,
-                   stored: scipy.sparse.csr_matrix, x: np.ndarray, nz: np.ndarray, binary: np.ndarray,
-                   counts: _ConnectionCounts) -> None:
-    """Add the operations of ``conn``'s synapses on ``core`` and which source neurons reach it.
+def _count_on_core(program: Program, conn: QConnection, core: _Core, matrices: tuple, values: tuple,
+                   red: Reductions, events: np.ndarray, dest_cores: dict[str, dict[int, np.ndarray]]) -> None:
+    """Add the operations of ``conn``'s synapses on ``core`` (``events``: its (batch, steps) events)
+    and which source neurons reach it.
 
-    ``x`` are the source's values, ``nz`` their non-zero mask (int64) and ``binary`` the
-    (batch, steps) steps whose values are all in {-1, 0, 1}.
+    ``matrices`` are the (effective, stored) synapses; ``values`` the source's values, their
+    non-zero mask (int64) and the (batch, steps) steps whose values are all in {-1, 0, 1}.
     """
+    (eff, stored), (x, nz, binary) = matrices, values
     rows = core.rows
     fan_core = np.asarray(eff[rows].sum(axis=0)).ravel()
     ops_core = nz @ fan_core
-    ops = counts.per_core_ops[core.index]
     acs, macs = _split_ops(ops_core, binary)
-    ops["acs"] += acs
-    ops["macs"] += macs
+    red.per_sample[f"core.acs.{core.index}"] += acs
+    red.per_sample[f"core.macs.{core.index}"] += macs
     if program.target == "spinnaker":  # words processed: a count c sends c spikes
         words = np.asarray(stored[rows].sum(axis=0)).ravel()
-        ops["events"] += np.clip(x, 0, None) @ words
+        events += np.clip(x, 0, None) @ words
     else:  # a graded spike is one message; one synaptic op per synapse
-        ops["events"] += ops_core
-    dests = counts.dest_cores.setdefault(conn.source, {})
+        events += ops_core
+    dests = dest_cores.setdefault(conn.source, {})
     reach = fan_core > 0
     prev = dests.get(core.index)
     dests[core.index] = reach if prev is None else (prev | reach)
+
+
+def _reduce_sources(program: Program, run: _Run, cores: list[_Core], red: Reductions) -> None:
+    """Per sample: each input's events and value sum, each population's and core's spikes, each
+    core's active updates and the overflow counters; whether an input held graded values."""
+    ps = red.per_sample
+    for name in program.inputs:
+        x = run.activity[name]
+        ps[f"input.events.{name}"] = (x != 0).sum(axis=(1, 2)).astype(np.int64)
+        ps[f"input.value_sum.{name}"] = x.sum(axis=(1, 2)).astype(np.int64)
+        red.flags[f"input.graded.{name}"] = bool(not np.all(np.isin(x, (-1, 0, 1))))
+    for pop in program.populations:
+        if pop.spiking:
+            ps[f"population.spikes.{pop.name}"] = run.activity[pop.name].sum(axis=(1, 2)).astype(np.int64)
+    active = _active_updates(program, run)
+    for c in cores:
+        x = run.activity[c.population][:, :, c.rows]
+        if c.population in program.inputs:
+            ps[f"core.spikes.{c.index}"] = np.clip(x, 0, None).sum(axis=(1, 2)).astype(np.int64)
+        elif program.population(c.population).spiking:
+            ps[f"core.spikes.{c.index}"] = x.sum(axis=(1, 2)).astype(np.int64)
+        if c.population in active:
+            ps[f"core.active.{c.index}"] = active[c.population][:, :, c.rows].sum(axis=(1, 2)).astype(np.int64)
+    for key, value in run.traces.items():
+        if key.startswith(("overflow.", "overflow_first.")):
+            ps[key] = np.asarray(value)
+
+
+def _connection_rows(program: Program, red: Reductions) -> _ConnectionCounts:
+    """The profile's "connections" section: synapses from the program, operations from ``red``."""
+    counts = _ConnectionCounts(rows={})
+    for conn in program.connections:
+        eff, stored = synapse_matrices(conn)
+        fan_out = np.asarray(eff.sum(axis=0)).ravel()  # synapses per source neuron
+        pairs = int((eff > 0).sum())
+        counts.dense += conn.n_in * conn.n_out
+        counts.nnz += pairs
+        counts.rows[conn.name] = _connection_row(
+            conn, fan_out, stored, pairs, red.per_sample[f"connection.acs.{conn.name}"],
+            red.per_sample[f"connection.macs.{conn.name}"], red.samples, red.steps)
+    return counts
 
 
 def _connection_row(conn: QConnection, fan_out: np.ndarray, stored: scipy.sparse.csr_matrix, pairs: int,
@@ -317,14 +446,14 @@ def _per_sample_sum(rows: Iterable[dict], key: str, batch: int) -> np.ndarray:
     return sum((r[key]["per_sample"] for r in rows), start=np.zeros(batch, np.int64))
 
 
-def _population_rows(program: Program, run: _Run, conn_rows: dict, cores: list[_Core], dt: float) -> dict:
+def _population_rows(program: Program, red: Reductions, conn_rows: dict, cores: list[_Core], dt: float) -> dict:
     """The profile's "populations" section: spikes, rates, updates and incoming operations."""
-    batch, steps = run.batch, run.steps
+    batch, steps = red.samples, red.steps
     cores_of = _cores_of(cores)
-    overflowed = _overflow_summary(program, run)
+    overflowed = _overflow_summary(program, red)
     pops = {}
     for pop in program.populations:
-        spikes = run.activity[pop.name].sum(axis=(1, 2)) if pop.spiking else np.zeros(batch, np.int64)
+        spikes = red.per_sample[f"population.spikes.{pop.name}"] if pop.spiking else np.zeros(batch, np.int64)
         incoming = [c for c in conn_rows.values() if c["target"] == pop.name]
         entry = {
             "model": pop.model, "kind": pop.kind, "shape": list(pop.shape), "neurons": pop.size,
@@ -341,25 +470,23 @@ def _population_rows(program: Program, run: _Run, conn_rows: dict, cores: list[_
     return pops
 
 
-def _overflow_summary(program: Program, run: _Run) -> dict | None:
+def _overflow_summary(program: Program, red: Reductions) -> dict | None:
     """Per population, the overflow counters of the run (emulator/overflow.py); None where the
     traces came without them (a run elsewhere)."""
     from neurodeploy.emulator import overflow
 
-    if not any(key.startswith("overflow.") for key in run.traces):
+    counters = {k: v for k, v in red.per_sample.items() if k.startswith(("overflow.", "overflow_first."))}
+    if not counters:
         return None
-    return overflow.summarize(program, run.traces)
+    return overflow.summarize(program, counters)
 
 
-def _input_rows(program: Program, run: _Run) -> dict:
+def _input_rows(program: Program, red: Reductions) -> dict:
     """The profile's "inputs" section: events and value sums per input."""
-    inputs_info = {}
-    for name in program.inputs:
-        x = run.activity[name]
-        inputs_info[name] = {"neurons": int(x.shape[2]), "events": _counts((x != 0).sum(axis=(1, 2))),
-                             "value_sum": _counts(x.sum(axis=(1, 2))),
-                             "graded": bool(not np.all(np.isin(x, (-1, 0, 1))))}
-    return inputs_info
+    return {name: {"neurons": int(np.prod(shape)), "events": _counts(red.per_sample[f"input.events.{name}"]),
+                   "value_sum": _counts(red.per_sample[f"input.value_sum.{name}"]),
+                   "graded": red.flags[f"input.graded.{name}"]}
+            for name, shape in program.inputs.items()}
 
 
 def _active_updates(program: Program, run: _Run) -> dict[str, np.ndarray]:
@@ -373,38 +500,32 @@ def _active_updates(program: Program, run: _Run) -> dict[str, np.ndarray]:
     return active
 
 
-def _core_row(program: Program, target: Any, c: _Core, run: _Run, counts: _ConnectionCounts,
-              active: dict[str, np.ndarray]) -> dict:
+def _core_row(program: Program, target: Any, c: _Core, red: Reductions, counts: _ConnectionCounts) -> dict:
     """One entry of the profile's "cores" section."""
     row: dict[str, Any] = {"core": c.index, "chip": c.chip, "population": c.population,
                            "start": c.start, "stop": c.stop, "tile": c.tile, "label": c.label, "neurons": c.size}
     is_input = c.population in program.inputs
-    x = run.activity[c.population][:, :, c.rows]
-    if is_input:
-        row["input"] = True
-        row["spikes"] = _counts(np.clip(x, 0, None).sum(axis=(1, 2)))
-    else:
-        pop = program.population(c.population)
-        row["input"] = False
-        row["spikes"] = _counts(x.sum(axis=(1, 2)) if pop.spiking else np.zeros(run.batch, np.int64))
-        row["neuron_updates"] = _counts(np.full(run.batch, c.size * run.steps, dtype=np.int64))
-        if c.population in active:
-            act = active[c.population][:, :, c.rows].sum(axis=(1, 2))
-            row["active_neuron_updates"] = _counts(act)
-        ops = counts.per_core_ops[c.index]
-        row["effective_acs"] = _counts(ops["acs"])
-        row["effective_macs"] = _counts(ops["macs"])
-        row["synaptic_events"] = _counts(ops["events"].sum(axis=1))
-        row["peak_events_per_step"] = int(ops["events"].max()) if ops["events"].size else 0
+    ps = red.per_sample
+    spikes = ps.get(f"core.spikes.{c.index}")
+    row["input"] = is_input
+    row["spikes"] = _counts(spikes if spikes is not None else np.zeros(red.samples, np.int64))
+    if not is_input:
+        row["neuron_updates"] = _counts(np.full(red.samples, c.size * red.steps, dtype=np.int64))
+        if f"core.active.{c.index}" in ps:
+            row["active_neuron_updates"] = _counts(ps[f"core.active.{c.index}"])
+        row["effective_acs"] = _counts(ps[f"core.acs.{c.index}"])
+        row["effective_macs"] = _counts(ps[f"core.macs.{c.index}"])
+        row["synaptic_events"] = _counts(ps[f"core.events.{c.index}"])
+        row["peak_events_per_step"] = int(red.maxima[f"core.peak_events.{c.index}"])
     row["footprint_bits"] = _footprint(program, c, counts.rows, is_input)
     row["utilisation"] = _utilisation(c, target)
     return row
 
 
-def _totals(program: Program, run: _Run, pops: dict, counts: _ConnectionCounts, chip_rows: list[dict],
+def _totals(program: Program, red: Reductions, pops: dict, counts: _ConnectionCounts, chip_rows: list[dict],
             n_cores: int, chips_used: int, dt: float) -> dict:
     """The profile's "total" section, over every population, connection and chip."""
-    batch, steps = run.batch, run.steps
+    batch, steps = red.samples, red.steps
     conns = counts.rows.values()
     spiking = [p for p in program.populations if p.spiking]
     spikes_all = _per_sample_sum((pops[p.name] for p in spiking), "spikes", batch)
@@ -432,18 +553,15 @@ def _totals(program: Program, run: _Run, pops: dict, counts: _ConnectionCounts, 
     return totals
 
 
-def _cost_sections(program: Program, target: Any, cores: list[_Core], core_rows: list[dict], run: _Run,
-                   counts: _ConnectionCounts, dt: float, time_scale_factor: int | None) -> dict:
+def _cost_sections(program: Program, target: Any, cores: list[_Core], core_rows: list[dict], red: Reductions,
+                   dt: float, time_scale_factor: int | None) -> dict:
     """The target's energy/latency estimate ("cost"), after SpiNNaker's real-time check ("realtime")."""
     if program.target == "loihi2":
-        return {"cost": _loihi2_cost(program, target, cores, core_rows, run.activity, counts.dest_cores,
-                                     run.steps, run.batch)}
+        return {"cost": _loihi2_cost(target, cores, core_rows, red)}
     if program.target == "spinnaker":
-        rt = _spinnaker_realtime(target, cores, counts.per_core_ops, dt, program, counts.dest_cores, run.activity)
+        rt = _spinnaker_realtime(target, cores, red, dt, program)
         tsf = time_scale_factor or rt["min_time_scale_factor"]["conservative"]
-        return {"realtime": rt,
-                "cost": _spinnaker_cost(program, target, cores, run.activity, counts.dest_cores, run.steps,
-                                        run.batch, dt, tsf)}
+        return {"realtime": rt, "cost": _spinnaker_cost(target, cores, red, dt, tsf)}
     return {"cost": {"target": program.target, "model": None,
                      "label": f"no cost model for target '{program.target}' (a generic integer profile)",
                      "assumptions": [], "constants": {}}}
@@ -589,29 +707,21 @@ def _source_core(cores: list[_Core], name: str) -> np.ndarray | None:
     return out
 
 
-def _loihi2_cost(program, target, cores, core_rows, activity, dest_cores, steps, batch) -> dict:
-    k = target.costs
-    per_tile = int(k["cores_per_tile"])
+def _tile_xy(k: dict, core: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the tile of ``core`` (cores numbered tile by tile, tiles row-major in the mesh)."""
+    tile = np.asarray(core) // int(k["cores_per_tile"])
     width = int(k["mesh_width_tiles"])
+    return tile % width, tile // width
 
-    def tile_xy(core):
-        tile = np.asarray(core) // per_tile
-        return tile % width, tile // width
 
-    synops = np.zeros(batch)
-    active = np.zeros(batch)
-    idle = np.zeros(batch)
-    for r in core_rows:
-        if r["input"]:
-            continue
-        synops += np.asarray(r["effective_acs"]["per_sample"]) + np.asarray(r["effective_macs"]["per_sample"])
-        act = np.asarray(r["active_neuron_updates"]["per_sample"])
-        active += act
-        idle += np.asarray(r["neuron_updates"]["per_sample"]) - act
+def _loihi2_messages(k: dict, cores: list[_Core], activity: dict[str, np.ndarray],
+                     dest_cores: dict[str, dict[int, np.ndarray]], batch: int) -> dict[str, np.ndarray]:
+    """Per sample: spike messages (one per value sent and destination core), those sent from
+    cores, the tile hops they travel, and the messages each core receives."""
     messages = np.zeros(batch)
     from_cores = np.zeros(batch)
     hop_sum = np.zeros(batch)
-    received = {r["core"]: np.zeros(batch) for r in core_rows}
+    received = {c.index: np.zeros(batch) for c in cores}
     for source, dests in dest_cores.items():
         x = (activity[source] != 0).sum(axis=1)  # (batch, n): values sent per source neuron
         src_core = _source_core(cores, source)
@@ -622,10 +732,33 @@ def _loihi2_cost(program, target, cores, core_rows, activity, dest_cores, steps,
             if src_core is None:  # input from the host/IO: enters at the destination tile
                 continue
             from_cores += sent
-            sx, sy = tile_xy(src_core[:reach.size][reach])
-            dx, dy = tile_xy(core)
+            sx, sy = _tile_xy(k, src_core[:reach.size][reach])
+            dx, dy = _tile_xy(k, core)
             hops = np.abs(sx - dx) + np.abs(sy - dy)
             hop_sum += x[:, reach] @ hops
+    out = {"loihi2.messages": messages, "loihi2.from_cores": from_cores, "loihi2.tile_hops": hop_sum}
+    out.update({f"loihi2.received.{core}": v for core, v in received.items()})
+    return out
+
+
+def _loihi2_cost(target: Any, cores: list[_Core], core_rows: list[dict], red: Reductions) -> dict:
+    k = target.costs
+    per_tile = int(k["cores_per_tile"])
+    width = int(k["mesh_width_tiles"])
+    batch, steps = red.samples, red.steps
+    synops = np.zeros(batch)
+    active = np.zeros(batch)
+    idle = np.zeros(batch)
+    for r in core_rows:
+        if r["input"]:
+            continue
+        synops += np.asarray(r["effective_acs"]["per_sample"]) + np.asarray(r["effective_macs"]["per_sample"])
+        act = np.asarray(r["active_neuron_updates"]["per_sample"])
+        active += act
+        idle += np.asarray(r["neuron_updates"]["per_sample"]) - act
+    ps = red.per_sample
+    messages, from_cores, hop_sum = ps["loihi2.messages"], ps["loihi2.from_cores"], ps["loihi2.tile_hops"]
+    received = {r["core"]: ps[f"loihi2.received.{r['core']}"] for r in core_rows}
     e_syn = synops * k["synaptic_op_pj"] * 1e-12
     e_neuron = (active * k["neuron_update_active_pj"] + idle * k["neuron_update_idle_pj"]) * 1e-12
     e_spike = (messages * k["spike_in_tile_pj"] + hop_sum * k["tile_hop_pj"]) * 1e-12
@@ -703,12 +836,13 @@ def _spinnaker_packets(cores, activity, dest_cores, batch) -> tuple[np.ndarray, 
     return packets, traversals
 
 
-def _spinnaker_cost(program, target, cores, activity, dest_cores, steps, batch, dt, tsf) -> dict:
+def _spinnaker_cost(target: Any, cores: list[_Core], red: Reductions, dt: float, tsf: int) -> dict:
     k = target.costs
+    batch, steps = red.samples, red.steps
     wall = steps * dt * tsf
     chips_active = len({c.chip for c in cores})
     n_cores = len(cores)
-    packets, traversals = _spinnaker_packets(cores, activity, dest_cores, batch)
+    packets, traversals = red.per_sample["spinnaker.packets"], red.per_sample["spinnaker.traversals"]
     e_packets = traversals * k["packet_nj"] * 1e-9
     e_chips = np.full(batch, chips_active * k["idle_chip_w"] * wall)
     e_cores = np.full(batch, n_cores * k["active_core_w"] * wall)
@@ -750,20 +884,21 @@ def _spinnaker_cost(program, target, cores, activity, dest_cores, steps, batch, 
     }
 
 
-def _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, activity) -> dict:
+def _spinnaker_realtime(target: Any, cores: list[_Core], red: Reductions, dt: float, program: Program) -> dict:
     lo, hi = target.costs["events_per_ms_per_core"]
     dt_ms = dt * 1e3
     rows = []
     peak_all = 0
+    cells = red.samples * red.steps  # (sample, step) pairs
     for c in cores:
         if c.population in program.inputs:
             continue
-        ev = per_core_ops[c.index]["events"]
-        peak = int(ev.max()) if ev.size else 0
+        peak = int(red.maxima[f"core.peak_events.{c.index}"])
         peak_all = max(peak_all, peak)
+        total = int(red.per_sample[f"core.events.{c.index}"].sum())
         rows.append({"core": c.index, "population": c.population, "neurons": c.size,
                      "peak_events_per_step": peak, "peak_events_per_ms": peak / dt_ms,
-                     "mean_events_per_ms": float(ev.mean()) / dt_ms if ev.size else 0.0,
+                     "mean_events_per_ms": float(total) / cells / dt_ms if cells else 0.0,
                      "fits_conservative": peak / dt_ms <= lo, "fits_optimistic": peak / dt_ms <= hi})
     need = {"conservative": max(1, math.ceil(peak_all / (dt_ms * lo))) if peak_all else 1,
             "optimistic": max(1, math.ceil(peak_all / (dt_ms * hi))) if peak_all else 1}
@@ -773,14 +908,16 @@ def _spinnaker_realtime(target, cores, per_core_ops, dt, program, dest_cores, ac
         "peak_events_per_ms": peak_all / dt_ms, "cores": rows,
         "fits_real_time": {"conservative": need["conservative"] == 1, "optimistic": need["optimistic"] == 1},
         "min_time_scale_factor": need,
-        "max_neurons_per_core_real_time": _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, (lo, hi)),
+        "max_neurons_per_core_real_time": _max_neurons_per_core(red.maxima["spinnaker.window_peaks"], dt_ms, (lo, hi)),
         "note": "peak = the busiest step of any sample; events are stored synaptic words processed "
                 "(sPyNNaker's Total_pre_synaptic_events); neuron-update time is not counted",
     }
 
 
-def _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, budget) -> dict:
-    """Largest neurons-per-core (<= 256) whose busiest slice stays inside the budget at time_scale_factor 1."""
+def _window_peaks(program: Program, activity: dict[str, np.ndarray]) -> np.ndarray:
+    """Per n = 1..MAX_NEURONS_PER_CORE (index n - 1): the most stored synaptic words one step brings
+    to a slice of n consecutive neurons of a population (slices starting at multiples of n), over
+    every sample and step of ``activity``. Maxima, so shards merge by taking the largest."""
     from neurodeploy.targets import spinnaker as sp
 
     per_neuron: dict[str, np.ndarray] = {}  # (batch, steps, n) events per target neuron
@@ -790,23 +927,30 @@ def _max_neurons_per_core(program, cores, dest_cores, activity, dt_ms, budget) -
         b, t, n = x.shape
         ev = np.asarray((stored @ x.reshape(b * t, n).T).T).reshape(b, t, -1)
         per_neuron[conn.target] = per_neuron.get(conn.target, 0) + ev
-    cumulative = {pop: np.concatenate([np.zeros(ev.shape[:2] + (1,), dtype=np.int64), np.cumsum(ev, axis=2)], axis=2)
-                  for pop, ev in per_neuron.items()}
-
-    def peak(n: int) -> float:
-        worst = 0.0
-        for cs in cumulative.values():
-            size = cs.shape[2] - 1
+    peaks = np.zeros(sp.MAX_NEURONS_PER_CORE, dtype=np.int64)
+    for ev in per_neuron.values():
+        cs = np.concatenate([np.zeros(ev.shape[:2] + (1,), dtype=np.int64), np.cumsum(ev, axis=2)], axis=2)
+        size = cs.shape[2] - 1
+        worst = []
+        for n in range(1, min(size, sp.MAX_NEURONS_PER_CORE) + 1):
             starts = np.arange(0, size, n)
             stops = np.minimum(starts + n, size)
-            worst = max(worst, float((cs[:, :, stops] - cs[:, :, starts]).max()))
-        return worst / dt_ms
+            worst.append(int((cs[:, :, stops] - cs[:, :, starts]).max()))
+        if not worst:  # an empty population
+            continue
+        worst += worst[-1:] * (sp.MAX_NEURONS_PER_CORE - len(worst))  # n >= size: the whole population
+        peaks = np.maximum(peaks, np.asarray(worst, dtype=np.int64))
+    return peaks
 
+
+def _max_neurons_per_core(peaks: np.ndarray, dt_ms: float, budget: tuple) -> dict:
+    """Largest neurons-per-core (<= 256) whose busiest slice stays inside the budget at time_scale_factor 1
+    (``peaks``: :func:`_window_peaks` over every sample)."""
     out = {}
     for label, limit in zip(("conservative", "optimistic"), budget):
         best = None  # None: even one neuron per core is over budget (raise time_scale_factor)
-        for n in range(sp.MAX_NEURONS_PER_CORE, 0, -1):
-            if peak(n) <= limit:
+        for n in range(len(peaks), 0, -1):
+            if float(peaks[n - 1]) / dt_ms <= limit:
                 best = n
                 break
         out[label] = best

@@ -5,6 +5,9 @@ Wire-up: ``cli_profile.add_parser(sub)`` and ``COMMANDS = {"profile": cmd_profil
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+import numpy as np
 
 from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
@@ -52,13 +55,15 @@ def cmd_profile(args: argparse.Namespace) -> int:
         raise OptionError(f"--time-scale-factor must be >= 1, got {args.time_scale_factor}")
     art = artifact.read(args.artifact)
     program = from_manifest(art.manifest["program"], art.arrays)
-    inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
-    input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)  # beyond the calibration
-    traces = None
-    if cli_shard.shards_wanted(args):  # emulation shard by shard, on Dask when asked; counted here
-        traces = cli_shard.profile_traces(args.artifact, args.input, art, program, not args.no_pad,
-                                          cli_shard.where(args), args.shard_size)
-    result = profile(art, inputs, pad=not args.no_pad, time_scale_factor=args.time_scale_factor, traces=traces)
+    if cli_shard.shards_wanted(args):  # shards emulated and counted where they run; merged here
+        inputs = _inputs_for_client(args, art, program)
+        reductions = cli_shard.profile_reductions(args.artifact, args.input, art, program, not args.no_pad,
+                                                  cli_shard.where(args), args.shard_size)
+        result = profile(art, pad=not args.no_pad, time_scale_factor=args.time_scale_factor, reductions=reductions)
+    else:
+        inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
+        input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)  # beyond the calibration
+        result = profile(art, inputs, pad=not args.no_pad, time_scale_factor=args.time_scale_factor)
     if args.spinnaker_report or args.spinnaker_provenance or args.lava_profile:
         try:
             result = ingest(result, spinnaker_report=args.spinnaker_report,
@@ -76,6 +81,27 @@ def cmd_profile(args: argparse.Namespace) -> int:
         write_report(art, inputs, args.html, source=args.source, artifact_path=args.artifact, profile_data=result)
         conventions.say(args, f"wrote {args.html}")
     return 0
+
+
+def _inputs_for_client(args: argparse.Namespace, art: Any, program: Any) -> Any:
+    """The inputs, read whole on the client only where something here needs their values: the
+    warning against a calibrated input range, and the HTML report's rasters (otherwise the client's
+    memory stays bounded by a shard); None when nothing does. The (steps, batch) hint needs the
+    headers only."""
+    from neurodeploy.format import input_rules
+    from neurodeploy.format.npzio import read_inputs
+    from neurodeploy.sharding import shard
+
+    if not (art.calibrated_inputs or args.html):
+        keys = shard.input_keys(args.input, program.inputs)
+        shapes = {name: shard.array_info(args.input, key).shape for name, key in keys.items()}
+        hint = {name: np.broadcast_to(np.zeros((), np.int64), shape) for name, shape in shapes.items()}
+        input_rules.warn_beyond_range(None, hint if len(hint) > 1 else next(iter(hint.values())),
+                                      art.calibration_steps)
+        return None
+    inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
+    input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)
+    return inputs
 
 
 COMMANDS = {"profile": cmd_profile}

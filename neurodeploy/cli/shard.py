@@ -225,16 +225,17 @@ def _gather(cluster: Where, task: Any, spec: Any, shards: list, samples: int) ->
 
 # ------------------------------------------------------------------ profile
 
-def profile_traces(artifact_path: str, input_path: str, art: Any, program: Any, pad: bool, cluster: Where,
-                   shard_size: int | None = None) -> dict[str, np.ndarray]:
-    """The emulator's traces that :func:`neurodeploy.analysis.profile.profile` counts, run shard by shard
-    where ``cluster`` says and concatenated here (the profile counts every sample's activity)."""
+def profile_reductions(artifact_path: str, input_path: str, art: Any, program: Any, pad: bool, cluster: Where,
+                       shard_size: int | None = None) -> Any:
+    """What :func:`neurodeploy.analysis.profile.profile` counts of the input, shard by shard where
+    ``cluster`` says: every shard is emulated and reduced to a few numbers per sample where it runs,
+    and the client merges them (it never holds a shard's activity)."""
     from neurodeploy.sharding import shard
-    from neurodeploy.analysis.profile import record_of
+    from neurodeploy.analysis.profile import merge, record_of
 
     keys = shard.input_keys(input_path, program.inputs)
     samples, _ = shard.input_extent(input_path, keys, program.inputs)
     spec = RunSpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(input_path),
                    tuple(keys.items()), record_of(program), "pad" if pad else "target", overflow=True)
-    results = _gather(cluster, run_shard, spec, plan(samples, shard_size), samples)
-    return {k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}
+    results = _gather(cluster, shard.profile_shard, spec, plan(samples, shard_size), samples)
+    return merge([r["reductions"] for r in results])

@@ -316,3 +316,17 @@ def to_events(traces: dict[str, np.ndarray], offset: int) -> dict[str, np.ndarra
         rows[:, 0] += offset
         out["events." + key.partition(".")[2]] = rows.reshape(-1, 3)
     return out
+
+
+# ------------------------------------------------------------------ the profile task
+
+def profile_shard(spec: RunSpec, shard: Shard) -> dict[str, Any]:
+    """Emulate samples ``shard`` as `profile` does (``spec.align`` "pad": with the latency's steps)
+    and return only what the profile counts of them: ``{"shard", "reductions"}``, a few numbers per
+    sample (:class:`neurodeploy.analysis.profile.Reductions`), merged on the client."""
+    from neurodeploy.analysis.profile import reduce_inputs
+
+    art, program = load(spec.artifact, spec.content_hash)
+    inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
+    reductions = reduce_inputs(art, program, inputs, pad=spec.align == "pad", shard_size=max(shard.size, 1))
+    return {"shard": shard, "reductions": reductions}
