@@ -116,3 +116,24 @@ def test_run_program_on_a_device_counts(programs):
     assert traces["overflow.lif1.ring_buffer"][0] > 0
     plain = run_program(program, x, record=(), device="cpu")
     assert not any(k.startswith("overflow") for k in plain)
+
+
+def test_run_on_a_device_warns_as_run_without_one(tmp_path, capsys):
+    """`run --device cpu` prints the same warning per population as the compiled CPU kernel."""
+    import nir
+
+    from neurodeploy.cli import main as cli
+    from test_overflow_counters import huge
+
+    nir.write(tmp_path / "dense.nir", dense_graph())
+    np.savez(tmp_path / "huge.npz", input=huge(12, 2).astype(np.float32))
+    art = tmp_path / "dense.spinnaker.ndp"
+    assert cli.main(["compile", str(tmp_path / "dense.nir"), "--target", "spinnaker", "--allow-degraded",
+                     "-o", str(art)]) == 0
+    lines = {}
+    for device in ([], ["--device", "cpu"]):
+        capsys.readouterr()
+        assert cli.main(["run", str(art), "--input", str(tmp_path / "huge.npz"), "-o", str(tmp_path / "y.npz")]
+                        + device) == 0
+        lines[bool(device)] = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning: lif")]
+    assert lines[True] == lines[False] and "ring buffer saturated" in lines[True][0], lines
