@@ -148,12 +148,10 @@ def deliver_inputs(buf, inputs, scratch, b, t, synapses, convs, channels):
 
 
 @numba.njit(cache=True, inline="always")
-def send_spikes(buf, fired, scratch, step_spikes, lo, hi, t, block, synapses, convs, channels):
-    """Mark in ``step_spikes`` and deliver the spikes of the neurons lo:hi (source block ``block``)
-    that fired at step t."""
-    for j in range(lo, hi):
-        step_spikes[j] = fired[j]
-    deliver_block(buf, fired[lo:hi], scratch, block, synapses[0] + lo, t, False, synapses, convs, channels)
+def send_spikes(buf, step_spikes, scratch, lo, hi, t, block, synapses, convs, channels):
+    """Deliver the spikes of neurons lo:hi (source block ``block``) at step t, as the neuron update
+    wrote them into ``step_spikes`` (the spike output's row of step t: no copy of its own)."""
+    deliver_block(buf, step_spikes[lo:hi], scratch, block, synapses[0] + lo, t, False, synapses, convs, channels)
 
 
 FOLD_TILE = 16
@@ -175,6 +173,7 @@ def _fold_tile(src, dst, dst_2, hits, p0, n, hw, groups, per_out, kinds, packed,
     """``fold`` of the n pixels from p0 (n is a literal FOLD_TILE but in the last tile)."""
     width = groups * kinds * per_out
     tile = src[p0 * width:(p0 + n) * width]
+    marked = 0
     for kind in range(kinds):
         out = dst_2 if kind else dst
         for g in range(groups):
@@ -189,29 +188,41 @@ def _fold_tile(src, dst, dst_2, hits, p0, n, hw, groups, per_out, kinds, packed,
                         d[j] += x & LOW32
                         d_2[j] += (x >> 32) & LOW32
                 elif wrap or saturate:  # a fixed-point conv: count sums outside int32 in hits
-                    h = hits[at:at + n]
+                    changed = 0  # non-zero where some x left int32 (an OR of x ^ emitted: cheaper than counting)
                     for j in range(n):
                         x = tile[j * width + s]
-                        h[j] += outside_int32(x)
-                        d[j] += _as_emitted(x, wrap, saturate)
+                        y = _as_emitted(x, wrap, saturate)
+                        changed |= x ^ y
+                        d[j] += y
+                    if changed:  # rare: mark the neurons whose sum left int32
+                        h = hits[at:at + n]
+                        for j in range(n):
+                            h[j] += outside_int32(tile[j * width + s])
+                        marked += 1
                 else:
                     for j in range(n):
                         d[j] += tile[j * width + s]
     tile[:] = 0
+    return marked
 
 
 @numba.njit(cache=True, inline="always")
 def fold(src, dst, dst_2, hits, groups, per_out, kinds, packed, wrap, saturate):
     """dst (c_out, h, w) += the first kind of src (h, w, groups, kinds, per_out), dst_2 += the
     second (kinds 1 or 2; ``packed``: the low and the high 32 bits of one kind), each value
-    through ``_as_emitted`` (with ``wrap`` or ``saturate``, hits += where it left int32); clears
-    src. Reads a conv's channels-last row in neuron order, transposing tiles of FOLD_TILE pixels."""
+    through ``_as_emitted`` (with ``wrap`` or ``saturate``, hits += where it left int32: returns
+    non-zero when it marked any); clears src. Reads a conv's channels-last row in neuron order,
+    transposing tiles of FOLD_TILE pixels."""
     hw = src.shape[0] // (groups * kinds * per_out)
     tiled = hw - hw % FOLD_TILE
+    marked = 0
     for p0 in range(0, tiled, FOLD_TILE):
-        _fold_tile(src, dst, dst_2, hits, p0, FOLD_TILE, hw, groups, per_out, kinds, packed, wrap, saturate)
+        marked += _fold_tile(src, dst, dst_2, hits, p0, FOLD_TILE, hw, groups, per_out, kinds, packed, wrap,
+                             saturate)
     if tiled < hw:
-        _fold_tile(src, dst, dst_2, hits, tiled, hw - tiled, hw, groups, per_out, kinds, packed, wrap, saturate)
+        marked += _fold_tile(src, dst, dst_2, hits, tiled, hw - tiled, hw, groups, per_out, kinds, packed, wrap,
+                             saturate)
+    return marked
 
 
 @numba.njit(cache=True, inline="always")
@@ -258,8 +269,7 @@ def _gather(buf, acc, hits, t, p, loihi, buffers):
         dst = acc[conn_target[c]:conn_target[c] + n]
         hit = hits[conn_target[c]:conn_target[c] + n]
         if conn_cl[c]:  # a conv's channels-last row (fold marks hits)
-            fold(src, dst, dst, hit, 1, conn_cl[c], 1, False, loihi, not loihi)
-            marked += 1
+            marked += fold(src, dst, dst, hit, 1, conn_cl[c], 1, False, loihi, not loihi)
             continue
         changed = 0  # non-zero where some x left int32 (an OR of x ^ emitted: cheaper than counting)
         for j in range(n):
@@ -330,10 +340,10 @@ def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, 
         uu, vv, bb = u[k], v[k], buf[k]
         acc = np.zeros(n, dtype=np.int64)
         hits = np.zeros(n, dtype=np.int64)  # connections whose sum left int32, per neuron, this step
-        fired = np.zeros(n, dtype=np.bool_)
         scratch = np.empty(max(n, inputs.shape[2]), dtype=np.int64)  # event indices of one source block
         for t in range(t0, t1):
             deliver_inputs(bb, inputs, scratch, b, t, synapses, convs, channels)
+            fired = spikes[b, t]  # the update writes the step's spikes straight into the output
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 if loihi:
@@ -355,7 +365,7 @@ def fixed_point_kernel(inputs, b0, t0, t1, u, v, buf, neurons, synapses, convs, 
                     v_out[b, t, lo:hi] = vv[lo:hi]
                 if record_u:
                     u_out[b, t, lo:hi] = uu[lo:hi]
-                send_spikes(bb, fired, scratch, spikes[b, t], lo, hi, t, n_input_blocks + p, synapses, convs, channels)
+                send_spikes(bb, fired, scratch, lo, hi, t, n_input_blocks + p, synapses, convs, channels)
     return 0
 
 
@@ -470,10 +480,10 @@ def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, folds, synaps
         b = b0 + k
         bb = buf[k]
         current = np.zeros(n, dtype=np.int64)
-        fired = np.zeros(n, dtype=np.bool_)
         scratch = np.empty(max(n, inputs.shape[2]), dtype=np.int64)  # event indices of one source block
         for t in range(t0, t1):
             deliver_inputs(bb, inputs, scratch, b, t, synapses, convs, channels)
+            fired = spikes[b, t]  # the update writes the step's spikes straight into the output
             for p in range(pop_start.shape[0]):
                 lo, hi = pop_start[p], pop_stop[p]
                 size = hi - lo
@@ -493,5 +503,5 @@ def spinnaker_kernel(inputs, b0, t0, t1, state, buf, params, pops, folds, synaps
                     tally(counts, first, b, p, kind, events[kind], t)
                 if record_i:
                     i_out[b, t, lo:hi] = current[lo:hi]
-                send_spikes(bb, fired, scratch, spikes[b, t], lo, hi, t, n_input_blocks + p, synapses, convs, channels)
+                send_spikes(bb, fired, scratch, lo, hi, t, n_input_blocks + p, synapses, convs, channels)
     return 0
