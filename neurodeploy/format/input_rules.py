@@ -111,7 +111,7 @@ def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray
             over = values > limit
             parts.append(f"{what} reaches {_whole(values.max()):,}, over the calibrated maximum {int(limit):,}, "
                          f"in {int(over.any(axis=1).sum()):,} of {over.shape[0]:,} samples "
-                         f"({int(over.sum()):,} of {over.size:,} steps)")
+                         f"({int(over.sum()):,} of {over.size:,} sample-steps)")
         if parts:
             lines.append(f"input '{name}': " + "; ".join(parts) + ": the quantized ranges were sized on the "
                          "calibration data (compile --calibrate), so layers may saturate; see the overflow "

@@ -60,9 +60,9 @@ def test_compile_records_the_largest_counts(files):
 def check_line(line: str) -> None:
     """The line names the input, both maxima and how much exceeds them (counted from ``loud``)."""
     assert "one neuron's count in one step reaches 9, over the calibrated maximum 2, in 2 of 4 samples " \
-           f"(2 of {4 * STEPS} steps)" in line, line
+           f"(2 of {4 * STEPS} sample-steps)" in line, line
     assert "the input's total count in one step reaches 48, over the calibrated maximum 5, in 2 of 4 samples " \
-           f"(2 of {4 * STEPS} steps)" in line, line
+           f"(2 of {4 * STEPS} sample-steps)" in line, line
 
 
 @pytest.mark.parametrize("command", ["run", "verify", "profile"])
@@ -104,7 +104,7 @@ def test_beyond_range_by_hand():
     assert input_rules.value_range({"a": x}) == {"a": {"max": 5, "step_max": 5}}
     assert input_rules.beyond_range({"a": {"max": 5, "step_max": 5}}, {"a": x}) == []
     line, = input_rules.beyond_range({"a": {"max": 4}}, x)  # one input: a bare array
-    assert re.search(r"reaches 5, over the calibrated maximum 4, in 1 of 3 samples \(1 of 12 steps\)", line)
+    assert re.search(r"reaches 5, over the calibrated maximum 4, in 1 of 3 samples \(1 of 12 sample-steps\)", line)
     assert input_rules.beyond_range({"b": {"max": 0}}, {"a": x}) == []  # not calibrated: not checked
 
 
