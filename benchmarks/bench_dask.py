@@ -9,6 +9,8 @@
      (cluster start-up reported apart; one warm-up run first loads numba's cache in the workers).
 2. The client's peak memory (its own ru_maxrss, a separate process per run) for ``run --record v``
    over the first run's samples and 4x as many: one process vs ``--workers 2`` (shards on disk).
+3. ``--profile-memory``: only the client's peak memory of ``profile --json`` over the first run's
+   samples and 4x as many: one process vs ``--workers 2`` (shards reduced on the workers).
 """
 from __future__ import annotations
 
@@ -96,9 +98,36 @@ print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
 """
 
 
-def _peak_mb(args: list[str]) -> float:
+# The earlier `profile --workers` client, for comparison: every shard's traces gathered and concatenated
+# here, then counted at once (``profile(traces=...)``). ARGS: artifact, input, shard size.
+_GATHERED = """
+import os, resource, sys
+import numpy as np
+from neurodeploy.analysis.profile import profile, record_of
+from neurodeploy.cli.shard import _gather
+from neurodeploy.format import artifact
+from neurodeploy.format.npzio import read_inputs
+from neurodeploy.format.program import from_manifest
+from neurodeploy.sharding import shard
+from neurodeploy.sharding.cluster import Where
+ndp, inp, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+art = artifact.read(ndp)
+program = from_manifest(art.manifest["program"], art.arrays)
+inputs = read_inputs(inp, dict(program.inputs))
+keys = shard.input_keys(inp, program.inputs)
+samples, _ = shard.input_extent(inp, keys, program.inputs)
+spec = shard.RunSpec(os.path.abspath(ndp), art.content_hash, os.path.abspath(inp), tuple(keys.items()),
+                     record_of(program), "pad", overflow=True)
+results = _gather(Where(2, None), shard.run_shard, spec, shard.plan(samples, size), samples)
+traces = {k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}
+profile(art, inputs, traces=traces)
+print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 0)
+"""
+
+
+def _peak_mb(args: list[str], script: str = _PEAK) -> float:
     """Peak resident memory of a client process running ``neurodeploy ARGS`` (MB)."""
-    done = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, check=True)
     line = [x for x in done.stdout.splitlines() if x.startswith("PEAK")][-1].split()
     assert line[2] == "0", done.stderr
     return int(line[1]) / 1024
@@ -112,6 +141,28 @@ def _memory(model: str, ndp: Path, samples: int, folder: Path) -> list[tuple[int
         run = ["run", str(ndp), "--input", str(inputs), "-o", str(folder / "mem.npz"), "--record", "v"]
         rows.append((n, _peak_mb(run), _peak_mb(run + ["--workers", "2", "--shard-size", "256"])))
     return rows
+
+
+def _profile_memory(model: str, target: str, samples: int, folder: Path) -> list[tuple[int, float, float, float]]:
+    """Client peak MB of ``profile`` at ``samples`` and 4x: (samples, one process, --workers 2, the
+    earlier --workers client that gathered every shard's traces)."""
+    ndp = _compile(model, target, folder)
+    rows = []
+    for n in (samples, 4 * samples):
+        inputs = folder / f"in{n}.npz"
+        _inputs(model, n, inputs)
+        prof = ["profile", str(ndp), "--input", str(inputs), "--json", str(folder / "p.json")]
+        rows.append((n, _peak_mb(prof), _peak_mb(prof + ["--workers", "2", "--shard-size", "256"]),
+                     _peak_mb([str(ndp), str(inputs), "256"], _GATHERED)))
+    return rows
+
+
+def _print_profile_memory(model: str, target: str, rows: list[tuple[int, float, float, float]]) -> None:
+    print(f"client peak memory, {model} on {target}, `profile --json` (MB):")
+    print(f"  {'samples':>8} {'one process':>12} {'--workers 2':>12} {'traces gathered':>16}")
+    for n, one, sharded, gathered in rows:
+        print(f"  {n:>8} {one:>12.0f} {sharded:>12.0f} {gathered:>16.0f}")
+    print(json.dumps({"profile_memory_mb": rows}))
 
 
 def shard_size(samples: int) -> int:
@@ -149,7 +200,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="MODEL:SAMPLES pairs, measured one after the other in this run")
     parser.add_argument("--target", default="loihi2")
     parser.add_argument("--no-memory", action="store_true", help="skip the client memory measurement")
+    parser.add_argument("--profile-memory", action="store_true",
+                        help="only the client's peak memory of `profile` over the first run's samples and 4x")
     args = parser.parse_args(argv)
+    if args.profile_memory:
+        model, samples = args.runs[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            _print_profile_memory(model, args.target, _profile_memory(model, args.target, samples, Path(tmp)))
+        return 0
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
