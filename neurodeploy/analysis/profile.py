@@ -23,6 +23,11 @@ total, for every sample and summed over the batch:
 Synaptic operations are attributed to the core that holds the synapses (the target's); a
 spike's operations are counted at the step it is sent, whatever its delay (the chip processes
 the synaptic row when the spike arrives and only defers the effect).
+
+Two stages: the activity of a shard of samples is reduced to what the profile counts
+(:class:`Reductions`: per-sample numbers, maxima, flags; :func:`reduce_run`), shards' reductions
+merge (:func:`merge`), and the profile is built from the merged reductions and the artifact
+(:func:`profile`). A Dask worker runs the first stage (``sharding.shard.profile_shard``).
 Everything is in docs/profiling.md.
 """
 from __future__ import annotations
