@@ -131,3 +131,19 @@ def test_reductions_alone_need_no_inputs_and_bad_merges_are_refused(conv_inputs)
     with pytest.raises(Exception, match="needs inputs"):
         profile(art)
     assert isinstance(part, Reductions) and profile(art, reductions=part)["samples"] == 2
+
+
+def test_cli_shards_in_this_process_equal_one_process(conv_inputs, tmp_path):
+    """`profile --shard-size 3` (shards run here, through the workers' task) prints and writes the
+    same profile as the one-process command, padded and not."""
+    from neurodeploy.cli import main as cli
+
+    ndp, inputs = tmp_path / "conv.spinnaker.ndp", tmp_path / "in.npz"
+    np.savez(inputs, input=conv_inputs)
+    assert cli.main(["compile", str(path("digits_conv")), "--target", "spinnaker", "-o", str(ndp)]) == 0
+    for extra in ([], ["--no-pad"]):
+        one, sharded = tmp_path / "one.json", tmp_path / "sharded.json"
+        base = ["profile", str(ndp), "--input", str(inputs), *extra]
+        assert cli.main(base + ["--json", str(one)]) == 0
+        assert cli.main(base + ["--json", str(sharded), "--shard-size", "3"]) == 0
+        assert one.read_bytes() == sharded.read_bytes(), extra
