@@ -252,14 +252,21 @@ def reduce_inputs(art: artifact_format.Artifact, program: Program, inputs: Any, 
     cores = [_Core(c) for c in art.manifest["mapping"]["cores"]]
     if traces is not None:
         return reduce_run(program, cores, _emulate(program, inputs, pad, traces))
-    arrays = program_inputs(program, inputs)
-    samples = int(next(iter(arrays.values())).shape[0])
     size = shard_size or SHARD_SAMPLES
     if size < 1:
         raise OptionError(f"shard size must be >= 1 sample, got {size}")
-    parts = [reduce_run(program, cores, _emulate(program, {k: v[start:start + size] for k, v in arrays.items()}, pad))
-             for start in range(0, max(samples, 1), size)]
-    return merge(parts)
+    first = next(iter(inputs.values())) if isinstance(inputs, dict) and inputs else inputs
+    if np.ndim(first) < 2:
+        program_inputs(program, inputs)  # names what is wrong
+    samples = int(np.shape(first)[0])
+
+    def cut(start: int) -> Any:  # the shard's rows, converted (to int64) one shard at a time
+        if isinstance(inputs, dict):
+            return {k: np.asarray(v)[start:start + size] for k, v in inputs.items()}
+        return np.asarray(inputs)[start:start + size]
+
+    return merge([reduce_run(program, cores, _emulate(program, cut(start), pad))
+                  for start in range(0, max(samples, 1), size)])
 
 
 def _records_state(program: Program) -> bool:
