@@ -416,3 +416,19 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=0.1)
     args = parser.parse_args()
     benchmark(args.target, args.batch, args.steps, args.rate)
+
+
+@pytest.mark.parametrize("target", ["loihi2", "emulator"])
+def test_conv_sums_outside_int32_are_counted_where_they_happen(target):
+    """The fold marks the neurons whose conv sum left int32 only in the runs of pixels where one
+    did: the compiled kernel's counts (neurons x steps per population) equal the numpy kernel's,
+    and they are neither none nor every neuron-step, so both the marking and the skipping ran."""
+    program = random_program(target, 5, 2)
+    for conn in program.connections:
+        conn.attrs["weight_exp"] = 22  # 255 << 22 is 2^30: some sums leave int32, most do not
+    x = counts(target, (2, 30) + program.inputs["input"], np.random.default_rng(3), rate=0.6)
+    fast, slow, _ = run_both(target, program, x)
+    assert_same(fast, slow)
+    for name in ("p1", "p3"):  # p1: a conv and a recurrent conv; p3: one conv alone
+        events = slow[f"overflow.{name}.input"]
+        assert 0 < events.sum() < x.shape[1] * program.population(name).size * x.shape[0], name
