@@ -68,6 +68,20 @@ def _conv_kernels(conn: QConnection, used: list, geom: ConvGeometry) -> tuple[li
     return [np.where(keep, words, 0) for _, keep in used], 2
 
 
+def _narrow(arrays: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+    """The arrays as int32 where every value of every one fits, else as they are (int64).
+
+    The tick reads a dozen per-neuron parameters and four states per neuron and tick; held in
+    int32 they cost half the memory traffic (on the DVS network's 102k neurons, 10-12% of a tick's
+    time). The arithmetic is the same: it runs in int64 on the values read, and every state it
+    stores is int32-wrapped first (V, I_syn), so int32 states started from int32 values hold it.
+    All or none, so that a program compiles at most one more kernel signature."""
+    info = np.iinfo(np.int32)
+    if all(not a.size or (int(a.min()) >= info.min and int(a.max()) <= info.max) for a in arrays):
+        return tuple(a.astype(np.int32) for a in arrays)
+    return arrays
+
+
 def _append(table: tuple[list[int], ...], n: int, depth: int, at: int, delay: int) -> None:
     """Appends a channel (rows of n words, ``depth`` rows from ``at``, base ``delay``) to ``table``."""
     for column, x in zip(table, (n, depth, at, delay)):
@@ -86,8 +100,8 @@ class Compiled:
             return np.concatenate([np.broadcast_to(np.asarray(p.params[key]).reshape(-1).astype(np.int64), (p.size,))
                                    for p in pops]) if pops else np.zeros(0, dtype=np.int64)
 
-        self.params = tuple(per_neuron(key) for key in PARAMS)
-        self.start = tuple(per_neuron(key) for key in ("v_init", "isyn_exc_init", "isyn_inh_init"))
+        self.params = _narrow(tuple(per_neuron(key) for key in PARAMS))
+        self.start = _narrow(tuple(per_neuron(key) for key in ("v_init", "isyn_exc_init", "isyn_inh_init")))
         shifts = program.attrs["ring_buffer_shift"]
         delays = [total_delays(c) for c in program.connections]  # checks that every delay is >= 1
         # A population's rings: rows for the sparse connections' delays; with convs only, one row

@@ -222,3 +222,26 @@ def test_both_paths_refuse_what_spinnaker_cannot_run():
             run(bad_delay, x, fast=fast)
         with pytest.raises(OptionError, match="unknown SpiNNaker model"):
             run(bad_model, x, fast=fast)
+
+
+@pytest.mark.parametrize("kind", ["LIF", "CubaLIF"])
+def test_parameters_and_states_held_as_int32_where_they_fit(kind):
+    """The compiled kernel holds the per-neuron parameters and start states as int32 when every
+    value fits (all or none), int64 otherwise; either way the integers are the numpy kernel's.
+    IF_curr_delta programs fit; IF_curr_exp's u032 multipliers (init_syn about 0.6 x 2^32) do not,
+    unless edited below 2^31, which runs the exp arithmetic on int32 parameters too."""
+    rng = np.random.default_rng(5)
+    program = compile_sp(recurrent(9, kind, "LI", 6, 24, 1e-3))
+    x = rng.integers(0, 4, size=(2, 80, 6)) * (rng.random((2, 80, 6)) < 0.3)
+    fits = kind == "LIF"
+    compiled = spinnaker_fast.Compiled(program)
+    assert {p.dtype for p in compiled.params} == {np.dtype(np.int32 if fits else np.int64)}
+    same(program, x)
+    if not fits:
+        for pop in program.populations:
+            for key in ("init_syn_e", "init_syn_i", "decay_syn_e", "decay_syn_i"):
+                pop.params[key] = pop.params[key] // 3  # below 2^31: int32 now
+            pop.params["isyn_exc_init"] = rng.integers(-(2**20), 2**20, pop.shape).astype(np.int64)
+        compiled = spinnaker_fast.Compiled(program)
+        assert {p.dtype for p in compiled.params + compiled.start} == {np.dtype(np.int32)}
+        same(program, x)
