@@ -411,9 +411,10 @@ def summary(report: dict) -> list[str]:
     for name, s in report["shifts"].items():
         lines.append(f"  {name}: ring-buffer shifts {s['population_vertex']} (artifact {s['artifact']})")
     for name, conv in report.get("local_only", {}).items():
-        how = (f"local-only ({conv['projections']} ConvolutionConnector projection(s))" if conv["local_only"]
+        connector = conv.get("connector", "ConvolutionConnector")
+        how = (f"local-only ({conv['projections']} {connector} projection(s))" if conv["local_only"]
                else f"FromList ({conv['reason']})")
-        lines.append(f"  conv {name}: {how}")
+        lines.append(f"  {'pool + dense' if 'pool' in conv else 'conv'} {name}: {how}")
     matches = report["matches"]
     bad = [k for k, ok in matches.items() if not ok]
     synapses = sum(s["synapses"] for s in report["synapses"].values())

@@ -47,10 +47,35 @@ class Probe:
 
         ConvolutionConnector.get_encoded_kernel_weights = weights
         ConvolutionConnector.get_local_only_data = data
+        self._pool_dense()
+
+    def _pool_dense(self) -> None:
+        """Record what ``PoolDenseConnector.get_local_only_data`` writes for each (connector, core)."""
+        from spynnaker.pyNN.models.neural_projections.connectors.pool_dense_connector import PoolDenseConnector
+
+        self.pool_cls, self.pool_original = PoolDenseConnector, PoolDenseConnector.get_local_only_data
+        self.pool: dict[int, list[dict]] = {}
+        probe = self
+
+        def data(self_, app_edge, local_delay, delay_stage, post_vertex_slice, weight_scales):
+            out = probe.pool_original(self_, app_edge, local_delay, delay_stage, post_vertex_slice, weight_scales)
+            shorts = np.asarray(out[:3], dtype=np.uint32).view(np.int16).astype(np.int64)
+            n_dims, n_weights = int(shorts[0]), int(shorts[1])
+            probe.pool.setdefault(id(self_), []).append({
+                "n_dims": n_dims, "receptors": (int(shorts[2]), int(shorts[3])), "delay_stage": int(shorts[4]),
+                "local_delay": int(shorts[5]), "slots": int(app_edge.post_vertex.splitter.max_support_delay()),
+                "stride_div": [int(v) for v in np.asarray(out[3:3 + n_dims], dtype=np.uint32)],
+                "pre_shape": tuple(int(v) for v in app_edge.pre_vertex.atoms_shape),
+                "post_lo": int(post_vertex_slice.lo_atom), "post_n": int(post_vertex_slice.n_atoms),
+                "weights": np.asarray(out[3 + n_dims:], dtype=np.uint32).view(np.int16)[:n_weights].astype(np.int64)})
+            return out
+
+        PoolDenseConnector.get_local_only_data = data
 
     def remove(self) -> None:
         self.cls.get_encoded_kernel_weights = self.original_weights
         self.cls.get_local_only_data = self.original_data
+        self.pool_cls.get_local_only_data = self.pool_original
 
 
 def expand(words: np.ndarray, kernel: tuple[int, int], padding: tuple[int, int], in_grid: tuple[int, int],
@@ -148,6 +173,83 @@ def readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
     return out
 
 
+def expand_pool_dense(weights: np.ndarray, pool: int, grid: tuple[int, int], post_lo: int,
+                      post_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pre, post, signed word) of one PoolDense core: ``weights`` in 7.4.1's layout (pooled x,
+    pooled y, post of the core's slice); a spike from pre (row, col) adds the words of pooled cell
+    (col // pool, row // pool) to every post; zero words are skipped. Pre in raster order (row * W + col)."""
+    h, w = grid
+    table = np.asarray(weights, dtype=np.int64).reshape(w // pool, h // pool, post_n)
+    rows, cols = np.divmod(np.arange(h * w), w)
+    per_pre = table[cols // pool, rows // pool]  # (n_pre, post_n)
+    pre, post = np.nonzero(per_pre)
+    return pre.astype(np.int64), post.astype(np.int64) + post_lo, per_pre[pre, post]
+
+
+def _pool_dense_have(pds: list, built, probe: Probe, problems: list[str]) -> dict[str, list]:
+    """What sPyNNaker encoded for one connection's PoolDense projections, per receptor tag."""
+    from spynnaker.pyNN.models.common.local_only_2d_common import get_div_const
+
+    have: dict[str, list] = {"exc": [], "inh": []}
+    for pd in pds:
+        records = probe.pool.get(id(built.projections[pd.label]._synapse_information.connector), [])
+        if not records:
+            problems.append(f"{pd.label}: sPyNNaker encoded no weights")
+        for info in records:
+            if info["pre_shape"] != (pd.grid[1], pd.grid[0]) or info["stride_div"] != [get_div_const(pd.pool)] * 2:
+                problems.append(f"{pd.label}: encoded source shape {info['pre_shape']} or stride differs from the plan")
+                continue
+            lo, n = info["post_lo"], info["post_n"]
+            if not np.array_equal(info["weights"].reshape(pd.words.shape[:2] + (n,)), pd.words[:, :, lo:lo + n]):
+                problems.append(f"{pd.label}: encoded weights of posts {lo}..{lo + n - 1} differ from the planned words")
+            pre, post, word = expand_pool_dense(info["weights"], pd.pool, pd.grid, lo, n)
+            pre = pre + pd.channel * pd.grid[0] * pd.grid[1]
+            steps = np.full(pre.size, _delay_steps(info), dtype=np.int64)
+            pos, neg = info["receptors"]
+            for receptor, sel in ((pos, word > 0), (neg, word < 0)):
+                tag = "exc" if receptor == 0 else "inh" if receptor == 1 else f"receptor{receptor}"
+                have.setdefault(tag, []).append([pre[sel], post[sel], np.abs(word[sel]), steps[sel]])
+    return have
+
+
+def _sparse_synapses(conn) -> dict[str, list[np.ndarray]]:
+    """The artifact's non-zero synapses of a CSR connection per receptor tag."""
+    post = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(np.asarray(conn.arrays["indptr"])))
+    pre = np.asarray(conn.arrays["indices"], dtype=np.int64)
+    word = np.asarray(conn.arrays["weight"], dtype=np.int64)
+    types = np.asarray(conn.arrays["synapse_type"], dtype=np.int64)
+    out = {}
+    for kind, tag in ((0, "exc"), (1, "inh")):
+        sel = (types == kind) & (word != 0)
+        out[tag] = [pre[sel], post[sel], word[sel], np.full(int(sel.sum()), int(conn.attrs["delay"]), dtype=np.int64)]
+    return out
+
+
+def pool_dense_readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
+    """Per ``<conn>:exc|inh`` of every local-only pool + dense connection: what sPyNNaker encoded
+    (``have``, expanded by :func:`expand_pool_dense`) and the artifact's synapses (``want``)."""
+    by_conn: dict[str, list] = {}
+    for pd in plan.pool_dense:
+        by_conn.setdefault(pd.connection, []).append(pd)
+    out: dict[str, dict[str, Any]] = {}
+    for name, pds in by_conn.items():
+        problems: list[str] = []
+        have = _pool_dense_have(pds, built, probe, problems)
+        want = _sparse_synapses(program_connection(program, name))
+        for tag in sorted(set(have) | set(want)):
+            parts = have.get(tag, [])
+            got = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64) for i in range(4)]
+            expected = want.get(tag, [np.zeros(0, np.int64)] * 4)
+            if not got[0].size and not expected[0].size:
+                continue
+            out[f"{name}:{tag}"] = {"have": got, "want": expected, "entry": {
+                "connection": name, "receptor": {"exc": "excitatory", "inh": "inhibitory"}.get(tag, tag),
+                "local_only": True, "connector": "PoolDenseConnector", "projections": len(pds),
+                "synapses": int(expected[0].size), "read_back": int(got[0].size),
+                "kernels_equal_plan": not problems, "problems": problems[:10]}}
+    return out
+
+
 def program_connection(program, name: str):
     for conn in program.connections:
         if conn.name == name:
@@ -158,8 +260,8 @@ def program_connection(program, name: str):
 def summary(plan, local: dict) -> dict[str, Any]:
     """The report's ``local_only`` section: the artifact's decision per conv and what was built."""
     convs: dict[str, int] = {}
-    for cv in plan.convs:
-        convs[cv.connection] = convs.get(cv.connection, 0) + 1
+    for item in list(plan.convs) + list(getattr(plan, "pool_dense", [])):
+        convs[item.connection] = convs.get(item.connection, 0) + 1
     return {name: {**choice, "projections": convs.get(name, 0),
                    "kernels_equal_plan": all(v["entry"]["kernels_equal_plan"] for k, v in local.items()
                                              if k.rsplit(":", 1)[0] == name)}

@@ -143,6 +143,22 @@ class ConvPlan:
 
 
 @dataclass
+class PoolDensePlan:
+    """One PoolDenseConnector projection: one channel of a gridded source -> the (1-D) target."""
+
+    label: str  # "<connection>:<channel>"
+    connection: str
+    source: str
+    target: str
+    channel: int
+    pool: int  # k: pool shape and stride (k, k)
+    weights: np.ndarray  # (W/k, H/k, n_post) nA * k*k: PoolDense divides by the pool area, then scales
+    words: np.ndarray  # same layout, int64: the signed int16 words sPyNNaker must encode
+    delay_steps: int
+    grid: tuple[int, int]  # (H, W) of the source channel
+
+
+@dataclass
 class NetworkPlan:
     timestep_us: int
     time_step_bits: int
@@ -151,7 +167,8 @@ class NetworkPlan:
     projections: list[ProjectionPlan]
     outputs: dict[str, str] = field(default_factory=dict)
     convs: list[ConvPlan] = field(default_factory=list)  # local-only conv projections
-    local_only: dict[str, dict] = field(default_factory=dict)  # per conv connection: the artifact's decision
+    local_only: dict[str, dict] = field(default_factory=dict)  # per candidate connection: the artifact's decision
+    pool_dense: list[PoolDensePlan] = field(default_factory=list)  # local-only pool + dense projections
 
     @property
     def dt_ms(self) -> float:
@@ -200,7 +217,9 @@ def plan(program: Program, mapping: Mapping[str, Any] | None = None,
     slices = _slices(mapping)
     decision = spinnaker_local_only.recorded(program)
     local = [c for c in program.connections if c.kind == "conv" and decision[c.name]["local_only"]]
+    pooled = [c for c in program.connections if c.kind != "conv" and decision.get(c.name, {}).get("local_only")]
     grids = _grids(local)
+    grids.update({c.source: spinnaker_local_only.channel_grid(_shape_of(program, c.source)) for c in pooled})
     sources = []
     for name, shape in program.inputs.items():
         size = int(np.prod(shape))
@@ -213,7 +232,9 @@ def plan(program: Program, mapping: Mapping[str, Any] | None = None,
         projections += _projections(conn, shifts.get(conn.target))
     summed = _summed_weights(program, projections)  # local-only convs count as their expanded synapses
     convs = [cv for conn in local for cv in _conv_plans(conn, shifts[conn.target])]
-    names = {c.name for c in local}
+    pool_dense = [pd for conn in pooled for pd in _pool_dense_plans(conn, decision[conn.name]["pool"], grids[conn.source],
+                                                                    shifts[conn.target])]
+    names = {c.name for c in local + pooled}
     projections = [piece for proj in projections if proj.connection not in names for piece in _split(proj, grids)]
     populations = []
     for pop in program.populations:
@@ -244,7 +265,7 @@ def plan(program: Program, mapping: Mapping[str, Any] | None = None,
             {k: values[k] for k in names.values()}, {k: values[k] for k in INITIAL.values()},
             bits, shift, expected, (float(w[EXC]), float(w[INH])), grid))
     return NetworkPlan(timestep_us, ts_bits, sources, populations, projections, dict(program.outputs), convs,
-                       decision)
+                       decision, pool_dense)
 
 
 def _timestep(program: Program, semantics: Mapping[str, Any] | None) -> tuple[int, int]:
@@ -377,6 +398,31 @@ def _conv_plans(conn, shifts: tuple[int, int]) -> list[ConvPlan]:
             out.append(ConvPlan(f"{conn.name}:{ci}->{co}", conn.name, conn.source, conn.target, ci, co,
                                 kernel[co, local], signed[co, local], int(geom.padding[0]), int(conn.attrs["delay"]),
                                 tuple(geom.in_shape[1:]), tuple(geom.out_shape[1:])))
+    return out
+
+
+def _shape_of(program: Program, name: str) -> tuple[int, ...]:
+    if name in program.inputs:
+        return tuple(int(s) for s in program.inputs[name])
+    return tuple(int(s) for s in next(p.shape for p in program.populations if p.name == name))
+
+
+def _pool_dense_plans(conn, pool: int, grid: tuple[int, int, int], shifts: tuple[int, int]) -> list[PoolDensePlan]:
+    """One PoolDenseConnector per source channel with a non-zero word: weights in 7.4.1's layout
+    (pooled x, pooled y, post; its ``reshape(pre_in_post_shape + post_shape)`` with atoms_shape
+    (width, height)), ``+word/scale_exc`` or ``-word/scale_inh`` times the pool area."""
+    if pool < 1:
+        raise SpinnakerBackendError(f"connection '{conn.name}': recorded local-only without a pool; recompile it")
+    signed = spinnaker_local_only.pooled_dense(spinnaker_local_only.signed_matrix(conn), grid, pool)  # (C, Hp, Wp, n)
+    scale = np.where(signed < 0, weight_scale(shifts[INH]), weight_scale(shifts[EXC]))
+    out = []
+    for ch in range(grid[0]):
+        if not signed[ch].any():
+            continue  # adds nothing: no projection
+        words = np.ascontiguousarray(np.swapaxes(signed[ch], 0, 1))  # (Wp, Hp, n)
+        weights = np.ascontiguousarray(np.swapaxes(signed[ch] / scale[ch], 0, 1)) * float(pool * pool)
+        out.append(PoolDensePlan(f"{conn.name}:{ch}", conn.name, conn.source, conn.target, ch, pool, weights, words,
+                                 int(conn.attrs["delay"]), (grid[1], grid[2])))
     return out
 
 
@@ -532,6 +578,11 @@ def build(sim, plan_: NetworkPlan, spikes: Mapping[str, Sequence[Sequence[int]]]
             sim.ConvolutionConnector(cv.kernel, padding=cv.padding),
             synapse_type=sim.Convolution(delay=cv.delay_steps * plan_.dt_ms), receptor_type="excitatory",
             label=cv.label)
+    for pd in plan_.pool_dense:
+        projs[pd.label] = sim.Projection(
+            cells[pd.source][pd.channel], cells[pd.target],
+            sim.PoolDenseConnector(pd.weights.reshape(-1), pool_shape=(pd.pool, pd.pool), pool_stride=(pd.pool, pd.pool)),
+            synapse_type=sim.PoolDense(delay=pd.delay_steps * plan_.dt_ms), receptor_type="excitatory", label=pd.label)
     return Built(sources, pops, projs)
 
 

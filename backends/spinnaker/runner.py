@@ -179,7 +179,7 @@ def _run_once(sim, job: dict, plan, art, program, spikes: dict, steps: int, reco
     traces, prov = None, None
     from neurodeploy.backends.spinnaker import local_only
 
-    probe = local_only.Probe() if report is not None and plan.convs else None
+    probe = local_only.Probe() if report is not None and (plan.convs or plan.pool_dense) else None
     try:
         built = network.build(sim, plan, spikes, record)
         holders = parameters = None
@@ -196,6 +196,7 @@ def _run_once(sim, job: dict, plan, art, program, spikes: dict, steps: int, reco
             report.update(_mapping(plan, art.manifest.get("mapping") or {}))
             report["shifts"] = _shifts(built, plan)
             local = local_only.readback(built, plan, program, probe) if probe is not None else {}
+            local.update(local_only.pool_dense_readback(built, plan, program, probe) if probe is not None else {})
             report["synapses"] = _synapses(plan, holders, job.get("readback"), local)
             report["local_only"] = local_only.summary(plan, local)
             report["parameters"] = parameters

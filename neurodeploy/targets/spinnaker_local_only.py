@@ -81,11 +81,11 @@ def _geometry_reason(conn: Any) -> str | None:
     return None
 
 
-def _word_reason(conn: Any) -> str | None:
+def _word_reason(conn: Any, connector: str = "ConvolutionConnector") -> str | None:
     words = np.asarray(conn.arrays["weight"], dtype=np.int64)
     big = int(words.max(initial=0))
     if big > INT16_MAX:
-        return (f"a weight word of {big} > {INT16_MAX}: ConvolutionConnector stores int16 kernel words "
+        return (f"a weight word of {big} > {INT16_MAX}: {connector} stores int16 weight words "
                 f"(32768 and above wrap to the other receptor)")
     return None
 
@@ -101,7 +101,7 @@ def spynnaker_delay_steps(steps: int, timestep_us: int) -> float:
 
 def _delay_reason(conn: Any, timestep_us: int) -> str | None:
     if "delay" in conn.arrays:
-        return "per-synapse delays: a Convolution projection has one delay"
+        return "per-synapse delays: a local-only projection has one delay"
     delay = int(conn.attrs.get("delay", 0))
     if not 1 <= delay <= MAX_DELAY:
         return (f"a delay of {delay} steps: local-only here takes on-core delays of 1..{MAX_DELAY} steps "
@@ -128,53 +128,164 @@ def intrinsic_reason(conn: Any, models: Mapping[str, str], timestep_us: int = 10
     return "; ".join(reasons) or None
 
 
-def decide(program: Any) -> dict[str, dict[str, Any]]:
-    """Per conv connection: ``{"local_only": bool, "reason": str}`` (reason empty when local-only).
+# ------------------------------------------------------------------ pool + dense (PoolDenseConnector)
 
-    A conv is local-only when it is one of the exact cases, every connection into its target is
-    such a conv (a Convolution population accepts no other projection kind), and each population
-    it touches has one channel grid (C, H, W) for all its local-only convs.
-    """
+POOL_ATTR = "pool_dense"  # the pool k (stride k) of a pool + dense candidate, 0 when none fits
+POOL_DTCM_BYTES = 32 * 1024  # int16 weights one core copies into DTCM (a conservative budget, see docs)
+MAX_FACTOR_ENTRIES = 1 << 25  # a dense (post x pre) check larger than this is not attempted
+
+
+def signed_matrix(conn: Any) -> np.ndarray:
+    """The artifact's (n_out, n_in) signed words of a non-conv connection (+exc, -inh; 0 where absent)."""
+    words = np.asarray(conn.arrays["weight"], dtype=np.int64)
+    types = np.asarray(conn.arrays["synapse_type"], dtype=np.int64)
+    indptr = np.asarray(conn.arrays["indptr"], dtype=np.int64)
+    post = np.repeat(np.arange(conn.n_out, dtype=np.int64), np.diff(indptr))
+    out = np.zeros((conn.n_out, conn.n_in), dtype=np.int64)
+    out[post, np.asarray(conn.arrays["indices"], dtype=np.int64)] = np.where(types == 1, -words, words)
+    return out
+
+
+def pool_factor(matrix: np.ndarray, grid: tuple[int, int, int]) -> int | None:
+    """The largest square pool k (dividing H and W) for which ``matrix`` is a k x k sum pool (stride k)
+    followed by a dense map, i.e. every k x k block of each channel holds one word per post; None
+    when the shape does not fit. k = 1 always fits (a dense map from the grid)."""
+    c, h, w = grid
+    m = matrix.reshape(matrix.shape[0], c, h, w)
+    for k in sorted((k for k in range(1, min(h, w) + 1) if h % k == 0 and w % k == 0), reverse=True):
+        dense = m[:, :, ::k, ::k]
+        if np.array_equal(m, np.repeat(np.repeat(dense, k, axis=2), k, axis=3)):
+            return k
+    return None
+
+
+def pooled_dense(matrix: np.ndarray, grid: tuple[int, int, int], k: int) -> np.ndarray:
+    """The dense words of a factored connection: (C, H/k, W/k, n_out) signed."""
+    c, h, w = grid
+    return np.moveaxis(matrix.reshape(matrix.shape[0], c, h, w)[:, :, ::k, ::k], 0, -1)
+
+
+def _pool_dense_reason(conn: Any, shapes: Mapping[str, tuple[int, ...]], models: Mapping[str, str],
+                       timestep_us: int) -> tuple[str | None, int | None]:
+    """(why ``conn`` cannot be a PoolDenseConnector projection or None, its pool k)."""
+    if conn.recurrent or conn.source == conn.target:
+        return "recurrent: a population with local-only synapses cannot feed itself through FromList rows", None
+    if "indptr" not in conn.arrays:
+        return f"a {conn.kind} connection without CSR rows", None
+    shape = tuple(shapes.get(conn.source, ()))
+    if len(shape) != 3:
+        return (f"source '{conn.source}' has shape {shape}: PoolDenseConnector needs a (C, H, W) source "
+                f"(one Grid2D population per channel)"), None
+    reasons = []
+    model = models.get(conn.target)
+    if model != MODEL:
+        reasons.append(f"target '{conn.target}' is {model}: sPyNNaker 7.4.1 ships local-only pool + dense for "
+                       f"{MODEL} only")
+    c, h, w = (int(s) for s in shape)
+    if conn.n_in != c * h * w:
+        return f"{conn.n_in} inputs for a source of shape {shape}", None
+    if grid2d_size(h * w, w / h) != (w, h):
+        reasons.append(f"source grid {h}x{w}: pyNN's Grid2D cannot express it (aspect-ratio rounding)")
+    reasons += [r for r in (_delay_reason(conn, timestep_us), _word_reason(conn, "PoolDenseConnector")) if r]
+    if conn.n_out * conn.n_in > MAX_FACTOR_ENTRIES:
+        return "; ".join(reasons + [f"{conn.n_out} x {conn.n_in} words: too large to check for a pool factor"]), None
+    k = pool_factor(signed_matrix(conn), (c, h, w))
+    per_core = c * (h // k) * (w // k) * min(conn.n_out, 256) * 2
+    if per_core > POOL_DTCM_BYTES:
+        reasons.append(f"{per_core} bytes of int16 weights per core (pool {k}x{k}, {c} channel(s), up to 256 "
+                       f"posts): PoolDense keeps them in DTCM; the budget here is {POOL_DTCM_BYTES}")
+    return ("; ".join(reasons) or None), k
+
+
+def _candidates(program: Any) -> tuple[dict[str, str | None], dict[str, str], dict[str, int | None]]:
+    """Per candidate connection: its own reason (None: fine alone), its kind (conv | pool_dense) and,
+    for pool + dense, its pool k. A non-conv connection is a candidate when its source is (C, H, W)."""
     models = {p.name: p.model for p in program.populations}
-    conns = list(program.connections)
+    shapes = {**{n: tuple(s) for n, s in program.inputs.items()}, **{p.name: tuple(p.shape) for p in program.populations}}
     timestep_us = int(round(float(program.attrs.get("time_step_ms", 1.0)) * 1000.0))
-    reasons = {c.name: intrinsic_reason(c, models, timestep_us) for c in conns}
-    changed = True
-    while changed:  # dropping one conv can disqualify the others into the same target, or a grid
-        changed = False
-        grids: dict[str, tuple[int, int, int]] = {}
-        for c in conns:
-            if c.kind == "conv" and reasons[c.name] is None:
-                for pop, shape in ((c.source, c.attrs["in_shape"]), (c.target, c.attrs["out_shape"])):
-                    grid = channel_grid(shape)
-                    if grids.setdefault(pop, grid) != grid:
-                        reasons[c.name] = (f"population '{pop}' is already split as a {grids[pop]} grid by another "
-                                           f"local-only conv; this conv sees it as {grid}")
-                        changed = True
-        for c in conns:
-            if c.kind != "conv" or reasons[c.name] is not None:
-                continue
-            others = [o.name for o in conns if o.target == c.target and reasons[o.name] is not None]
-            if others:
-                reasons[c.name] = (f"target '{c.target}' also receives {', '.join(repr(o) for o in others)} (FromList): "
-                                   f"a population with Convolution synapses accepts no other projection kind")
+    reasons, kinds, pools = {}, {}, {}
+    for c in program.connections:
+        if c.kind == "conv":
+            reasons[c.name], kinds[c.name] = intrinsic_reason(c, models, timestep_us), "conv"
+        elif len(shapes.get(c.source, ())) == 3:
+            reasons[c.name], pools[c.name] = _pool_dense_reason(c, shapes, models, timestep_us)
+            kinds[c.name] = "pool_dense"
+    return reasons, kinds, pools
+
+
+def _grid_conflicts(conns: list, reasons: dict, kinds: dict, shapes: Mapping[str, tuple[int, ...]]) -> bool:
+    """Give a reason to every local-only candidate whose populations' channel grids disagree, or whose
+    pool + dense target is itself split into grids; True if any reason was added."""
+    changed = False
+    grids: dict[str, tuple[int, int, int]] = {}
+    for c in conns:
+        if reasons.get(c.name, "x") is not None:
+            continue
+        sides = ((c.source, c.attrs["in_shape"]), (c.target, c.attrs["out_shape"])) if kinds[c.name] == "conv" \
+            else ((c.source, shapes[c.source]),)
+        for pop, shape in sides:
+            grid = channel_grid(shape)
+            if grids.setdefault(pop, grid) != grid:
+                reasons[c.name] = (f"population '{pop}' is already split as a {grids[pop]} grid by another "
+                                   f"local-only connection; this one sees it as {grid}")
                 changed = True
-    return {c.name: {"local_only": reasons[c.name] is None, "reason": reasons[c.name] or ""}
-            for c in conns if c.kind == "conv"}
+    for c in conns:
+        if reasons.get(c.name, "x") is None and kinds[c.name] == "pool_dense" and c.target in grids:
+            reasons[c.name] = (f"target '{c.target}' is split into channel grids by a local-only connection: "
+                               f"PoolDense is planned here into one 1-D population only")
+            changed = True
+    return changed
+
+
+def decide(program: Any) -> dict[str, dict[str, Any]]:
+    """Per conv connection and per pool + dense candidate: ``{"local_only": bool, "reason": str}``
+    (reason empty when local-only); pool + dense entries add ``connector`` and ``pool`` (k).
+
+    A connection is local-only when it is one of the exact cases, every connection into its target is
+    local-only of the same connector kind (LocalOnlyConvolution / LocalOnlyPoolDense accept no other
+    projection), and each population it touches has one channel grid (C, H, W).
+    """
+    conns = list(program.connections)
+    shapes = {**{n: tuple(s) for n, s in program.inputs.items()}, **{p.name: tuple(p.shape) for p in program.populations}}
+    reasons, kinds, pools = _candidates(program)
+    changed = True
+    while changed:  # dropping one connection can disqualify the others into the same target, or a grid
+        changed = _grid_conflicts(conns, reasons, kinds, shapes)
+        for c in conns:
+            if reasons.get(c.name, "x") is not None:
+                continue
+            others = [o for o in conns if o.target == c.target and o.name != c.name
+                      and (reasons.get(o.name, "x") is not None or kinds[o.name] != kinds[c.name])]
+            if others:
+                what = ", ".join(f"{o.name!r} ({'FromList' if reasons.get(o.name, 'x') is not None else kinds[o.name]})"
+                                 for o in others)
+                reasons[c.name] = (f"target '{c.target}' also receives {what}: a population with local-only "
+                                   f"synapses takes one connector kind and no other projection kind")
+                changed = True
+    out = {}
+    for c in conns:
+        if c.name in kinds:
+            out[c.name] = {"local_only": reasons[c.name] is None, "reason": reasons[c.name] or ""}
+            if kinds[c.name] == "pool_dense":
+                out[c.name].update(connector="PoolDenseConnector", pool=int(pools[c.name] or 0))
+    return out
 
 
 def record(program: Any) -> None:
-    """Write the decision into every conv connection's attrs (``local_only``, ``local_only_reason``)."""
+    """Write the decision into every candidate connection's attrs (``local_only``,
+    ``local_only_reason``; ``pool_dense`` = k for pool + dense candidates)."""
     choices = decide(program)
     for conn in program.connections:
-        if conn.kind == "conv":
+        if conn.name in choices:
             choice = choices[conn.name]
             conn.attrs[ATTR] = choice["local_only"]
             conn.attrs[REASON_ATTR] = choice["reason"]
+            if "pool" in choice:
+                conn.attrs[POOL_ATTR] = choice["pool"]
 
 
 def recorded(program: Any) -> dict[str, dict[str, Any]]:
-    """The decision stored in a program's conv connections (old artifacts: FromList, with why)."""
+    """The decision stored in a program (old artifacts: convs FromList with why, no pool + dense)."""
     out = {}
     for conn in program.connections:
         if conn.kind == "conv":
@@ -182,4 +293,7 @@ def recorded(program: Any) -> dict[str, dict[str, Any]]:
                 out[conn.name] = {"local_only": bool(conn.attrs[ATTR]), "reason": str(conn.attrs.get(REASON_ATTR, ""))}
             else:
                 out[conn.name] = {"local_only": False, "reason": OLD_ARTIFACT}
+        elif ATTR in conn.attrs:
+            out[conn.name] = {"local_only": bool(conn.attrs[ATTR]), "reason": str(conn.attrs.get(REASON_ATTR, "")),
+                              "connector": "PoolDenseConnector", "pool": int(conn.attrs.get(POOL_ATTR, 0))}
     return out

@@ -1,0 +1,169 @@
+"""Local-only pool + dense on SpiNNaker (sPyNNaker 7.4.1 PoolDenseConnector / PoolDense()).
+
+The decision (neurodeploy/targets/spinnaker_local_only.py) on crafted programs, one per reason a
+pool + dense connection stays FromList; the pool factor against matrices built here from a pool
+and a dense map; sPyNNaker's own encoder giving the planned words back; a tiny network (1x8x8 ->
+conv k3 p1 -> IF_curr_exp -> sum pool 2 -> dense 4 -> IF_curr_exp) mapped on a virtual board with
+the encoded weights read back and compared with the artifact; the exported PyNN script; `check`.
+Tests that need sPyNNaker skip without it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import nir
+import numpy as np
+import pytest
+
+from neurodeploy.backends.spinnaker import network
+from neurodeploy.format.program import Program, QConnection, QPopulation, from_manifest
+from neurodeploy.targets import spinnaker_local_only as lo
+
+HAVE_SPYNNAKER = importlib.util.find_spec("spynnaker") is not None and importlib.util.find_spec("pyNN") is not None
+needs_spynnaker = pytest.mark.skipif(not HAVE_SPYNNAKER, reason="sPyNNaker 7.4.1 is not installed")
+
+
+def _pop(name: str, shape: tuple[int, ...], model: str = "IF_curr_exp") -> QPopulation:
+    keys = list(network.PARAMS.get(model, {})) + list(network.INITIAL)
+    return QPopulation(name, model, "CubaLIF", shape, True, np.ones(shape),
+                       {k: np.full(int(np.prod(shape)), 1 << 15, np.int64) for k in keys}, 1)
+
+
+def _pool_then_dense(dense: np.ndarray, grid: tuple[int, int, int], k: int) -> np.ndarray:
+    """(n_out, C*H*W) signed words of a k x k sum pool (stride k) followed by ``dense`` (n_out, C*H/k*W/k),
+    built as the product of two explicit matrices."""
+    c, h, w = grid
+    pool = np.zeros((c * (h // k) * (w // k), c * h * w), dtype=np.int64)
+    for ch in range(c):
+        for y in range(h):
+            for x in range(w):
+                pool[(ch * (h // k) + y // k) * (w // k) + x // k, (ch * h + y) * w + x] = 1
+    return dense @ pool
+
+
+def _sparse(name: str, source: str, target: str, signed: np.ndarray, delay: int = 1,
+            arrays: dict | None = None) -> QConnection:
+    rows, cols = np.nonzero(signed)
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=signed.shape[0]))]
+    base = {"weight": np.abs(signed[rows, cols]).astype(np.int64), "synapse_type": (signed[rows, cols] < 0).astype(np.int64),
+            "indices": cols.astype(np.int64), "indptr": indptr.astype(np.int64)}
+    return QConnection(name, source, target, "sparse", signed.shape[1], signed.shape[0], source == target,
+                       {**base, **(arrays or {})}, {"delay": delay, "source_kind": "dense"})
+
+
+def _program(pops, conns, inputs=None, dt_ms: float = 1.0) -> Program:
+    return Program("spinnaker", inputs or {"input": (2, 8, 8)}, pops, conns, {},
+                   {"time_step_ms": dt_ms, "ring_buffer_shift": {p.name: [13, 13] for p in pops}})
+
+
+def _dense(n_out: int, n_in: int, seed: int = 0, high: int = 3000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-high, high, (n_out, n_in))
+
+
+def test_pool_factor_finds_the_pool_of_a_constructed_product():
+    grid = (2, 8, 8)
+    for k in (1, 2, 4, 8):
+        dense = _dense(3, 2 * (8 // k) ** 2, seed=k)
+        dense[dense == 0] = 1  # keep every block non-zero, so a larger pool cannot also fit
+        m = _pool_then_dense(dense, grid, k)
+        assert lo.pool_factor(m, grid) == k
+        got = lo.pooled_dense(m, grid, k)  # (C, H/k, W/k, n_out)
+        assert np.array_equal(got, np.moveaxis(dense.reshape(3, 2, 8 // k, 8 // k), 0, -1))
+    m = _pool_then_dense(_dense(3, 32, seed=9) | 1, grid, 2)
+    m[0, 0] += 1  # one word off inside a 2x2 block: only the trivial pool fits
+    assert lo.pool_factor(m, grid) == 1
+
+
+@pytest.mark.parametrize("case, reason", [
+    ({}, None),
+    ({"model": "IF_curr_delta"}, "IF_curr_delta"),
+    ({"delay": 17}, "a delay of 17 steps"),
+    ({"high": 40000}, "weight word of"),
+    ({"per_synapse": True}, "per-synapse delays"),
+    ({"n_out": 256, "unpooled": True}, "65536 bytes of int16 weights per core (pool 1x1"),
+    ({"source_shape": (128,)}, "needs a (C, H, W) source"),
+])
+def test_decision_on_one_pool_dense(case, reason):
+    n_out = case.get("n_out", 4)
+    m = _pool_then_dense(_dense(n_out, 2 * 16, high=case.get("high", 3000)), (2, 8, 8), 2)
+    if case.get("unpooled"):
+        m = _dense(n_out, 128) | 1  # no k x k block repeats a word: only the trivial pool fits
+    extra = {"delay": np.full(np.count_nonzero(m), 2, np.int64)} if case.get("per_synapse") else None
+    conn = _sparse("fc", "input", "out", m, delay=case.get("delay", 1), arrays=extra)
+    program = _program([_pop("out", (n_out,), case.get("model", "IF_curr_exp"))], [conn],
+                       {"input": case.get("source_shape", (2, 8, 8))})
+    got = lo.decide(program)
+    if "source_shape" in case:
+        assert "fc" not in got  # not a candidate: a plain FromList connection, nothing recorded
+        return
+    assert got["fc"]["connector"] == "PoolDenseConnector" and got["fc"]["pool"] == (1 if case.get("unpooled") else 2)
+    if reason is None:
+        assert got["fc"]["reason"] == ""
+    else:
+        assert reason in got["fc"]["reason"], got["fc"]["reason"]
+    assert got["fc"]["local_only"] == (reason is None)
+
+
+def test_mixed_targets_recurrence_and_gridded_targets():
+    m = _pool_then_dense(_dense(4, 32), (2, 8, 8), 2)
+    fc = _sparse("fc", "input", "out", m)
+    plain = _sparse("plain", "other", "out", _dense(4, 5))  # FromList from a 1-D input into the same target
+    got = lo.decide(_program([_pop("out", (4,))], [fc, plain], {"input": (2, 8, 8), "other": (5,)}))
+    assert not got["fc"]["local_only"] and "also receives 'plain' (FromList)" in got["fc"]["reason"]
+    rec = _sparse("rec", "grid", "grid", _dense(128, 128))
+    got = lo.decide(_program([_pop("grid", (2, 8, 8))], [rec]))
+    assert "recurrent" in got["rec"]["reason"]
+    # a pool + dense into a population that a local-only conv splits into channel grids
+    from tests.backends.test_spinnaker_local_only import _conv
+
+    conv = _conv("conv", "b", "c", (2, 4, 4), c_out=1)
+    into_b = _sparse("into_b", "input", "b", _pool_then_dense(_dense(32, 32), (2, 8, 8), 2))
+    got = lo.decide(_program([_pop("b", (2, 4, 4)), _pop("c", (1, 4, 4))], [into_b, conv]))
+    assert got["conv"]["local_only"] and "split into channel grids" in got["into_b"]["reason"]
+
+
+def test_record_and_old_artifacts():
+    m = _pool_then_dense(_dense(4, 32), (2, 8, 8), 2)
+    program = _program([_pop("out", (4,))], [_sparse("fc", "input", "out", m)])
+    assert lo.recorded(program) == {}  # before the decision: nothing recorded, FromList
+    lo.record(program)
+    assert lo.recorded(program) == lo.decide(program) == {
+        "fc": {"local_only": True, "reason": "", "connector": "PoolDenseConnector", "pool": 2}}
+    plan = network.plan(program)
+    assert [(pd.channel, pd.pool, pd.words.shape) for pd in plan.pool_dense] == [(0, 2, (4, 4, 4)), (1, 2, (4, 4, 4))]
+    assert plan.projections == [] and plan.sources[0].grid == (2, 8, 8)
+    dense = m.reshape(4, 2, 8, 8)  # word of post j from pooled (px, py) of channel c: any pre in the block
+    for pd in plan.pool_dense:
+        assert np.array_equal(pd.words, np.transpose(dense[:, pd.channel, ::2, ::2], (2, 1, 0)))
+
+
+@needs_spynnaker
+@pytest.mark.parametrize("shift", [0, 7, 13])
+def test_spynnakers_encoder_gives_the_words_back(shift):
+    """PoolDenseConnector divides by the pool area, multiplies by the receptor's weight scale and
+    rounds: the planned nA weights come back as the artifact's signed words."""
+    from types import SimpleNamespace
+
+    from spynnaker.pyNN.models.neural_projections.connectors.pool_dense_connector import PoolDenseConnector
+    from pacman.model.graphs.common import Slice
+
+    m = _pool_then_dense(_dense(6, 2 * 16, seed=shift, high=32767), (2, 8, 8), 2)
+    m[0, 0:2], m[0, 8:10] = 32767, 32767  # the largest word, and the most negative one PoolDense encodes
+    m[1, 0:2], m[1, 8:10] = -32767, -32767
+    program = _program([_pop("out", (6,))], [_sparse("fc", "input", "out", m)])
+    program.attrs["ring_buffer_shift"] = {"out": [shift, shift + 1]}
+    lo.record(program)
+    plan = network.plan(program)
+    assert len(plan.pool_dense) == 2
+    for pd in plan.pool_dense:
+        conn = PoolDenseConnector(pd.weights.reshape(-1), pool_shape=(2, 2), pool_stride=(2, 2))
+        vertex = lambda shape: SimpleNamespace(atoms_shape=shape, get_synapse_id_by_target=  # noqa: E731
+                                               lambda t: {"excitatory": 0, "inhibitory": 1}[t])
+        edge = SimpleNamespace(pre_vertex=vertex((8, 8)), post_vertex=vertex((6,)))
+        scales = np.array([network.weight_scale(shift), network.weight_scale(shift + 1)])
+        out = conn.get_local_only_data(edge, 1, 0, Slice(0, 5), scales)
+        words = np.asarray(out[5:], dtype=np.uint32).view(np.int16)[:4 * 4 * 6].astype(np.int64)
+        assert np.array_equal(words.reshape(4, 4, 6), pd.words)
