@@ -167,3 +167,69 @@ def test_spynnakers_encoder_gives_the_words_back(shift):
         out = conn.get_local_only_data(edge, 1, 0, Slice(0, 5), scales)
         words = np.asarray(out[5:], dtype=np.uint32).view(np.int16)[:4 * 4 * 6].astype(np.int64)
         assert np.array_equal(words.reshape(4, 4, 6), pd.words)
+
+
+# ------------------------------------------------------------------ a network on a virtual board
+
+def pool_dense_graph() -> nir.NIRGraph:
+    """input 1x8x8 -> conv1 (2 channels, k3, p1) -> lif1 (CubaLIF) -> sum pool 2 -> flatten -> fc1 (4) -> lif2."""
+    from tests.backends.test_spinnaker_local_only import _cuba
+
+    rng = np.random.default_rng(3)
+    nodes = {"input": nir.Input(input_type=np.array((1, 8, 8))),
+             "conv1": nir.Conv2d(input_shape=(8, 8), weight=rng.normal(0.2, 1.0, (2, 1, 3, 3)), stride=(1, 1),
+                                 padding=(1, 1), dilation=(1, 1), groups=1, bias=np.zeros(2)),
+             "lif1": _cuba((2, 8, 8)),
+             "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0])),
+             "flat": nir.Flatten(input_type={"input": np.array([2, 4, 4])}, start_dim=0, end_dim=2),
+             "fc1": nir.Affine(weight=rng.normal(0.0, 1.0, (4, 32)), bias=np.zeros(4)),
+             "lif2": _cuba((4,)), "output": nir.Output(output_type=np.array((4,)))}
+    edges = [("input", "conv1"), ("conv1", "lif1"), ("lif1", "pool"), ("pool", "flat"), ("flat", "fc1"),
+             ("fc1", "lif2"), ("lif2", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3}, type_check=False)
+
+
+def pool_dense_artifact():
+    from neurodeploy.compiler.compile import Options, compile_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compile_model(pool_dense_graph(), Options(target="spinnaker", allow_degraded=True)).to_artifact()
+
+
+def test_the_compiler_records_pool_dense():
+    program = from_manifest(pool_dense_artifact().manifest["program"], pool_dense_artifact().arrays)
+    got = lo.recorded(program)
+    fc = next(c for c in program.connections if c.kind != "conv")
+    assert got[fc.name] == {"local_only": True, "reason": "", "connector": "PoolDenseConnector", "pool": 2}
+    assert got["conv1"]["local_only"]
+    plan = network.plan(program)
+    assert plan.population("lif1").grid == (2, 8, 8) and [pd.channel for pd in plan.pool_dense] == [0, 1]
+
+
+@needs_spynnaker
+def test_virtual_board_reads_back_the_pool_dense_weights(tmp_path):
+    """sPyNNaker maps the network; the weights its PoolDenseConnector encoded, expanded as the core
+    applies them, equal the artifact's non-zero synapses (pre, post, word, receptor, delay)."""
+    from neurodeploy.backends.spinnaker import map_many
+
+    art = pool_dense_artifact()
+    program = from_manifest(art.manifest["program"], art.arrays)
+    readback = tmp_path / "pool_dense.npz"
+    (report,) = map_many([(art, None)], readback=[readback], steps=4)
+    assert report["matches"] == {k: True for k in report["matches"]}, report["matches"]
+    fc = next(c for c in program.connections if c.kind != "conv")
+    assert report["local_only"][fc.name]["local_only"] and report["local_only"][fc.name]["projections"] == 2
+    assert report["local_only"][fc.name]["kernels_equal_plan"]
+    with np.load(readback) as rb:
+        got = {k: rb[k] for k in rb.files}
+    post = np.repeat(np.arange(fc.n_out), np.diff(fc.arrays["indptr"]))
+    for kind, tag in ((0, "exc"), (1, "inh")):
+        sel = (np.asarray(fc.arrays["synapse_type"]) == kind) & (np.asarray(fc.arrays["weight"]) != 0)
+        want = sorted(zip(post[sel].tolist(), np.asarray(fc.arrays["indices"])[sel].tolist(),
+                          np.asarray(fc.arrays["weight"])[sel].tolist()))
+        key = f"{fc.name}.{tag}"
+        have = sorted(zip(got[f"{key}.post"].tolist(), got[f"{key}.pre"].tolist(), got[f"{key}.word"].tolist()))
+        assert have == want and len(want) > 0, key
+        assert np.all(got[f"{key}.delay_steps"] == fc.attrs["delay"])
+        assert report["synapses"][f"{fc.name}:{tag}"]["local_only"]
