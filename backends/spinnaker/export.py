@@ -67,6 +67,7 @@ def _script(plan: network.NetworkPlan, art, data_name: str, arrays: dict[str, np
     for proj in plan.projections:
         lines += _projection_code(proj, plan, arrays)
     lines += _conv_code(plan, arrays)
+    lines += _pool_dense_code(plan, arrays)
     add("    return sources, pops")
     add("")
     add("")
@@ -97,6 +98,11 @@ def _header(plan: network.NetworkPlan, art, data_name: str) -> list[str]:
                   "  ConvolutionConnector per (input, output) channel with Convolution() synapses; kernels are",
                   "  rotated 180 degrees (sPyNNaker computes a true convolution) and hold +word/scale (excitatory)",
                   "  and -word/scale (inhibitory) nA, which sPyNNaker rounds back to the int16 words."]
+    if plan.pool_dense:
+        lines += ["- local-only pool + dense: one PoolDenseConnector per source channel (a Grid2D population)",
+                  "  with PoolDense() synapses; weights are (pooled x, pooled y, post) of +word/scale (excitatory)",
+                  "  and -word/scale (inhibitory) nA times the pool area, which sPyNNaker divides by the area and",
+                  "  rounds back to the int16 words."]
     spiking = [p.name for p in plan.populations if p.spiking]
     lines += ['"""', "import argparse", "from pathlib import Path", "", "import numpy as np",
               "import pyNN.spiNNaker as sim", "", f"TIMESTEP_US = {plan.timestep_us}",
@@ -199,6 +205,29 @@ def _conv_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list
                   f"sim.ConvolutionConnector(data[{key!r}][i], padding={first.padding}),",
                   f"                       synapse_type=sim.Convolution(delay={first.delay_steps} * TIMESTEP_MS), "
                   f"receptor_type=\"excitatory\", label=f\"{name}:{{ci}}->{{co}}\")"]
+    return lines
+
+
+def _pool_dense_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list[str]:
+    """Local-only pool + dense: one PoolDenseConnector per source channel."""
+    lines: list[str] = []
+    by_conn: dict[str, list] = {}
+    for pd in plan.pool_dense:
+        by_conn.setdefault(pd.connection, []).append(pd)
+    for name, pds in by_conn.items():
+        first = pds[0]
+        key = f"{name}.pool_dense"
+        arrays[key] = np.stack([pd.weights for pd in pds])
+        k = first.pool
+        lines += [f"    # connection {name!r}: {first.source} -> {first.target}, local-only: {len(pds)} "
+                  f"PoolDenseConnector projection(s), {k}x{k} sum pool (stride {k}), weights (x, y, post) in nA "
+                  f"times {k * k}, delay {first.delay_steps} step(s)",
+                  f"    for i, c in enumerate({[pd.channel for pd in pds]!r}):",
+                  f"        sim.Projection(cells[{first.source!r}][c], cells[{first.target!r}], "
+                  f"sim.PoolDenseConnector(data[{key!r}][i].reshape(-1), pool_shape=({k}, {k}), "
+                  f"pool_stride=({k}, {k})),",
+                  f"                       synapse_type=sim.PoolDense(delay={first.delay_steps} * TIMESTEP_MS), "
+                  f"receptor_type=\"excitatory\", label=f\"{name}:{{c}}\")"]
     return lines
 
 

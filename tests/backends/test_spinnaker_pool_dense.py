@@ -233,3 +233,44 @@ def test_virtual_board_reads_back_the_pool_dense_weights(tmp_path):
         assert have == want and len(want) > 0, key
         assert np.all(got[f"{key}.delay_steps"] == fc.attrs["delay"])
         assert report["synapses"][f"{fc.name}:{tag}"]["local_only"]
+
+
+@needs_spynnaker
+def test_export_writes_pool_dense_and_the_script_runs(tmp_path):
+    """`export --format pynn` writes one PoolDenseConnector per source channel with the planned weights,
+    and the script runs on a virtual board."""
+    import subprocess
+    import sys
+
+    from neurodeploy.backends.spinnaker.backend import Machine, child_env, write_config
+    from tests.backends.test_spinnaker_local_only import _export
+
+    art = pool_dense_artifact()
+    script = _export(art, tmp_path / "net.py")
+    text = script.read_text()
+    assert text.count("sim.PoolDenseConnector(") == 1 and "pool_shape=(2, 2), pool_stride=(2, 2)" in text
+    assert "sim.PoolDense(delay=1 * TIMESTEP_MS)" in text and "enumerate([0, 1])" in text
+    program = from_manifest(art.manifest["program"], art.arrays)
+    fc = next(c for c in program.connections if c.kind != "conv")
+    with np.load(script.with_suffix(".npz")) as data:
+        weights = data[f"{fc.name}.pool_dense"]
+    # independent of the plan: the artifact's words of pre (c, 2*py, 2*px), signed, over the weight scale, x4
+    post = np.repeat(np.arange(fc.n_out), np.diff(fc.arrays["indptr"]))
+    dense = np.zeros((fc.n_out, fc.n_in))
+    shift = program.attrs["ring_buffer_shift"][fc.target]
+    signed = np.where(fc.arrays["synapse_type"] == 1, -fc.arrays["weight"] / 2.0 ** (15 - shift[1]),
+                      fc.arrays["weight"] / 2.0 ** (15 - shift[0]))
+    dense[post, fc.arrays["indices"]] = signed
+    want = np.transpose(dense.reshape(fc.n_out, 2, 8, 8)[:, :, ::2, ::2], (1, 3, 2, 0)) * 4
+    assert np.array_equal(weights, want)
+    home = tmp_path / "home"
+    write_config(home, Machine())
+    x = np.zeros((1, 4, 1, 8, 8), dtype=np.uint8)
+    x[0, 0, 0, 3, 3] = 1
+    np.savez(tmp_path / "x.npz", input=x)
+    proc = subprocess.run([sys.executable, str(script), "--input", str(tmp_path / "x.npz"), "--record", "v",
+                           "-o", str(tmp_path / "out.npz")], cwd=home, env=child_env(home),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with np.load(tmp_path / "out.npz") as out:
+        assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 4)
