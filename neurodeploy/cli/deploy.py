@@ -210,16 +210,26 @@ def _conv_synapses(program) -> dict:
     from neurodeploy.targets import spinnaker_local_only
 
     choices = spinnaker_local_only.recorded(program)
-    return {"conv_synapses": [{"connection": conn.name, "source": conn.source, "target": conn.target,
-                               "kind": "local_only" if choices[conn.name]["local_only"] else "from_list",
-                               "reason": choices[conn.name]["reason"]}
-                              for conn in program.connections if conn.kind == "conv"]}
+    entry = lambda conn: {"connection": conn.name, "source": conn.source, "target": conn.target,  # noqa: E731
+                          "kind": "local_only" if choices[conn.name]["local_only"] else "from_list",
+                          "reason": choices[conn.name]["reason"]}
+    out = {"conv_synapses": [entry(conn) for conn in program.connections if conn.kind == "conv"]}
+    pooled = [{**entry(conn), "pool": choices[conn.name]["pool"]} for conn in program.connections
+              if conn.kind != "conv" and conn.name in choices]
+    if pooled:  # pool + dense candidates (PoolDenseConnector)
+        out["pool_dense_synapses"] = pooled
+    return out
 
 
 def _conv_synapse_lines(program) -> list[str]:
-    return [f"  conv {c['connection']} ({c['source']} -> {c['target']}): "
-            + ("local-only (ConvolutionConnector)" if c["kind"] == "local_only" else f"FromList: {c['reason']}")
-            for c in _conv_synapses(program).get("conv_synapses", [])]
+    found = _conv_synapses(program)
+    lines = [f"  conv {c['connection']} ({c['source']} -> {c['target']}): "
+             + ("local-only (ConvolutionConnector)" if c["kind"] == "local_only" else f"FromList: {c['reason']}")
+             for c in found.get("conv_synapses", [])]
+    return lines + [f"  pool + dense {c['connection']} ({c['source']} -> {c['target']}): "
+                    + (f"local-only (PoolDenseConnector, pool {c['pool']}x{c['pool']})" if c["kind"] == "local_only"
+                       else f"FromList: {c['reason']}")
+                    for c in found.get("pool_dense_synapses", [])]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -300,7 +310,8 @@ def inspect_artifact(path: str) -> int:
         print(f"  population {pop['name']}: {pop['model']} ({pop['kind']}) {pop['shape']}, latency {pop['latency']}")
     for conn in m["program"]["connections"]:
         attrs = conn["attrs"]
-        extra = ", ".join(f"{k}={attrs[k]}" for k in ("weight_exp", "sign_mode", "delay", "local_only") if k in attrs)
+        extra = ", ".join(f"{k}={attrs[k]}" for k in ("weight_exp", "sign_mode", "delay", "local_only", "pool_dense")
+                          if k in attrs)
         if attrs.get("local_only_reason"):
             extra += f" (FromList: {attrs['local_only_reason']})"
         print(f"  connection {conn['name']}: {conn['source']} -> {conn['target']} [{conn['kind']}] {extra}")

@@ -274,3 +274,31 @@ def test_export_writes_pool_dense_and_the_script_runs(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with np.load(tmp_path / "out.npz") as out:
         assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 4)
+
+
+def test_check_and_inspect_name_the_pool_dense_connection(tmp_path, capsys):
+    import json
+
+    from neurodeploy.cli import main as cli
+    from neurodeploy.format import artifact as artifact_format
+
+    model = tmp_path / "pool.nir"
+    nir.write(str(model), pool_dense_graph())
+    cli.main(["check", str(model), "--target", "spinnaker", "--json", str(tmp_path / "c.json")])
+    out = capsys.readouterr().out
+    assert "pool + dense pool/flat/fc1 (lif1 -> lif2): local-only (PoolDenseConnector, pool 2x2)" in out
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert [(c["connection"], c["kind"], c["pool"]) for c in report["pool_dense_synapses"]] == [
+        ("pool/flat/fc1", "local_only", 2)]
+    ndp = tmp_path / "pool.ndp"
+    artifact_format.write(pool_dense_artifact(), ndp)
+    cli.main(["inspect", str(ndp)])
+    assert "delay=1, local_only=True, pool_dense=2" in capsys.readouterr().out
+    # the same network with LIF cells (IF_curr_delta): FromList, with the reason
+    graph = pool_dense_graph()
+    from tests.backends.test_spinnaker_local_only import _lif
+
+    graph.nodes["lif2"] = _lif((4,))
+    nir.write(str(model), graph)
+    cli.main(["check", str(model), "--target", "spinnaker"])
+    assert "pool + dense pool/flat/fc1 (lif1 -> lif2): FromList: target 'lif2' is IF_curr_delta" in capsys.readouterr().out
