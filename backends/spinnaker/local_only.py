@@ -9,7 +9,10 @@ that on the host). :func:`readback` expands the recorded words into synapses exa
 ``local_only_conv_impl.c`` applies them for stride 1 (a spike at pre (row, col) reaches post
 (row + pad - i, col + pad - j) with ``weights[(kh-1-i) * kw + (kw-1-j)]``; zero words are
 skipped; positive words go to the positive receptor, negative ones, negated, to the other),
-so the runner compares them with the artifact's synapses like FromList rows.
+so the runner compares them with the artifact's synapses like FromList rows. Pool + dense:
+the probe also records ``PoolDenseConnector.get_local_only_data`` per (projection, post slice),
+and :func:`expand_pool_dense` applies its int16 weights in 7.4.1's host layout (pooled x, pooled
+y, post).
 """
 from __future__ import annotations
 

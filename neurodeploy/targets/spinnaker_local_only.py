@@ -21,7 +21,16 @@ slot ``time + delay`` with the same saturation at 0xFFFF, excitatory for positiv
 for negative weights; a zero weight is skipped, which adds nothing. So the decision never changes
 the integers, only how sPyNNaker is asked to compute them.
 
-Every other conv connection stays FromList, with the reason recorded. The compiler records the
+Pool + dense: a non-conv connection from a (C, H, W) source (the compiler stores a sum pool +
+flatten + dense as its product matrix) can run as 7.4.1's ``PoolDenseConnector`` where the matrix
+factors as a square k x k pool with stride k tiling the grid followed by a dense map, into an
+IF_curr_exp target that takes only such connections, with one on-core delay, words <= 32767 and
+the int16 weights of a core within a DTCM budget. PoolDense divides the weights it is given by
+the pool area and scales and rounds them as ConvolutionConnector does, so ``±word / scale * k*k``
+comes back as the word (docs/backends-spinnaker.md, "Pool + dense layers", has the facts and
+what is assumed of its C core).
+
+Every other conv or pool + dense candidate stays FromList, with the reason recorded. The compiler records the
 decision in each conv connection's attrs (``local_only``, ``local_only_reason``); the backend,
 ``export --format pynn``, ``check`` and ``inspect`` read it from there. Artifacts without it
 (compiled before the decision existed) are FromList throughout.
