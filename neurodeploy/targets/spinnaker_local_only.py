@@ -141,7 +141,7 @@ def intrinsic_reason(conn: Any, models: Mapping[str, str], timestep_us: int = 10
 
 POOL_ATTR = "pool_dense"  # the pool k (stride k) of a pool + dense candidate, 0 when none fits
 POOL_DTCM_BYTES = 32 * 1024  # int16 weights one core copies into DTCM (a conservative budget, see docs)
-MAX_FACTOR_ENTRIES = 1 << 25  # a dense (post x pre) check larger than this is not attempted
+MAX_FACTOR_ENTRIES = 1 << 22  # a dense (post x pre) int64 check larger than this (32 MB) is not attempted
 
 
 def signed_matrix(conn: Any) -> np.ndarray:

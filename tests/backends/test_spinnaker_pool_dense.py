@@ -302,3 +302,13 @@ def test_check_and_inspect_name_the_pool_dense_connection(tmp_path, capsys):
     nir.write(str(model), graph)
     cli.main(["check", str(model), "--target", "spinnaker"])
     assert "pool + dense pool/flat/fc1 (lif1 -> lif2): FromList: target 'lif2' is IF_curr_delta" in capsys.readouterr().out
+
+
+def test_a_matrix_too_large_to_check_stays_from_list(monkeypatch):
+    m = _pool_then_dense(_dense(4, 32), (2, 8, 8), 2)
+    program = _program([_pop("out", (4,))], [_sparse("fc", "input", "out", m)])
+    monkeypatch.setattr(lo, "MAX_FACTOR_ENTRIES", 4 * 128 - 1)
+    got = lo.decide(program)["fc"]
+    assert not got["local_only"] and "4 x 128 words: too large to check" in got["reason"] and got["pool"] == 0
+    monkeypatch.setattr(lo, "MAX_FACTOR_ENTRIES", 4 * 128)
+    assert lo.decide(program)["fc"]["local_only"]
