@@ -150,23 +150,27 @@ def test_spynnakers_encoder_gives_the_words_back(shift):
     from spynnaker.pyNN.models.neural_projections.connectors.pool_dense_connector import PoolDenseConnector
     from pacman.model.graphs.common import Slice
 
-    m = _pool_then_dense(_dense(6, 2 * 16, seed=shift, high=32767), (2, 8, 8), 2)
+    m = _pool_then_dense(_dense(6, 2 * 8, seed=shift, high=32767), (2, 4, 8), 2)  # H 4, W 8: not square
     m[0, 0:2], m[0, 8:10] = 32767, 32767  # the largest word, and the most negative one PoolDense encodes
     m[1, 0:2], m[1, 8:10] = -32767, -32767
-    program = _program([_pop("out", (6,))], [_sparse("fc", "input", "out", m)])
+    program = _program([_pop("out", (6,))], [_sparse("fc", "input", "out", m)], {"input": (2, 4, 8)})
     program.attrs["ring_buffer_shift"] = {"out": [shift, shift + 1]}
     lo.record(program)
     plan = network.plan(program)
     assert len(plan.pool_dense) == 2
     for pd in plan.pool_dense:
+        # the layout 7.4.1 takes: [pooled x][pooled y][post] = the word of pre (c, 2 * py, 2 * px)
+        want = np.array([[[m[j, pd.channel * 32 + 2 * py * 8 + 2 * px] for j in range(6)] for py in range(2)]
+                         for px in range(4)])
+        assert np.array_equal(pd.words, want)
         conn = PoolDenseConnector(pd.weights.reshape(-1), pool_shape=(2, 2), pool_stride=(2, 2))
         vertex = lambda shape: SimpleNamespace(atoms_shape=shape, get_synapse_id_by_target=  # noqa: E731
                                                lambda t: {"excitatory": 0, "inhibitory": 1}[t])
-        edge = SimpleNamespace(pre_vertex=vertex((8, 8)), post_vertex=vertex((6,)))
+        edge = SimpleNamespace(pre_vertex=vertex((8, 4)), post_vertex=vertex((6,)))  # Grid2D: (width, height)
         scales = np.array([network.weight_scale(shift), network.weight_scale(shift + 1)])
         out = conn.get_local_only_data(edge, 1, 0, Slice(0, 5), scales)
-        words = np.asarray(out[5:], dtype=np.uint32).view(np.int16)[:4 * 4 * 6].astype(np.int64)
-        assert np.array_equal(words.reshape(4, 4, 6), pd.words)
+        words = np.asarray(out[5:], dtype=np.uint32).view(np.int16)[:4 * 2 * 6].astype(np.int64)
+        assert np.array_equal(words.reshape(4, 2, 6), want)
 
 
 # ------------------------------------------------------------------ a network on a virtual board
@@ -312,3 +316,15 @@ def test_a_matrix_too_large_to_check_stays_from_list(monkeypatch):
     assert not got["local_only"] and "4 x 128 words: too large to check" in got["reason"] and got["pool"] == 0
     monkeypatch.setattr(lo, "MAX_FACTOR_ENTRIES", 4 * 128)
     assert lo.decide(program)["fc"]["local_only"]
+
+
+def test_expand_pool_dense_applies_the_x_major_layout():
+    """H 2, W 4, pool 2: the pooled x picks the word; pre in raster order (row * W + col)."""
+    from neurodeploy.backends.spinnaker.local_only import expand_pool_dense
+
+    table = np.array([[[5, 0]], [[-3, 7]]])  # [pooled x][pooled y][post], 2 posts from post 10 on
+    pre, post, word = expand_pool_dense(table.reshape(-1), 2, (2, 4), 10, 2)
+    got = sorted(zip(pre.tolist(), post.tolist(), word.tolist()))
+    want = sorted([(p, 10, 5) for p in (0, 1, 4, 5)] + [(p, 10, -3) for p in (2, 3, 6, 7)]
+                  + [(p, 11, 7) for p in (2, 3, 6, 7)])  # post 11 has a zero word at pooled x 0: skipped
+    assert got == want
