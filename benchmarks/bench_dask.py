@@ -7,7 +7,7 @@
    - ``neurodeploy run`` in one process (reads the input, writes the .npz);
    - ``neurodeploy run --scheduler`` on a warm local cluster of 1 and of 2 single-threaded workers
      (cluster start-up reported apart; one warm-up run first loads numba's cache in the workers).
-2. The client's peak memory (its own ru_maxrss, a separate process per run) for ``run --record v``
+2. The client's peak memory (its VmHWM, a separate process per run) for ``run --record v``
    over the first run's samples and 4x as many: one process vs ``--workers 2`` (shards on disk).
 3. ``--profile-memory``: only the client's peak memory of ``profile --json`` over the first run's
    samples and 4x as many: one process vs ``--workers 2`` (shards reduced on the workers).
@@ -72,7 +72,7 @@ def _kernel_times(ndp: Path, inputs: Path) -> dict[str, float]:
     return out
 
 
-def _cli_times(ndp: Path, inputs: Path, folder: Path, shard_size: int) -> dict[str, float]:
+def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
     from distributed import Client
 
     from neurodeploy.cli import main as cli
@@ -84,24 +84,27 @@ def _cli_times(ndp: Path, inputs: Path, folder: Path, shard_size: int) -> dict[s
         start = time.perf_counter()
         with local_cluster(workers) as cluster, Client(cluster):
             out[f"(local cluster of {workers} started in)"] = time.perf_counter() - start
-            sharded = run + ["--scheduler", cluster.scheduler_address, "--shard-size", str(shard_size)]
+            sharded = run + ["--scheduler", cluster.scheduler_address]  # the default shard size
             cli.main(sharded)  # warm-up: numba's cache loaded in every worker
             out[f"`run --scheduler`, {workers} worker(s) x 1 thread"] = _timed(lambda: cli.main(sharded))
     return out
 
 
-_PEAK = """
-import resource, sys
+# The peak is VmHWM (this process image's high-water mark, in kB), not ru_maxrss: Linux keeps
+# ru_maxrss across fork and exec, so a child would report at least the benchmark's own size.
+_HWM = "int(next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1])"
+_PEAK = f"""
+import sys
 from neurodeploy.cli import main as cli
 code = cli.main(sys.argv[1:])
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, code)
+print("PEAK", {_HWM}, code)
 """
 
 
 # The earlier `profile --workers` client, for comparison: every shard's traces gathered and concatenated
 # here, then counted at once (``profile(traces=...)``). ARGS: artifact, input, shard size.
-_GATHERED = """
-import os, resource, sys
+_GATHERED = f"""
+import os, sys
 import numpy as np
 from neurodeploy.analysis.profile import profile, record_of
 from neurodeploy.cli.shard import _gather
@@ -119,9 +122,9 @@ samples, _ = shard.input_extent(inp, keys, program.inputs)
 spec = shard.RunSpec(os.path.abspath(ndp), art.content_hash, os.path.abspath(inp), tuple(keys.items()),
                      record_of(program), "pad", overflow=True)
 results = _gather(Where(2, None), shard.run_shard, spec, shard.plan(samples, size), samples)
-traces = {k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}
+traces = {{k: np.concatenate([r.arrays[k] for r in results]) for k in results[0].arrays}}
 profile(art, inputs, traces=traces)
-print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, 0)
+print("PEAK", {_HWM}, 0)
 """
 
 
@@ -165,11 +168,6 @@ def _print_profile_memory(model: str, target: str, rows: list[tuple[int, float, 
     print(json.dumps({"profile_memory_mb": rows}))
 
 
-def shard_size(samples: int) -> int:
-    """16 shards per run (at least 8 samples each): enough for two workers to share evenly."""
-    return max(8, samples // 16)
-
-
 def _run_spec(text: str) -> tuple[str, int]:
     model, _, samples = text.partition(":")
     return model, int(samples or 4096)
@@ -180,12 +178,22 @@ def _speed(model: str, samples: int, target: str, folder: Path) -> tuple[Path, i
     inputs = folder / f"{model}.in.npz"
     _inputs(model, samples, inputs)
     steps = int(np.load(inputs)["input"].shape[1])
-    return ndp, steps, {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder, shard_size(samples))}
+    return ndp, steps, {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder)}
 
 
-def _print_speed(model: str, target: str, samples: int, steps: int, times: dict[str, float]) -> None:
+def _default_shard(ndp: Path, samples: int, steps: int) -> int:
+    from neurodeploy.format import artifact
+    from neurodeploy.format.program import from_manifest
+    from neurodeploy.sharding import shard
+
+    art = artifact.read(ndp)
+    return shard.default_size(samples, shard.work_per_sample(from_manifest(art.manifest["program"], art.arrays), steps))
+
+
+def _print_speed(model: str, target: str, samples: int, steps: int, times: dict[str, float],
+                 shard_samples: int) -> None:
     print(f"\n{model} on {target}: {samples} samples x {steps} steps, spikes only (best of 3), "
-          f"shards of {shard_size(samples)}")
+          f"shards of {shard_samples} (the default)")
     for label, seconds in times.items():
         rate = "" if label.startswith("(") else f"  {samples * steps / seconds:>12,.0f} sample-steps/s"
         print(f"  {label:<48} {seconds:8.2f} s{rate}")
@@ -213,11 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         folder = Path(tmp)
         for model, samples in args.runs:
             ndp, steps, times = _speed(model, samples, args.target, folder)
-            results.append({"model": model, "samples": samples, "steps": steps, "times_s": times, "ndp": ndp})
+            results.append({"model": model, "samples": samples, "steps": steps, "times_s": times, "ndp": ndp,
+                            "shard_size": _default_shard(ndp, samples, steps)})
         first = results[0]
         memory = [] if args.no_memory else _memory(first["model"], first["ndp"], first["samples"], folder)
     for r in results:
-        _print_speed(r["model"], args.target, r["samples"], r["steps"], r["times_s"])
+        _print_speed(r["model"], args.target, r["samples"], r["steps"], r["times_s"], r["shard_size"])
     if memory:
         print(f"client peak memory, {first['model']}, `run --record v` (MB):")
         print(f"  {'samples':>8} {'one process':>12} {'--workers 2':>12}")

@@ -19,7 +19,7 @@ from neurodeploy.format.paths import sha256
 from neurodeploy.cli import files as cli_files
 from neurodeploy.sharding.cluster import Where, map_shards, progress
 from neurodeploy.errors import OptionError
-from neurodeploy.sharding.shard import DEFAULT_SHARD_SIZE, RunSpec, ShardResult, plan, run_shard
+from neurodeploy.sharding.shard import MAX_SHARD, MIN_SHARD, RunSpec, ShardResult, plan, run_shard, work_per_sample
 
 
 def add_options(p: argparse.ArgumentParser, *, traces: bool = False) -> None:
@@ -31,7 +31,8 @@ def add_options(p: argparse.ArgumentParser, *, traces: bool = False) -> None:
                    help="use a running Dask cluster, e.g. tcp://10.0.0.5:8786; its workers read the files at "
                         "the same paths (a shared folder)")
     g.add_argument("--shard-size", type=int, metavar="S",
-                   help=f"samples per shard (default {DEFAULT_SHARD_SIZE}); the client holds a few shards at once")
+                   help=f"samples per shard (default: about 16M neuron-steps each, {MIN_SHARD}-{MAX_SHARD} samples, at "
+                        f"least 8 shards); the client holds a few shards at once")
     if traces:
         g.add_argument("--probe", default="", metavar="POP[,POP]",
                        help="record only these populations (default: all)")
@@ -114,7 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 totals.add(result)
                 bar.update(result.shard.size)
 
-            map_shards(cluster, run_shard, spec, plan(samples, args.shard_size), take)
+            shards = plan(samples, args.shard_size, work_per_sample(program, steps))
+            map_shards(cluster, run_shard, spec, shards, take)
         store.finish(_event_shapes(program, spec, samples, steps))
     except BaseException:
         store.discard()
@@ -203,8 +205,8 @@ def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: s
     samples, steps = shard.input_extent(input_path, keys, program.inputs)
     spec = VerifySpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(model), semantics,
                       os.path.abspath(input_path), tuple(keys.items()))
-    report = merge(program, _gather(cluster, verify_shard, spec, plan(samples, shard_size), samples),
-                   samples, steps)
+    shards = plan(samples, shard_size, work_per_sample(program, steps))
+    report = merge(program, _gather(cluster, verify_shard, spec, shards, samples), samples, steps)
     report["artifact"] = str(artifact_path)
     report["float_model"] = {"path": str(model), "sha256": sha256(model), "sha256_matches_provenance": hash_matches}
     return report
@@ -234,8 +236,9 @@ def profile_reductions(artifact_path: str, input_path: str, art: Any, program: A
     from neurodeploy.analysis.profile import merge, record_of
 
     keys = shard.input_keys(input_path, program.inputs)
-    samples, _ = shard.input_extent(input_path, keys, program.inputs)
+    samples, steps = shard.input_extent(input_path, keys, program.inputs)
     spec = RunSpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(input_path),
                    tuple(keys.items()), record_of(program), "pad" if pad else "target", overflow=True)
-    results = _gather(cluster, shard.profile_shard, spec, plan(samples, shard_size), samples)
+    shards = plan(samples, shard_size, work_per_sample(program, steps))
+    results = _gather(cluster, shard.profile_shard, spec, shards, samples)
     return merge([r["reductions"] for r in results])

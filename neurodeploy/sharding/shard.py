@@ -23,7 +23,14 @@ import numpy as np
 
 from neurodeploy.errors import InputDataError, OptionError
 
-DEFAULT_SHARD_SIZE = 128  # samples; fixed, so that shards (and merged sums) do not depend on the workers
+DEFAULT_SHARD_SIZE = 128  # samples, where the work of a sample is unknown
+# Without --shard-size, a shard holds about SHARD_WORK neuron-steps (tens of milliseconds of kernel
+# time and tens of MB per recorded state), within [MIN_SHARD, MAX_SHARD] samples, and a data set is
+# cut into at least MIN_SHARDS shards where it has the samples. The size follows the program and the
+# input only, never the workers, so shards (and merged sums) are the same on any cluster.
+SHARD_WORK = 2**24
+MIN_SHARD, MAX_SHARD = 16, 4096
+MIN_SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,23 @@ class Shard:
         return self.stop - self.start
 
 
-def plan(samples: int, shard_size: int | None = None) -> list[Shard]:
-    """Contiguous shards of ``shard_size`` samples (the last one shorter) covering ``[0, samples)``."""
-    size = shard_size or DEFAULT_SHARD_SIZE
+def default_size(samples: int, work_per_sample: int | None) -> int:
+    """Samples per shard when ``--shard-size`` is not given (see ``SHARD_WORK``)."""
+    if not work_per_sample:
+        return DEFAULT_SHARD_SIZE
+    size = min(SHARD_WORK // work_per_sample, math.ceil(samples / MIN_SHARDS))
+    return int(min(max(size, MIN_SHARD), MAX_SHARD))
+
+
+def work_per_sample(program: Any, steps: int) -> int:
+    """Neuron-steps of one sample: what a shard's kernel time and trace memory grow with."""
+    return steps * sum(p.size for p in program.populations)
+
+
+def plan(samples: int, shard_size: int | None = None, work_per_sample: int | None = None) -> list[Shard]:
+    """Contiguous shards of ``shard_size`` samples (the last one shorter) covering ``[0, samples)``;
+    without a size, sized by ``work_per_sample`` (:func:`default_size`)."""
+    size = default_size(samples, work_per_sample) if shard_size is None else shard_size
     if size < 1:
         raise OptionError(f"--shard-size must be >= 1 sample, got {size}")
     count = math.ceil(samples / size)

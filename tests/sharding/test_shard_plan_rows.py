@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from neurodeploy.errors import InputDataError
+from neurodeploy.errors import InputDataError, OptionError
 from neurodeploy.sharding import shard
 
 
@@ -53,3 +53,31 @@ def test_truncated_member_is_named(tmp_path, arrays):
         archive.writestr("input.npy", patched)
     with pytest.raises(InputDataError, match="truncated"):
         shard.read_rows(cut, "input", 4, 9)
+
+
+# ------------------------------------------------------------------ default shard sizes
+
+@pytest.mark.parametrize("samples", [1, 7, 100, 4096, 10**6])
+@pytest.mark.parametrize("work", [1, 4040, 209_040, 10**9])
+def test_default_shards_cover_the_samples_within_bounds(samples, work):
+    shards = shard.plan(samples, None, work)
+    assert shards[0].start == 0 and shards[-1].stop == samples
+    assert all(a.stop == b.start for a, b in zip(shards, shards[1:]))
+    size = shards[0].size
+    assert shard.MIN_SHARD <= size <= shard.MAX_SHARD or size == samples < shard.MIN_SHARD
+    if samples >= shard.MIN_SHARDS * shard.MIN_SHARD:  # enough samples: at least MIN_SHARDS shards
+        assert len(shards) >= shard.MIN_SHARDS
+    if size > shard.MIN_SHARD:  # above the floor, a shard holds at most SHARD_WORK neuron-steps
+        assert size * work <= shard.SHARD_WORK
+
+
+def test_heavier_samples_get_smaller_shards():
+    light, heavy = shard.default_size(4096, 4_000), shard.default_size(4096, 200_000)
+    assert light > heavy and light * 4_000 <= shard.SHARD_WORK and heavy * 200_000 <= shard.SHARD_WORK
+
+
+def test_shard_size_given_or_refused():
+    assert [s.size for s in shard.plan(10, 4)] == [4, 4, 2]
+    assert shard.plan(1000)[0].size == shard.DEFAULT_SHARD_SIZE  # the work of a sample unknown
+    with pytest.raises(OptionError, match="--shard-size must be >= 1"):
+        shard.plan(10, 0)
