@@ -163,16 +163,7 @@ def readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
                 tag = "exc" if receptor == 0 else "inh" if receptor == 1 else f"receptor{receptor}"
                 have.setdefault(tag, []).append([pre[sel], post[sel], np.abs(word[sel]), steps[sel]])
         want = _artifact_synapses(program_connection(program, name), plan)
-        for tag in sorted(set(have) | set(want)):
-            parts = have.get(tag, [])
-            got = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64) for i in range(4)]
-            expected = want.get(tag, [np.zeros(0, np.int64)] * 4)
-            if not got[0].size and not expected[0].size:
-                continue
-            out[f"{name}:{tag}"] = {"have": got, "want": expected, "entry": {
-                "connection": name, "receptor": {"exc": "excitatory", "inh": "inhibitory"}.get(tag, tag),
-                "local_only": True, "projections": len(convs), "synapses": int(expected[0].size),
-                "read_back": int(got[0].size), "kernels_equal_plan": not problems, "problems": problems[:10]}}
+        out.update(_compared(name, have, want, problems, {"projections": len(convs)}))
     return out
 
 
@@ -239,17 +230,26 @@ def pool_dense_readback(built, plan, program, probe: Probe) -> dict[str, dict[st
         problems: list[str] = []
         have = _pool_dense_have(pds, built, probe, problems)
         want = _sparse_synapses(program_connection(program, name))
-        for tag in sorted(set(have) | set(want)):
-            parts = have.get(tag, [])
-            got = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64) for i in range(4)]
-            expected = want.get(tag, [np.zeros(0, np.int64)] * 4)
-            if not got[0].size and not expected[0].size:
-                continue
-            out[f"{name}:{tag}"] = {"have": got, "want": expected, "entry": {
-                "connection": name, "receptor": {"exc": "excitatory", "inh": "inhibitory"}.get(tag, tag),
-                "local_only": True, "connector": "PoolDenseConnector", "projections": len(pds),
-                "synapses": int(expected[0].size), "read_back": int(got[0].size),
-                "kernels_equal_plan": not problems, "problems": problems[:10]}}
+        out.update(_compared(name, have, want, problems,
+                             {"connector": "PoolDenseConnector", "projections": len(pds)}))
+    return out
+
+
+def _compared(name: str, have: dict[str, list], want: dict[str, list], problems: list[str],
+              extra: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``<name>:exc|inh`` -> what was read back (``have``: lists of (pre, post, word, delay) parts),
+    what the artifact holds (``want``) and the report entry; receptors with neither are left out."""
+    out: dict[str, dict[str, Any]] = {}
+    for tag in sorted(set(have) | set(want)):
+        parts = have.get(tag, [])
+        got = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, np.int64) for i in range(4)]
+        expected = want.get(tag, [np.zeros(0, np.int64)] * 4)
+        if not got[0].size and not expected[0].size:
+            continue
+        out[f"{name}:{tag}"] = {"have": got, "want": expected, "entry": {
+            "connection": name, "receptor": {"exc": "excitatory", "inh": "inhibitory"}.get(tag, tag),
+            "local_only": True, **extra, "synapses": int(expected[0].size), "read_back": int(got[0].size),
+            "kernels_equal_plan": not problems, "problems": problems[:10]}}
     return out
 
 
