@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
 
 from neurodeploy.cli import conventions
 from neurodeploy.cli import files as cli_files
@@ -84,24 +83,16 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _inputs_for_client(args: argparse.Namespace, art: Any, program: Any) -> Any:
-    """The inputs, read whole on the client only where something here needs their values: the
-    warning against a calibrated input range, and the HTML report's rasters (otherwise the client's
-    memory stays bounded by a shard); None when nothing does. The (steps, batch) hint needs the
-    headers only."""
+    """The inputs, read whole on the client only for the HTML report's rasters (otherwise the
+    client's memory stays bounded by a shard; the shards check the calibrated range themselves);
+    None when nothing needs them. The (steps, batch) hint needs the headers only."""
     from neurodeploy.format import input_rules
     from neurodeploy.format.npzio import read_inputs
-    from neurodeploy.sharding import shard
 
-    if not (art.calibrated_inputs or args.html):
-        keys = shard.input_keys(args.input, program.inputs)
-        shapes = {name: shard.array_info(args.input, key).shape for name, key in keys.items()}
-        hint = {name: np.broadcast_to(np.zeros((), np.int64), shape) for name, shape in shapes.items()}
-        input_rules.warn_beyond_range(None, hint if len(hint) > 1 else next(iter(hint.values())),
-                                      art.calibration_steps)
+    input_rules.warn_beyond_range(None, cli_shard.input_headers(args.input, program.inputs), art.calibration_steps)
+    if not args.html:
         return None
-    inputs = read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
-    input_rules.warn_beyond_range(art.calibrated_inputs, inputs, art.calibration_steps)
-    return inputs
+    return read_inputs(args.input, {name: shape for name, shape in program.inputs.items()})
 
 
 COMMANDS = {"profile": cmd_profile}

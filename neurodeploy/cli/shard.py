@@ -121,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException:
         store.discard()
         raise
+    warn_excess(totals.excess)
     written = [f"{k} ({n} spikes)" for k, n in totals.spikes.items()] + totals.states
     print(f"wrote {output}: " + ", ".join(written))
     print(_grid_line(program, samples, steps, args.align, totals.dropped))
@@ -134,12 +135,35 @@ class _Totals:
         self.spikes: dict[str, int] = {}
         self.states: list[str] = []  # state traces written (v.<pop>, u.<pop>)
         self.dropped = 0
+        self.excess: list[dict[str, Any]] = []
 
     def add(self, result: ShardResult) -> None:
         self.states = self.states or [k for k in result.arrays if not k.startswith(("spikes.", "events."))]
         for key, count in result.spikes.items():
             self.spikes[key] = self.spikes.get(key, 0) + count
         self.dropped += result.dropped
+        self.excess.append(result.excess)
+
+
+def input_headers(input_path: str | Path, program_inputs: Any) -> Any:
+    """Stand-ins of the inputs with their shapes only (read from the .npy headers, no values): what
+    the (steps, batch) hint needs, without reading the data set on the client."""
+    from neurodeploy.sharding import shard
+
+    keys = shard.input_keys(input_path, program_inputs)
+    shapes = {name: shard.array_info(input_path, key).shape for name, key in keys.items()}
+    stand_ins = {name: np.broadcast_to(np.zeros((), np.int64), shape) for name, shape in shapes.items()}
+    return stand_ins if len(stand_ins) > 1 else next(iter(stand_ins.values()))
+
+
+def warn_excess(parts: list[dict[str, Any]]) -> None:
+    """Warn, as one run would, where the shards' inputs exceed the artifact's calibrated range."""
+    import warnings
+
+    from neurodeploy.format import input_rules
+
+    for line in input_rules.excess_lines(input_rules.merge_excess(parts)):
+        warnings.warn(line, stacklevel=2)
 
 
 def _event_shapes(program: Any, spec: RunSpec, samples: int, steps: int) -> dict[str, np.ndarray]:
@@ -206,7 +230,9 @@ def sharded_verify(artifact_path: str | Path, input_path: str | Path, against: s
     spec = VerifySpec(os.path.abspath(artifact_path), art.content_hash, os.path.abspath(model), semantics,
                       os.path.abspath(input_path), tuple(keys.items()))
     shards = plan(samples, shard_size, work_per_sample(program, steps))
-    report = merge(program, _gather(cluster, verify_shard, spec, shards, samples), samples, steps)
+    partials = _gather(cluster, verify_shard, spec, shards, samples)
+    warn_excess([p["excess"] for p in partials])
+    report = merge(program, partials, samples, steps)
     report["artifact"] = str(artifact_path)
     report["float_model"] = {"path": str(model), "sha256": sha256(model), "sha256_matches_provenance": hash_matches}
     return report
@@ -241,4 +267,5 @@ def profile_reductions(artifact_path: str, input_path: str, art: Any, program: A
                    tuple(keys.items()), record_of(program), "pad" if pad else "target", overflow=True)
     shards = plan(samples, shard_size, work_per_sample(program, steps))
     results = _gather(cluster, shard.profile_shard, spec, shards, samples)
+    warn_excess([r["excess"] for r in results])
     return merge([r["reductions"] for r in results])

@@ -76,22 +76,26 @@ def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
                           f"artifact, verified as built: drop them (or verify the .nir with them)")
     if args.against:
         cli_files.expect_nir(args.against, "verify --against")
-    _warn_beyond_calibration(args.model, args.input)
-    if cli_shard.shards_wanted(args):
+    sharded = cli_shard.shards_wanted(args)
+    _warn_beyond_calibration(args.model, args.input, headers_only=sharded)  # shards check the values themselves
+    if sharded:
         return cli_shard.sharded_verify(args.model, args.input, args.against, cli_shard.where(args), args.shard_size)
     return verify_artifact(args.model, args.input, args.against)
 
 
-def _warn_beyond_calibration(path: str, input_path: str) -> None:
+def _warn_beyond_calibration(path: str, input_path: str, *, headers_only: bool = False) -> None:
     """Warn where the inputs exceed what `compile --calibrate` saw; the inputs are read only for
-    an artifact that records a calibrated range (artifacts compiled without one cannot warn)."""
+    an artifact that records a calibrated range (artifacts compiled without one cannot warn).
+    ``headers_only``: the (steps, batch) hint from the file's headers; shards check the values."""
     from neurodeploy.format import artifact, input_rules
     from neurodeploy.format.npzio import read_inputs
 
     manifest = artifact.read_manifest(path)  # the arrays are read (and the hash checked) by the verification
     calibrated, steps = artifact.calibrated_input_range(manifest), artifact.calibration_steps(manifest)
-    if calibrated or steps:
-        shapes = {name: tuple(shape) for name, shape in manifest["program"]["inputs"].items()}
+    shapes = {name: tuple(shape) for name, shape in manifest["program"]["inputs"].items()}
+    if headers_only:
+        input_rules.warn_beyond_range(None, cli_shard.input_headers(input_path, shapes), steps)
+    elif calibrated or steps:
         input_rules.warn_beyond_range(calibrated, read_inputs(input_path, shapes), steps)
 
 

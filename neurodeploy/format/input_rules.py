@@ -85,38 +85,80 @@ def _whole(value: float) -> int:
     return int(np.ceil(float(value)))
 
 
-def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray | Mapping[str, np.ndarray]
-                 ) -> list[str]:
-    """One line per input whose values exceed what calibration saw (``value_range`` of the
-    calibration data): the calibrated and the observed maximum, and how many samples and
-    (sample, step) pairs exceed it. Inputs not in ``calibrated`` are not checked."""
+_RANGE_CHECKS = (("max", "one neuron's count in one step"), ("step_max", "the input's total count in one step"))
+
+
+def range_excess(calibrated: Mapping[str, Mapping[str, int]] | None, inputs: np.ndarray | Mapping[str, np.ndarray]
+                 ) -> dict[str, dict[str, dict[str, float]]]:
+    """Per calibrated input and check (``max``, ``step_max``): the largest value seen and how many
+    samples and (sample, step) pairs exceed the calibrated maximum, out of how many. Counts add and
+    maxima take the largest over shards (:func:`merge_excess`), so a sharded run warns as one run."""
+    if not calibrated:
+        return {}
     if not isinstance(inputs, Mapping):
         if len(calibrated) != 1:
-            return []
+            return {}
         inputs = {next(iter(calibrated)): inputs}
-    lines = []
+    out: dict[str, dict[str, dict[str, float]]] = {}
     for name, arr in inputs.items():
         limits = calibrated.get(name)
         arr = np.asarray(arr)
         if not isinstance(limits, Mapping) or arr.ndim < 2 or arr.size == 0:
             continue
         per_step = arr.reshape(arr.shape[0], arr.shape[1], -1)
-        parts = []
-        for key, what, values in (("max", "one neuron's count in one step", per_step.max(axis=2)),
-                                  ("step_max", "the input's total count in one step",
-                                   per_step.sum(axis=2, dtype=np.float64))):
+        values = {"max": per_step.max(axis=2), "step_max": per_step.sum(axis=2, dtype=np.float64)}
+        for key, _ in _RANGE_CHECKS:
             limit = limits.get(key)
-            if not isinstance(limit, (int, float)) or not (values > limit).any():
+            if not isinstance(limit, (int, float)):
                 continue
-            over = values > limit
-            parts.append(f"{what} reaches {_whole(values.max()):,}, over the calibrated maximum {int(limit):,}, "
-                         f"in {int(over.any(axis=1).sum()):,} of {over.shape[0]:,} samples "
-                         f"({int(over.sum()):,} of {over.size:,} sample-steps)")
+            over = values[key] > limit
+            out.setdefault(name, {})[key] = {
+                "limit": float(limit), "max": float(values[key].max()), "over_samples": int(over.any(axis=1).sum()),
+                "over_steps": int(over.sum()), "samples": int(over.shape[0]), "sample_steps": int(over.size)}
+    return out
+
+
+def merge_excess(parts: list[dict[str, dict[str, dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`range_excess` of several shards as of one run over all their samples."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for part in parts:
+        for name, checks in part.items():
+            for key, got in checks.items():
+                have = out.setdefault(name, {}).get(key)
+                if have is None:
+                    out[name][key] = dict(got)
+                    continue
+                have["max"] = max(have["max"], got["max"])
+                for count in ("over_samples", "over_steps", "samples", "sample_steps"):
+                    have[count] += got[count]
+    return out
+
+
+def excess_lines(excess: Mapping[str, Mapping[str, Mapping[str, float]]]) -> list[str]:
+    """One line per input of :func:`range_excess` whose values exceed what calibration saw."""
+    lines = []
+    for name, checks in excess.items():
+        parts = []
+        for key, what in _RANGE_CHECKS:
+            got = checks.get(key)
+            if not got or not got["over_steps"]:
+                continue
+            parts.append(f"{what} reaches {_whole(got['max']):,}, over the calibrated maximum {int(got['limit']):,}, "
+                         f"in {int(got['over_samples']):,} of {int(got['samples']):,} samples "
+                         f"({int(got['over_steps']):,} of {int(got['sample_steps']):,} sample-steps)")
         if parts:
             lines.append(f"input '{name}': " + "; ".join(parts) + ": the quantized ranges were sized on the "
                          "calibration data (compile --calibrate), so layers may saturate; see the overflow "
                          "counters, or calibrate on inputs like these")
     return lines
+
+
+def beyond_range(calibrated: Mapping[str, Mapping[str, int]], inputs: np.ndarray | Mapping[str, np.ndarray]
+                 ) -> list[str]:
+    """One line per input whose values exceed what calibration saw (``value_range`` of the
+    calibration data): the calibrated and the observed maximum, and how many samples and
+    (sample, step) pairs exceed it. Inputs not in ``calibrated`` are not checked."""
+    return excess_lines(range_excess(calibrated, inputs))
 
 
 def swapped_axes(steps: int | None, inputs: np.ndarray | Mapping[str, np.ndarray]) -> list[str]:

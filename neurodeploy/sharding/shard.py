@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from neurodeploy.errors import InputDataError, OptionError
+from neurodeploy.format.input_rules import range_excess
 
 DEFAULT_SHARD_SIZE = 128  # samples, where the work of a sample is unknown
 # Without --shard-size, a shard holds about SHARD_WORK neuron-steps (tens of milliseconds of kernel
@@ -274,6 +275,7 @@ class ShardResult:
     arrays: dict[str, np.ndarray]
     dropped: int  # spikes outside the float grid (--align float)
     spikes: dict[str, int]  # spikes per population trace, over the whole grid
+    excess: dict[str, Any] = field(default_factory=dict)  # inputs beyond the calibrated range (input_rules)
 
 
 def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
@@ -281,8 +283,9 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     from neurodeploy.emulator import run_program
     from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
-    _, program = load(spec.artifact, spec.content_hash)
+    art, program = load(spec.artifact, spec.content_hash)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
+    excess = range_excess(art.calibrated_inputs, inputs)
     steps = _steps_of(inputs)
     if spec.align in ("float", "pad"):
         inputs = pad_for_latency(program, inputs)
@@ -294,7 +297,7 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     if spec.events:
         traces = to_events(traces, shard.start)
-    return ShardResult(shard, traces, dropped, spikes)
+    return ShardResult(shard, traces, dropped, spikes, excess)
 
 
 def _steps_of(inputs: Any) -> int:
@@ -350,4 +353,4 @@ def profile_shard(spec: RunSpec, shard: Shard) -> dict[str, Any]:
     art, program = load(spec.artifact, spec.content_hash)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
     reductions = reduce_inputs(art, program, inputs, pad=spec.align == "pad", shard_size=max(shard.size, 1))
-    return {"shard": shard, "reductions": reductions}
+    return {"shard": shard, "reductions": reductions, "excess": range_excess(art.calibrated_inputs, inputs)}

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from neurodeploy.format.input_rules import range_excess
 from neurodeploy.sharding.shard import Shard, load, shard_inputs
 
 _NETS: dict[tuple, Any] = {}
@@ -51,16 +52,18 @@ def verify_shard(spec: VerifySpec, shard: Shard) -> dict[str, Any]:
     from neurodeploy.emulator.reference import simulate
     from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
-    _, program = load(spec.artifact, spec.content_hash)
+    art, program = load(spec.artifact, spec.content_hash)
     net = float_net(spec.model, spec.semantics)
     inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
+    excess = range_excess(art.calibrated_inputs, inputs)
     steps = int(np.asarray(next(iter(inputs.values())) if isinstance(inputs, dict) else inputs).shape[1])
     ref = simulate(net, inputs, record=("v",), dtype="float64")
     states = sorted({p.readout for p in program.populations} | {"v"})
     raw, counters = overflow.split(run_program(program, pad_for_latency(program, inputs), record=states,
                                                overflow=True))
     emu, dropped = align_to_float(program, raw, steps)
-    return {"shard": shard, "overflow": overflow.summarize(program, counters), **partial(program, ref, emu, dropped)}
+    return {"shard": shard, "overflow": overflow.summarize(program, counters), "excess": excess,
+            **partial(program, ref, emu, dropped)}
 
 
 def partial(program: Any, ref: dict, emu: dict, dropped: int) -> dict[str, Any]:

@@ -139,3 +139,30 @@ def test_an_input_one_axis_short_is_named(files, capsys):
     err = capsys.readouterr().err
     assert "shape [12, 16] does not match (batch, steps, 16)" in err and "one axis too few" in err
     assert "array[None]" in err and "array[:, None]" in err
+
+
+@pytest.mark.parametrize("command", ["run", "verify", "profile"])
+@pytest.mark.parametrize("shard_size", ["1", "3"])
+def test_shards_warn_as_one_run(files, command, shard_size, capsys):
+    """In shards (the way --workers runs them) each shard checks its own samples and the client
+    merges the counts: the same line as one run, though the excess lies in two different shards."""
+    extra = {"run": ["-o", str(files["tmp"] / "ys.npz")], "verify": ["--json", str(files["tmp"] / "vs.json")],
+             "profile": []}[command]
+    capsys.readouterr()
+    args = [command, str(files["calibrated"]), "--input", str(files["loud"]), "--shard-size", shard_size]
+    assert cli.main(args + extra) == 0
+    lines = warnings_of(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    check_line(lines[0])
+
+
+def test_excess_merges_over_any_split():
+    rng = np.random.default_rng(11)
+    x = rng.poisson(0.8, size=(9, 7, 5)).astype(np.float32)
+    calibrated = {"input": {"max": 2, "step_max": 6}}
+    whole = input_rules.range_excess(calibrated, x)
+    assert whole["input"]["max"]["over_steps"] > 0 and whole["input"]["step_max"]["over_steps"] > 0
+    for cuts in ([1, 2, 3, 4, 5, 6, 7, 8], [4], [2, 7]):
+        parts = [input_rules.range_excess(calibrated, part) for part in np.split(x, cuts)]
+        assert input_rules.merge_excess(parts) == whole
+    assert input_rules.excess_lines(whole) == input_rules.beyond_range(calibrated, x)
