@@ -80,6 +80,12 @@ def _cli_times(ndp: Path, inputs: Path, folder: Path) -> dict[str, float]:
 
     run = ["run", str(ndp), "--input", str(inputs), "-o", str(folder / "out.npz")]
     out = {"`run`, one process": _timed(lambda: cli.main(run))}
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    out["`run`, one process, 1 numba thread"] = _timed(lambda: cli.main(run))
+    numba.set_num_threads(threads)
     for workers in (1, 2):
         start = time.perf_counter()
         with local_cluster(workers) as cluster, Client(cluster):
@@ -198,8 +204,9 @@ def _print_speed(model: str, target: str, samples: int, steps: int, times: dict[
         rate = "" if label.startswith("(") else f"  {samples * steps / seconds:>12,.0f} sample-steps/s"
         print(f"  {label:<48} {seconds:8.2f} s{rate}")
     one, two = times["`run --scheduler`, 1 worker(s) x 1 thread"], times["`run --scheduler`, 2 worker(s) x 1 thread"]
-    single = times["kernel, in process (1 numba thread)"]
-    print(f"  2 workers vs 1: {one / two:.2f}x; 1 worker vs the in-process kernel on 1 thread: {one / single:.2f}x the time")
+    single, run_single = times["kernel, in process (1 numba thread)"], times["`run`, one process, 1 numba thread"]
+    print(f"  2 workers vs 1: {one / two:.2f}x; 1 worker vs the in-process kernel on 1 thread: {one / single:.2f}x "
+          f"the time, vs `run` on 1 thread: {one / run_single:.2f}x")
 
 
 def main(argv: list[str] | None = None) -> int:
