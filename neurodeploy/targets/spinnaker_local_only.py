@@ -4,7 +4,7 @@ sPyNNaker 7.4.1 can run a conv layer as ``ConvolutionConnector`` projections wit
 ``Convolution()`` synapses between per-channel ``Grid2D`` populations: the receiving core keeps
 the kernel in DTCM and computes the synapses from each spike, instead of reading expanded
 ``FromListConnector`` rows from SDRAM. Its local-only path is exact only in some cases
-(../shared/specs/convolution.md, "sPyNNaker 7.4.1: local-only convolution"; its
+(docs/backends-spinnaker.md; sPyNNaker 7.4.1's
 ``convolution_connector.py``, ``local_only_convolution.py`` and ``local_only_conv_impl.c``):
 
 - stride 1, dilation 1, an odd square kernel, the same padding on both axes, 0 or k // 2;

@@ -2,7 +2,7 @@
 (emulator/spinnaker.py).
 
 Bit-exactness is checked against an independent scalar loop written here from the spec's
-"One time step (IF_curr_exp), in order" (/work/shared/specs/spinnaker-fixed-point.md) with
+tick as sPyNNaker 7.4.1 runs it (docs/targets.md, "One tick") with
 Python integers: ring buffers filled one synaptic event at a time with saturating uint16 adds,
 propagators recomputed from the parameter bits with spinnaker_math (itself checked against the
 spec's seen values in test_spinnaker_math.py). Quantization error is checked against the float

@@ -1,6 +1,6 @@
 """The s16.15 / u0.32 helpers of sPyNNaker's LIF cores (neurodeploy/targets/spinnaker_math.py).
 
-Expected values are the ones in /work/shared/specs/spinnaker-fixed-point.md (seen on sPyNNaker
+Expected values are sPyNNaker 7.4.1's number formats (docs/targets.md, "spinnaker"; seen on sPyNNaker
 7.4.1 and in an ARMv5TE build of the C arithmetic), worked examples computed by hand below, or
 float math with a tolerance that comes from stdfix-exp.c's series (its constant term is 5294 / 2**32).
 """
