@@ -1,7 +1,7 @@
 """SpiNNaker target: the quantizer (compiler/quantize/spinnaker.py) and the bit-accurate kernel
 (emulator/spinnaker.py).
 
-Bit-exactness is checked against an independent scalar loop written here from the spec's
+Bit-exactness is checked against an independent scalar loop written here from the
 tick as sPyNNaker 7.4.1 runs it (docs/targets.md, "One tick") with
 Python integers: ring buffers filled one synaptic event at a time with saturating uint16 adds,
 propagators recomputed from the parameter bits with spinnaker_math (itself checked against the
