@@ -77,16 +77,17 @@ def _verify_artifact(args: argparse.Namespace) -> dict[str, Any]:
     if args.against:
         cli_files.expect_nir(args.against, "verify --against")
     sharded = cli_shard.shards_wanted(args)
-    _warn_beyond_calibration(args.model, args.input, headers_only=sharded)  # shards check the values themselves
+    inputs = _warn_beyond_calibration(args.model, args.input, headers_only=sharded)  # shards check their values
     if sharded:
         return cli_shard.sharded_verify(args.model, args.input, args.against, cli_shard.where(args), args.shard_size)
-    return verify_artifact(args.model, args.input, args.against)
+    return verify_artifact(args.model, args.input if inputs is None else inputs, args.against)
 
 
-def _warn_beyond_calibration(path: str, input_path: str, *, headers_only: bool = False) -> None:
-    """Warn where the inputs exceed what `compile --calibrate` saw; the inputs are read only for
-    an artifact that records a calibrated range (artifacts compiled without one cannot warn).
-    ``headers_only``: the (steps, batch) hint from the file's headers; shards check the values."""
+def _warn_beyond_calibration(path: str, input_path: str, *, headers_only: bool = False) -> Any:
+    """Warn where the inputs exceed what `compile --calibrate` saw; the inputs are read (and
+    returned, for the verification to reuse) only for an artifact that records a calibrated range
+    (artifacts compiled without one cannot warn); None otherwise. ``headers_only``: the (steps,
+    batch) hint from the file's headers; shards check the values."""
     from neurodeploy.format import artifact, input_rules
     from neurodeploy.format.npzio import read_inputs
 
@@ -95,8 +96,12 @@ def _warn_beyond_calibration(path: str, input_path: str, *, headers_only: bool =
     shapes = {name: tuple(shape) for name, shape in manifest["program"]["inputs"].items()}
     if headers_only:
         input_rules.warn_beyond_range(None, cli_shard.input_headers(input_path, shapes), steps)
-    elif calibrated or steps:
-        input_rules.warn_beyond_range(calibrated, read_inputs(input_path, shapes), steps)
+        return None
+    if not (calibrated or steps):
+        return None
+    inputs = read_inputs(input_path, shapes)
+    input_rules.warn_beyond_range(calibrated, inputs, steps)
+    return inputs
 
 
 def _verify_nir(args: argparse.Namespace) -> dict[str, Any]:
