@@ -157,11 +157,7 @@ def readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
             pre, post, word = expand(words[0], info["kernel"], info["padding"], cv.in_grid, cv.out_grid)
             pre = pre + cv.in_channel * cv.in_grid[0] * cv.in_grid[1]
             post = post + cv.out_channel * cv.out_grid[0] * cv.out_grid[1]
-            steps = np.full(pre.size, _delay_steps(info), dtype=np.int64)
-            pos, neg = info["receptors"]
-            for receptor, sel in ((pos, word > 0), (neg, word < 0)):
-                tag = "exc" if receptor == 0 else "inh" if receptor == 1 else f"receptor{receptor}"
-                have.setdefault(tag, []).append([pre[sel], post[sel], np.abs(word[sel]), steps[sel]])
+            _by_receptor(have, info, pre, post, word)
         want = _artifact_synapses(program_connection(program, name), plan)
         out.update(_compared(name, have, want, problems, {"projections": len(convs)}))
     return out
@@ -198,12 +194,19 @@ def _pool_dense_have(pds: list, built, probe: Probe, problems: list[str]) -> dic
                 problems.append(f"{pd.label}: encoded weights of posts {lo}..{lo + n - 1} differ from the planned words")
             pre, post, word = expand_pool_dense(info["weights"], pd.pool, pd.grid, lo, n)
             pre = pre + pd.channel * pd.grid[0] * pd.grid[1]
-            steps = np.full(pre.size, _delay_steps(info), dtype=np.int64)
-            pos, neg = info["receptors"]
-            for receptor, sel in ((pos, word > 0), (neg, word < 0)):
-                tag = "exc" if receptor == 0 else "inh" if receptor == 1 else f"receptor{receptor}"
-                have.setdefault(tag, []).append([pre[sel], post[sel], np.abs(word[sel]), steps[sel]])
+            _by_receptor(have, info, pre, post, word)
     return have
+
+
+def _by_receptor(have: dict[str, list], info: dict[str, Any], pre: np.ndarray, post: np.ndarray,
+                 word: np.ndarray) -> None:
+    """Add read-back synapses to ``have`` per receptor tag: positive words on the positive
+    receptor, negative on the negative one (as magnitudes), with the projection's delay."""
+    steps = np.full(pre.size, _delay_steps(info), dtype=np.int64)
+    pos, neg = info["receptors"]
+    for receptor, sel in ((pos, word > 0), (neg, word < 0)):
+        tag = "exc" if receptor == 0 else "inh" if receptor == 1 else f"receptor{receptor}"
+        have.setdefault(tag, []).append([pre[sel], post[sel], np.abs(word[sel]), steps[sel]])
 
 
 def _sparse_synapses(conn) -> dict[str, list[np.ndarray]]:
