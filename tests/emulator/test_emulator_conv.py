@@ -15,58 +15,19 @@ measures the speed of a DVS-sized network (2x128x128 input, conv 16@5x5 s2, 32@3
 from __future__ import annotations
 
 import copy
-import functools
 import warnings
 
-import nir
 import numpy as np
 import pytest
 
-from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.format.convolution import ConvGeometry, out_size, synapse_count
 from neurodeploy.emulator import fixed_point, fixed_point_fast, spinnaker, spinnaker_fast
 from neurodeploy.format.program import Program, QConnection, QPopulation
 
+from helpers.conv_programs import population, template
+
 
 # ----------------------------------------------------------------------------- building programs
-
-@functools.lru_cache(maxsize=None)
-def template(target: str, kind: str = "LIF") -> Program:
-    """A small compiled program (12 inputs -> 10 neurons): its format, neuron parameters and
-    weight scales are what the hand-built programs start from."""
-    rng = np.random.default_rng(0)
-    n_in, n = 12, 10
-    if kind == "LIF":
-        cell = nir.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                       v_reset=np.zeros(n))
-    else:
-        cell = nir.CubaLIF(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n),
-                           v_threshold=np.ones(n), v_reset=np.zeros(n), w_in=np.full(n, 3.0))
-    nodes = {"input": nir.Input(input_type=np.array([n_in])), "fc": nir.Linear(weight=rng.normal(0, 1, (n, n_in))),
-             "lif": cell, "output": nir.Output(output_type=np.array([n]))}
-    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
-                         metadata={"neurodeploy.dt": 1e-3}, type_check=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return compile_model(graph, Options(target=target, allow_degraded=True)).program
-
-
-def population(target: str, name: str, shape: tuple[int, ...], rng: np.random.Generator,
-               kind: str = "LIF") -> QPopulation:
-    """A population whose per-neuron parameters vary around the template's."""
-    base = template(target, kind).populations[0]
-    n = int(np.prod(shape))
-    params = {k: np.full(n, int(v.reshape(-1)[0]), dtype=np.int64) for k, v in base.params.items()}
-    if target == "spinnaker":
-        params["v_thresh"] = (params["v_thresh"] * rng.uniform(0.3, 1.0, n)).astype(np.int64)
-        params["t_refract"] = rng.integers(0, 3, n)
-    else:
-        params["vth"] = (params["vth"] * rng.uniform(0.3, 1.0, n)).astype(np.int64)
-        params["dv"] = rng.integers(100, 1500, n)
-        params["du"] = rng.integers(500, 4096, n)
-        params["bias_mant"] = rng.integers(-50, 100, n)
-    return QPopulation(name, base.model, "LIF", tuple(shape), True, np.ones(n), params)
-
 
 def words(target: str, shape: tuple[int, ...], fan_in: float, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Random weights for ``shape``: signed mantissas (fixed point) or uint16 words with synapse

@@ -28,6 +28,8 @@ from neurodeploy.models import data, paths
 from neurodeploy.format.program import Program, QConnection, QPopulation
 from neurodeploy.targets import fixed_point_math as fpm
 from neurodeploy.targets import spinnaker_math as sm
+from helpers import conv_programs
+from helpers.conv_programs import template
 from helpers.nir_gen import NumpySource, spike_inputs, valid_spec
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -206,37 +208,9 @@ def test_recurrence_per_synapse_delays_and_sparse_weights(target, reset, seed, d
 
 # ----------------------------------------------------------------------------- hand-built conv programs
 
-@functools.lru_cache(maxsize=None)
-def template(target: str, kind: str = "LIF") -> Program:
-    """A compiled 12 -> 10 network whose format and neuron parameters the conv programs reuse."""
-    rng = np.random.default_rng(0)
-    n = 10
-    cell = (nir.LIF(tau=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n), v_threshold=np.ones(n),
-                    v_reset=np.zeros(n)) if kind == "LIF" else
-            nir.CubaLIF(tau_syn=np.full(n, 5e-3), tau_mem=np.full(n, 0.01), r=np.ones(n), v_leak=np.zeros(n),
-                        v_threshold=np.ones(n), v_reset=np.zeros(n), w_in=np.full(n, 3.0)))
-    nodes = {"input": nir.Input(input_type=np.array([12])), "fc": nir.Linear(weight=rng.normal(0, 1, (n, 12))),
-             "lif": cell, "output": nir.Output(output_type=np.array([n]))}
-    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
-                         metadata={"neurodeploy.dt": 1e-3}, type_check=False)
-    return compiled(graph, target)
-
-
 def population(target: str, name: str, shape: tuple[int, ...], rng: np.random.Generator,
                kind: str = "LIF") -> QPopulation:
-    base = template(target, kind).populations[0]
-    n = int(np.prod(shape))
-    params = {k: np.full(n, int(v.reshape(-1)[0]), dtype=np.int64) for k, v in base.params.items()}
-    if target == "spinnaker":
-        params["v_thresh"] = (params["v_thresh"] * rng.uniform(0.2, 0.8, n)).astype(np.int64)
-        params["t_refract"] = rng.integers(0, 3, n)
-    else:
-        params["vth"] = (params["vth"] * rng.uniform(0.2, 0.8, n)).astype(np.int64)
-        params["dv"] = rng.integers(100, 1500, n)
-        params["du"] = rng.integers(500, 4096, n)
-        params["bias_mant"] = rng.integers(-50, 100, n)
-    return QPopulation(name, base.model, "LIF", tuple(shape), True, np.ones(n), params)
-
+    return conv_programs.population(target, name, shape, rng, kind, threshold_scale=(0.2, 0.8))
 
 def kernel_words(target: str, shape: tuple[int, ...], fan_in: float, rng: np.random.Generator) -> dict:
     gain = np.sqrt(12.0 / max(fan_in, 1.0))
