@@ -102,7 +102,10 @@ def find_float_model(artifact_path: str | os.PathLike, manifest: dict[str, Any],
         if not path.is_file():
             raise OptionError(f"--against {against}: no such file; pass the .nir the artifact was compiled from")
         return path, sha256(path) == expected
-    path = _provenance_path(Path(artifact_path), prov)
+    path = provenance_path(Path(artifact_path), prov)
+    if path is None:
+        raise OptionError(f"{artifact_path}: compiled from an in-memory graph, so it names no float model file; "
+                          f"pass --against MODEL.nir")
     if not path.is_file():
         raise OptionError(f"{artifact_path}: its float model {path} (from the artifact's provenance) is missing; "
                           f"put it back or pass --against MODEL.nir")
@@ -114,13 +117,22 @@ def find_float_model(artifact_path: str | os.PathLike, manifest: dict[str, Any],
     return path, True
 
 
-def _provenance_path(artifact_path: Path, prov: dict[str, Any]) -> Path:
-    """Where the provenance says the source is: relative to the artifact's folder."""
+def provenance_path(artifact_path: str | os.PathLike, prov: dict[str, Any]) -> Path | None:
+    """Where the provenance says the source is, relative to the artifact's folder; None for an
+    artifact compiled from an in-memory graph."""
     rel = prov.get("source_relpath") or prov.get("source")
     if not rel or rel == "<graph>":
-        raise OptionError(f"{artifact_path}: compiled from an in-memory graph, so it names no float model file; "
-                          f"pass --against MODEL.nir")
-    return Path(os.path.normpath(artifact_path.parent / rel))
+        return None
+    return Path(os.path.normpath(Path(artifact_path).parent / rel))
+
+
+def float_net(path: str | os.PathLike, semantics: dict[str, Any]) -> Any:
+    """The float model at ``path`` built with an artifact's semantics (time step, integrator, reset,
+    spike amplitude), as the artifact was compiled."""
+    from neurodeploy.compiler.build import build
+
+    return build(str(path), dt=semantics["dt"], integrator=semantics["integrator"], reset=semantics["reset"],
+                 spike_amplitude=semantics["spike_amplitude"], warn=False)
 
 
 def _check_same_network(net: Any, program: Any, model: Path) -> None:
@@ -141,7 +153,6 @@ def verify_artifact(artifact_path: str | os.PathLike, inputs: Any,
     ``inputs``: an array (batch, steps, *input_shape), a dict of them, or an .npz path.
     """
     from neurodeploy.format import artifact
-    from neurodeploy.compiler.build import build
     from neurodeploy.format.npzio import read_inputs
     from neurodeploy.format.program import from_manifest
     from neurodeploy.analysis.verify import compare
@@ -149,9 +160,7 @@ def verify_artifact(artifact_path: str | os.PathLike, inputs: Any,
     art = artifact.read(artifact_path)
     program = from_manifest(art.manifest["program"], art.arrays)
     model, hash_matches = find_float_model(artifact_path, art.manifest, against)
-    s = art.manifest["semantics"]
-    net = build(str(model), dt=s["dt"], integrator=s["integrator"], reset=s["reset"],
-                spike_amplitude=s["spike_amplitude"], warn=False)
+    net = float_net(model, art.manifest["semantics"])
     _check_same_network(net, program, model)
     if isinstance(inputs, (str, os.PathLike)):
         inputs = read_inputs(inputs, dict(program.inputs))

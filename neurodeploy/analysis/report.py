@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from neurodeploy.format import atomic, core_slices
+from neurodeploy.analysis.gate import float_net, provenance_path
 from neurodeploy.format.paths import relative, sha256
 from neurodeploy.errors import NeurodeployError
 
@@ -101,6 +102,7 @@ def find_source(manifest: dict, source: str | Path | None = None, artifact_path:
         return None, "the artifact was compiled from an in-memory graph: pass --source MODEL.nir for float rasters"
     candidates = [Path(name)]
     if artifact_path is not None:
+        candidates.append(provenance_path(Path(artifact_path).resolve(), prov))  # source_relpath, as verify reads it
         candidates.append(Path(artifact_path).resolve().parent / name)
     candidates.append(Path.cwd() / name)
     try:
@@ -110,17 +112,9 @@ def find_source(manifest: dict, source: str | Path | None = None, artifact_path:
     except ImportError:  # pragma: no cover
         pass
     for path in candidates:
-        if path.is_file() and (not expected or sha256(path) == expected):
+        if path is not None and path.is_file() and (not expected or sha256(path) == expected):
             return path, f"float model {_shown(path, report_dir)}, matching the artifact's provenance"
     return None, f"source '{name}' with the artifact's SHA-256 not found: pass --source MODEL.nir for float rasters"
-
-
-def _float_net(manifest: dict, path: Path):
-    from neurodeploy.api import build
-
-    s = manifest["semantics"]
-    return build(str(path), dt=s["dt"], integrator=s["integrator"], reset=s["reset"],
-                 spike_amplitude=s["spike_amplitude"], warn=False)
 
 
 # ------------------------------------------------------------------ figures
@@ -484,7 +478,7 @@ def build_report(compiled_or_artifact: Any, inputs: Any, source: str | Path | No
     if net is None or source is not None:
         report_dir = Path(report_path).absolute().parent if report_path is not None else None
         path, source_note = find_source(manifest, source, artifact_path, report_dir)
-        net = _float_net(manifest, path) if path is not None else None
+        net = float_net(path, manifest["semantics"]) if path is not None else None
     p = profile_data if profile_data is not None else run_profile(art, inputs)
     verify_report = None
     if net is not None:
