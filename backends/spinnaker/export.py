@@ -19,6 +19,7 @@ import numpy as np
 
 from neurodeploy.format import atomic
 from neurodeploy.backends.spinnaker import network
+from neurodeploy.backends.spinnaker.local_only import by_connection
 from neurodeploy.errors import OptionError
 
 
@@ -189,10 +190,7 @@ def _projection_code(proj, plan: network.NetworkPlan, arrays: dict[str, np.ndarr
 def _conv_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list[str]:
     """Local-only convs: one ConvolutionConnector per (input channel, output channel)."""
     lines: list[str] = []
-    by_conn: dict[str, list] = {}
-    for cv in plan.convs:
-        by_conn.setdefault(cv.connection, []).append(cv)
-    for name, convs in by_conn.items():
+    for name, convs in by_connection(plan.convs).items():
         first = convs[0]
         key = f"{name}.kernels"
         arrays[key] = np.stack([cv.kernel for cv in convs])
@@ -211,10 +209,7 @@ def _conv_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list
 def _pool_dense_code(plan: network.NetworkPlan, arrays: dict[str, np.ndarray]) -> list[str]:
     """Local-only pool + dense: one PoolDenseConnector per source channel."""
     lines: list[str] = []
-    by_conn: dict[str, list] = {}
-    for pd in plan.pool_dense:
-        by_conn.setdefault(pd.connection, []).append(pd)
-    for name, pds in by_conn.items():
+    for name, pds in by_connection(plan.pool_dense).items():
         first = pds[0]
         key = f"{name}.pool_dense"
         arrays[key] = np.stack([pd.weights for pd in pds])

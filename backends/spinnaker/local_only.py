@@ -133,14 +133,19 @@ def _artifact_synapses(conn, plan) -> dict[str, list[np.ndarray]]:
     return out
 
 
+def by_connection(items: list) -> dict[str, list]:
+    """Planned local-only projections (convs or pool + dense) grouped by artifact connection, in order."""
+    groups: dict[str, list] = {}
+    for item in items:
+        groups.setdefault(item.connection, []).append(item)
+    return groups
+
+
 def readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
     """Per ``<conn>:exc|inh`` of every local-only conv: what sPyNNaker loaded (``have``, expanded
     by :func:`expand`) and the artifact's synapses (``want``), both (pre, post, word, delay)."""
-    by_conn: dict[str, list] = {}
-    for cv in plan.convs:
-        by_conn.setdefault(cv.connection, []).append(cv)
     out: dict[str, dict[str, Any]] = {}
-    for name, convs in by_conn.items():
+    for name, convs in by_connection(plan.convs).items():
         have = {"exc": [], "inh": []}
         problems: list[str] = []
         for cv in convs:
@@ -225,11 +230,8 @@ def _sparse_synapses(conn) -> dict[str, list[np.ndarray]]:
 def pool_dense_readback(built, plan, program, probe: Probe) -> dict[str, dict[str, Any]]:
     """Per ``<conn>:exc|inh`` of every local-only pool + dense connection: what sPyNNaker encoded
     (``have``, expanded by :func:`expand_pool_dense`) and the artifact's synapses (``want``)."""
-    by_conn: dict[str, list] = {}
-    for pd in plan.pool_dense:
-        by_conn.setdefault(pd.connection, []).append(pd)
     out: dict[str, dict[str, Any]] = {}
-    for name, pds in by_conn.items():
+    for name, pds in by_connection(plan.pool_dense).items():
         problems: list[str] = []
         have = _pool_dense_have(pds, built, probe, problems)
         want = _sparse_synapses(program_connection(program, name))
