@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import numpy as np
 import scipy.sparse
 
-from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
+from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range, widened
 from neurodeploy.emulator.ops import conv as conv_float
 from neurodeploy.emulator.overflow import Counters, outside_int32, to_traces
 from neurodeploy.format.program import Program, QConnection, QPopulation
@@ -135,7 +135,7 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
 
         if fixed_point_fast.eligible(program):
             return run_fast(program, arrays, record, progress, fixed_point_fast, overflow=overflow)
-    return _run_numpy(program, arrays, record, progress, overflow)
+    return _run_numpy(program, widened(arrays), record, progress, overflow)
 
 
 def run_fast(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,

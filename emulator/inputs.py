@@ -12,7 +12,8 @@ from neurodeploy.format.program import Program
 
 def program_inputs(program: Program, inputs: Any, *, target_label: str = "the deployed program",
                    allow_negative: bool = True) -> dict[str, np.ndarray]:
-    """``{input: (batch, steps, size) int64}`` from one array or a dict per input name.
+    """``{input: (batch, steps, size) counts}`` from one array or a dict per input name: uint8 where
+    every count fits a byte, else int64 (:func:`neurodeploy.format.input_rules.as_counts`).
 
     The rules of :mod:`neurodeploy.format.input_rules` hold on every target: whole numbers >= 0
     (``allow_negative`` is kept for callers and no longer relaxes them)."""
@@ -31,9 +32,13 @@ def program_inputs(program: Program, inputs: Any, *, target_label: str = "the de
                                  f"(batch, steps, {', '.join(map(str, shape))})")
         if arr.dtype.kind not in "biuf":
             raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
-        input_rules.check_values(arr, f"input '{name}' ({target_label})")
-        out[name] = np.asarray(arr.reshape(arr.shape[:2] + (size,)), dtype=np.int64)  # no copy if int64
+        out[name] = input_rules.as_counts(arr.reshape(arr.shape[:2] + (size,)), f"input '{name}' ({target_label})")
     return out
+
+
+def widened(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The inputs as int64, for the numpy reference kernels (whose arithmetic mixes them with other types)."""
+    return {name: np.asarray(arr, dtype=np.int64) for name, arr in arrays.items()}
 
 
 def empty_traces(program: Program, batch: int, steps: int, record: Iterable[str]) -> dict[str, np.ndarray]:

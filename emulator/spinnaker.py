@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse
 
 from neurodeploy.format.convolution import ConvGeometry, synapses
-from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range
+from neurodeploy.emulator.inputs import empty_traces, program_inputs, step_range, widened
 from neurodeploy.emulator.overflow import Counters, outside_int32, to_traces
 from neurodeploy.errors import OptionError
 from neurodeploy.format.program import Program, QConnection, QPopulation
@@ -190,7 +190,7 @@ def run(program: Program, inputs: np.ndarray | dict[str, np.ndarray], *, record:
         from neurodeploy.emulator.fixed_point import run_fast
 
         return run_fast(program, arrays, record, progress, spinnaker_fast, states=RECORDABLE, overflow=overflow)
-    return _run_numpy(program, arrays, record, progress, overflow)
+    return _run_numpy(program, widened(arrays), record, progress, overflow)
 
 
 def _run_numpy(program: Program, arrays: dict[str, np.ndarray], record: tuple, progress: bool,

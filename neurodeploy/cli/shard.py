@@ -90,7 +90,7 @@ def _run_spec(args: argparse.Namespace, art: Any, program: Any) -> tuple[RunSpec
     shard.check_probe(program, names)
     record = tuple(r.strip() for r in args.record.split(",") if r.strip())
     spec = RunSpec(os.path.abspath(args.artifact), art.content_hash, os.path.abspath(args.input),
-                   tuple(keys.items()), record, args.align, names, args.trace_format == "events")
+                   tuple(keys.items()), record, args.align, names, args.trace_format == "events", packed=True)
     return spec, samples, steps
 
 

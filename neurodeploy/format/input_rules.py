@@ -18,9 +18,46 @@ from neurodeploy.errors import InputDataError
 GRADED_HINT = "only the float reference (`neurodeploy simulate`) takes graded values"
 
 
+BLOCK = 1 << 16
+"""Values converted and compared at once by :func:`byte_counts`: a block and its copy stay in cache."""
+
+
+def byte_counts(arr: np.ndarray, *, keep: bool = True) -> np.ndarray | None:
+    """``arr`` as uint8 when every value is a whole number in [0, 255], else None.
+
+    One pass in cache-sized blocks: a value survives the cast to uint8 and back unchanged exactly
+    when it is such a count (NaN, infinities, fractions, negatives and values above 255 do not).
+    Spike counts of one input in one step almost always fit a byte, and the kernels then read 1
+    byte per input value instead of 8. ``keep=False`` only checks (returns ``arr`` or None).
+    """
+    if arr.dtype == np.uint8 or arr.dtype == np.bool_:
+        return arr.view(np.uint8) if keep else arr
+    src = np.ascontiguousarray(arr).reshape(-1)
+    out = np.empty(src.shape if keep else min(src.size, BLOCK), dtype=np.uint8)
+    with np.errstate(invalid="ignore"):  # NaN and out-of-range floats cast to anything: the comparison catches them
+        for i in range(0, src.size, BLOCK):
+            block = src[i:i + BLOCK]
+            dst = out[i:i + BLOCK] if keep else out[:block.size]
+            np.copyto(dst, block, casting="unsafe")
+            if not np.array_equal(dst, block):
+                return None
+    return out.reshape(arr.shape) if keep else arr
+
+
+def as_counts(arr: np.ndarray, where: str) -> np.ndarray:
+    """Checked spike counts (:func:`check_values`): uint8 where every count fits a byte, else int64."""
+    small = byte_counts(arr)
+    if small is not None:
+        return small
+    check_values(arr, where)
+    return np.asarray(arr, dtype=np.int64)
+
+
 def check_values(arr: np.ndarray, where: str, *, graded: bool = False) -> None:
     """Refuse what no target can send: negative or non-integer spike counts (unless ``graded``)."""
     if graded or arr.dtype.kind in "bu" or arr.size == 0:
+        return
+    if byte_counts(arr, keep=False) is not None:  # the common case, in one pass
         return
     if arr.dtype.kind == "f":
         if not np.all(np.isfinite(arr)):

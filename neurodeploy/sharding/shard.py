@@ -267,12 +267,13 @@ class RunSpec:
     probe: tuple[str, ...] = ()  # populations to keep; () keeps all
     events: bool = False  # spikes as (sample, step, neuron) rows
     overflow: bool = False  # also the emulator's overflow counters (emulator/overflow.py), per sample
+    packed: bool = False  # traces compressed on the worker (npz_chunks.PackedArray), as PartStore writes them
 
 
 @dataclass
 class ShardResult:
     shard: Shard
-    arrays: dict[str, np.ndarray]
+    arrays: dict[str, Any]  # numpy arrays, or PackedArray where the spec asks for packed traces
     dropped: int  # spikes outside the float grid (--align float)
     spikes: dict[str, int]  # spikes per population trace, over the whole grid
     excess: dict[str, Any] = field(default_factory=dict)  # inputs beyond the calibrated range (input_rules)
@@ -283,8 +284,10 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     from neurodeploy.emulator import run_program
     from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
+    from neurodeploy.emulator.inputs import program_inputs
+
     art, program = load(spec.artifact, spec.content_hash)
-    inputs = shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop)
+    inputs = program_inputs(program, shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop))
     excess = range_excess(art.calibrated_inputs, inputs)
     steps = _steps_of(inputs)
     if spec.align in ("float", "pad"):
@@ -297,6 +300,10 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
     if spec.events:
         traces = to_events(traces, shard.start)
+    if spec.packed:
+        from neurodeploy.format.npz_chunks import pack
+
+        traces = {key: pack(trace) for key, trace in traces.items()}
     return ShardResult(shard, traces, dropped, spikes, excess)
 
 

@@ -1,17 +1,18 @@
 """Shard traces on disk: one ``.npz`` part per shard and an ``index.json``, then one ``.npz`` if asked.
 
-The client writes each shard's arrays as they arrive (any order) and forgets them, so its memory is
-bounded by a shard. :meth:`PartStore.finish` checks that the parts cover every sample exactly once
-and either keeps the folder (parts + index, read back with :func:`read_parts`) or streams the parts,
-array by array, into one ``.npz`` laid out as a one-process `run` writes it (each array the
-concatenation of its shards, in sample order), without holding more than one part's array.
+Workers send each trace compressed (:class:`neurodeploy.format.npz_chunks.PackedArray`), and the
+client writes those bytes as they arrive (any order) and forgets them, so its memory and its work
+are bounded by a shard's compressed traces: it never compresses or decompresses a trace.
+:meth:`PartStore.finish` checks that the parts cover every sample exactly once and either keeps the
+folder (an ``.npz`` part per shard + index, read back with :func:`read_parts`) or writes one ``.npz``
+laid out as a one-process `run` writes it (each array the concatenation of its shards, in sample
+order) by copying every part's compressed chunks, in order, into its member.
 """
 from __future__ import annotations
 
 import json
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from neurodeploy.format import atomic
 from neurodeploy.errors import OptionError
+from neurodeploy.format.npz_chunks import Chunk, NpzStreamWriter, PackedArray, write_packed
 from neurodeploy.sharding.shard import Shard
 
 INDEX = "index.json"
@@ -41,14 +43,18 @@ class PartStore:
             self.folder = self.output
         self.parts: dict[int, dict[str, Any]] = {}
 
-    def add(self, shard: Shard, arrays: dict[str, np.ndarray]) -> None:
-        """Write one shard's arrays; a shard given twice replaces its part (nothing is counted twice)."""
-        name = f"part-{shard.index:06d}.npz"
+    def add(self, shard: Shard, arrays: dict[str, PackedArray]) -> None:
+        """Write one shard's arrays; a shard given twice replaces its part (nothing is counted twice).
+
+        A folder output gets an ``.npz`` part; a single output spools the compressed chunks (its
+        ``.bin`` part) until :meth:`finish` copies them into the one ``.npz``."""
+        name = f"part-{shard.index:06d}." + ("bin" if self.single else "npz")
         with atomic.open_atomic(self.folder / name, "wb") as handle:
-            np.savez(handle, **arrays)
+            chunks = _spool(handle, arrays) if self.single else _write_part(handle, arrays)
         self.parts[shard.index] = {"index": shard.index, "start": shard.start, "stop": shard.stop, "file": name,
-                                   "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype.str}
-                                              for k, v in arrays.items()}}
+                                   "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in arrays.items()}}
+        if chunks:
+            self.parts[shard.index]["chunks"] = chunks
 
     def finish(self, extra: dict[str, np.ndarray] | None = None) -> Path:
         """Check coverage, then write the index (folder output) or the one ``.npz`` (and drop the parts).
@@ -89,32 +95,45 @@ class PartStore:
         return parts
 
 
+def _write_part(handle: Any, arrays: dict[str, PackedArray]) -> None:
+    """One shard's arrays as an ``.npz`` (numpy.load reads it), from their compressed chunks."""
+    with NpzStreamWriter(handle) as writer:
+        for key, packed in arrays.items():
+            write_packed(writer, key, packed.shape, packed.dtype, packed.chunks)
+
+
+def _spool(handle: Any, arrays: dict[str, PackedArray]) -> dict[str, list[list[int]]]:
+    """Write every chunk's bytes to ``handle``; per array, its chunks as [offset, length, crc, size]."""
+    where: dict[str, list[list[int]]] = {}
+    offset = 0
+    for key, packed in arrays.items():
+        where[key] = []
+        for chunk in packed.chunks:
+            handle.write(chunk.data)
+            where[key].append([offset, len(chunk.data), chunk.crc, chunk.size])
+            offset += len(chunk.data)
+    return where
+
+
+def _spooled(folder: Path, parts: list[dict[str, Any]], key: str) -> Iterator[Chunk]:
+    """The compressed chunks of array ``key`` of every spooled part, in order, read one at a time."""
+    for part in parts:
+        with open(folder / part["file"], "rb") as raw:
+            for offset, length, crc, size in part["chunks"][key]:
+                raw.seek(offset)
+                yield Chunk(raw.read(length), crc, size)
+
+
 def _assemble(output: Path, folder: Path, parts: list[dict[str, Any]], extra: dict[str, np.ndarray]) -> None:
-    """Stream every part's arrays into one compressed ``.npz`` at ``output`` (atomically)."""
+    """Every part's arrays, concatenated in sample order, into one ``.npz`` at ``output`` (atomically)."""
     keys = list(parts[0]["arrays"]) if parts else []
-    with atomic.open_atomic(output, "wb") as handle:
-        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            for key in keys:
-                _write_member(archive, folder, parts, key)
-            for key, value in extra.items():
-                with archive.open(f"{key}.npy", "w") as member:
-                    np.lib.format.write_array(member, np.asarray(value), allow_pickle=False)
-
-
-def _write_member(archive: zipfile.ZipFile, folder: Path, parts: list[dict[str, Any]], key: str) -> None:
-    """One array: the ``.npy`` header of the whole, then each part's rows in order."""
-    first = parts[0]["arrays"][key]
-    dtype = np.dtype(first["dtype"])
-    shape = (sum(p["arrays"][key]["shape"][0] for p in parts),) + tuple(first["shape"][1:])
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
-        if len(repr(header)) > 60000:  # version 1.0 headers hold up to 65535 bytes
-            np.lib.format.write_array_header_2_0(member, header)
-        else:
-            np.lib.format.write_array_header_1_0(member, header)
-        for part in parts:
-            with np.load(folder / part["file"], allow_pickle=False) as data:
-                member.write(np.ascontiguousarray(data[key], dtype=dtype).tobytes())
+    with atomic.open_atomic(output, "wb") as handle, NpzStreamWriter(handle) as writer:
+        for key in keys:
+            first = parts[0]["arrays"][key]
+            shape = (sum(p["arrays"][key]["shape"][0] for p in parts),) + tuple(first["shape"][1:])
+            write_packed(writer, key, shape, first["dtype"], _spooled(folder, parts, key))
+        for key, value in extra.items():
+            writer.write_array(key, np.asarray(value))
 
 
 def read_parts(folder: str | Path) -> Iterator[tuple[int, int, dict[str, np.ndarray]]]:

@@ -592,11 +592,13 @@ def test_cli_simulate_output_in_missing_directory(model: Path, tmp_path: Path, c
 
 def test_failed_write_leaves_nothing(monkeypatch, tmp_path: Path) -> None:
     """A write that dies half-way (disk full) leaves neither the output nor a temp file."""
-    def half_write(handle, **arrays):
-        handle.write(b"PK\x03\x04 half a zip")
+    from neurodeploy.format.npz_chunks import NpzStreamWriter
+
+    def half_write(writer, name, array, *args, **kwargs):
+        writer._write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("neurodeploy.format.npzio.np.savez_compressed", half_write)
+    monkeypatch.setattr(NpzStreamWriter, "write_array", half_write)
     output = tmp_path / "out.npz"
     with pytest.raises(OptionError, match="No space left"):
         write_npz(output, {"x": np.ones(3)})
