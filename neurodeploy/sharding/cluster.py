@@ -70,16 +70,18 @@ def client(where: Where) -> Iterator[Any]:
 
 
 HEAP_BYTES = 256 << 20
-"""glibc's mmap and trim thresholds in local workers: a shard's arrays (tens of MB with the default
-shard size) come from the heap and are reused by the next shard. Dask's own setting
-(MALLOC_TRIM_THRESHOLD_=65536) maps and zeroes them afresh for every shard, which made a shard of
-events_motion 1.6x slower (0.41 s vs 0.25 s for 8 shards); see docs/dask.md for remote workers."""
+"""glibc's mmap and trim thresholds in local workers, with one malloc arena: a shard's arrays (tens
+of MB with the default shard size) come from the heap and are reused by the next shard. Dask's own
+setting (MALLOC_TRIM_THRESHOLD_=65536) maps and zeroes them afresh for every shard, which made 8
+shards of events_motion 1.6x slower (0.41 s vs 0.25 s); and a task runs in a worker thread, whose
+own arena holds at most 64 MB per heap, so larger arrays were mapped afresh too (13 shards of 80
+samples: 1.5 s vs 1.1 s with the one arena). See docs/dask.md for remote workers."""
 
 
 def worker_environment() -> dict[str, str]:
     """Variables set before a local worker process starts (Dask's pre-spawn environment)."""
     return {"MALLOC_TRIM_THRESHOLD_": str(HEAP_BYTES), "MALLOC_MMAP_THRESHOLD_": str(HEAP_BYTES),
-            "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one thread per worker, kernels included
+            "MALLOC_ARENA_MAX": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one thread per worker, kernels included
 
 
 @contextmanager

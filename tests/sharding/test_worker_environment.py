@@ -22,7 +22,7 @@ from neurodeploy.sharding.cluster import local_cluster, worker_environment  # no
 ROOT = Path(__file__).resolve().parents[2]
 DASK = str(Path(sys.executable).with_name("dask"))
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # _seen runs on workers that cannot import this file
-NAMES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
+NAMES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
 
 
 def _seen() -> dict:
