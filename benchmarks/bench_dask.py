@@ -1,6 +1,6 @@
 """Sharded emulation on Dask: speed beside the in-process kernel, and the client's memory as the data grows.
 
-    .venv/bin/python benchmarks/bench_dask.py [--runs digits_mlp:4096 events_motion:256] [--target loihi2]
+    .venv/bin/python benchmarks/bench_dask.py [--runs digits_mlp:4096 events_motion:256 ...] [--target loihi2]
 
 1. Speed, for each ``MODEL:SAMPLES`` of ``--runs`` (the zoo model's test set repeated), spikes only:
    - the in-process kernel (``run_program``; numba's threads, one per core) and with one thread;
@@ -25,9 +25,21 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))  # conv_networks, beside this script
+DEFAULT_RUNS = [("digits_mlp", 4096), ("events_motion", 256), ("digits_mlp", 32768), ("events_motion", 1024)]
+
+
+# "dvs": the event-camera network of benchmarks/conv_networks.py (2x128x128 input, 3 conv layers, 75k
+# neurons), on random events at 10% per pixel and step, DVS_STEPS steps per sample.
+DVS_STEPS, DVS_RATE = 25, 0.10
 
 
 def _inputs(model: str, samples: int, path: Path) -> None:
+    if model == "dvs":
+        from conv_networks import events
+
+        np.savez(path, input=events((2, 128, 128), samples, DVS_STEPS, DVS_RATE, seed=1))
+        return
     from neurodeploy.models import data
 
     x, _ = data.test_set(model)
@@ -40,6 +52,15 @@ def _compile(model: str, target: str, folder: Path) -> Path:
     from neurodeploy.cli import main as cli
 
     ndp = folder / f"{model}.{target}.ndp"
+    if model == "dvs":
+        from conv_networks import vision_graph
+
+        from neurodeploy.compiler.compile import Options, compile_model
+        from neurodeploy.format import artifact
+
+        compiled = compile_model(vision_graph(), Options(target=target, allow_degraded=True))
+        artifact.write(compiled.to_artifact(ndp), ndp)
+        return ndp
     assert cli.main(["compile", str(models.path(model)), "--target", target, "-o", str(ndp)]) == 0
     return ndp
 
@@ -211,8 +232,9 @@ def _print_speed(model: str, target: str, samples: int, steps: int, times: dict[
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_dask.py")
-    parser.add_argument("--runs", nargs="+", type=_run_spec, default=[("digits_mlp", 4096), ("events_motion", 256)],
-                        help="MODEL:SAMPLES pairs, measured one after the other in this run")
+    parser.add_argument("--runs", nargs="+", type=_run_spec, default=DEFAULT_RUNS,
+                        help="MODEL:SAMPLES pairs, measured one after the other in this run (default: the issue's "
+                             "sizes, then 8x and 4x them, where the fixed cost of a command weighs less)")
     parser.add_argument("--target", default="loihi2")
     parser.add_argument("--no-memory", action="store_true", help="skip the client memory measurement")
     parser.add_argument("--profile-memory", action="store_true",

@@ -238,6 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from neurodeploy.format.program import from_manifest
     from neurodeploy.analysis.verify import on_grid, pad_for_latency
     from neurodeploy.emulator import overflow
+    from neurodeploy.sharding.shard import spike_total
 
     if cli_shard.run_wanted(args):  # shards: a Dask cluster, probes, events or a folder of parts
         if args.device is not None:
@@ -266,7 +267,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     traces, grid = on_grid(program, traces, shape[0], shape[1], args.align)
     traces = recording.rename(traces, asked, valid)
     write_npz(args.output, traces)
-    spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
+    spikes = {k: spike_total(v) for k, v in traces.items() if k.startswith("spikes.")}
     print(f"wrote {args.output}: " + ", ".join(f"{k} ({n} spikes)" for k, n in spikes.items()))
     print(grid)
     return 0

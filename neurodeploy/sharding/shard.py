@@ -297,7 +297,7 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     if spec.align == "float":
         traces, dropped = align_to_float(program, traces, steps)
     traces = probe(traces, spec.probe)
-    spikes = {k: int(v.sum()) for k, v in traces.items() if k.startswith("spikes.")}
+    spikes = {k: spike_total(v) for k, v in traces.items() if k.startswith("spikes.")}
     if spec.events:
         traces = to_events(traces, shard.start)
     if spec.packed:
@@ -305,6 +305,16 @@ def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
 
         traces = {key: pack(trace) for key, trace in traces.items()}
     return ShardResult(shard, traces, dropped, spikes, excess)
+
+
+def spike_total(trace: np.ndarray) -> int:
+    """The number of spikes in a trace: its nonzero entries where every one is a single spike (the
+    common case, several times faster than a sum that widens every byte), else its sum."""
+    if trace.size == 0:
+        return 0
+    if trace.dtype.kind in "bu" and trace.max() <= 1:
+        return int(np.count_nonzero(trace))
+    return int(trace.sum(dtype=np.int64))
 
 
 def _steps_of(inputs: Any) -> int:

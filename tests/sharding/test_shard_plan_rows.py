@@ -81,3 +81,15 @@ def test_shard_size_given_or_refused():
     assert shard.plan(1000)[0].size == shard.DEFAULT_SHARD_SIZE  # the work of a sample unknown
     with pytest.raises(OptionError, match="--shard-size must be >= 1"):
         shard.plan(10, 0)
+
+
+def test_spike_total_counts_every_spike():
+    from neurodeploy.sharding.shard import spike_total
+
+    rng = np.random.default_rng(3)
+    single = (rng.random((4, 5, 6)) < 0.3).astype(np.uint8)
+    counts = rng.integers(0, 4, (4, 5, 6)).astype(np.uint8)  # a neuron may send several spikes in a step
+    assert counts.max() > 1
+    for trace in (single, counts, single.astype(bool), np.zeros((2, 0), np.uint8)):
+        assert spike_total(trace) == int(trace.astype(np.int64).sum())
+    assert spike_total(counts) > np.count_nonzero(counts)
