@@ -26,7 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))  # conv_networks, beside this script
-DEFAULT_RUNS = [("digits_mlp", 4096), ("events_motion", 256), ("digits_mlp", 32768), ("events_motion", 1024)]
+DEFAULT_RUNS = [("digits_mlp", 4096), ("events_motion", 256), ("dvs", 256), ("digits_mlp", 32768), ("events_motion", 1024)]
 
 
 # "dvs": the event-camera network of benchmarks/conv_networks.py (2x128x128 input, 3 conv layers, 75k
@@ -34,17 +34,19 @@ DEFAULT_RUNS = [("digits_mlp", 4096), ("events_motion", 256), ("digits_mlp", 327
 DVS_STEPS, DVS_RATE = 25, 0.10
 
 
-def _inputs(model: str, samples: int, path: Path) -> None:
+def _inputs(model: str, samples: int, path: Path, dtype: str = "float32") -> None:
+    """The input file: the zoo model's test set repeated (float32, as the zoo ships it), or random
+    events for ``dvs``; saved as ``dtype``."""
     if model == "dvs":
         from conv_networks import events
 
-        np.savez(path, input=events((2, 128, 128), samples, DVS_STEPS, DVS_RATE, seed=1))
-        return
-    from neurodeploy.models import data
+        x = events((2, 128, 128), samples, DVS_STEPS, DVS_RATE, seed=1)
+    else:
+        from neurodeploy.models import data
 
-    x, _ = data.test_set(model)
-    reps = -(-samples // x.shape[0])
-    np.savez(path, input=np.concatenate([x] * reps)[:samples])
+        x, _ = data.test_set(model)
+        x = np.concatenate([x] * -(-samples // x.shape[0]))[:samples]
+    np.savez(path, input=x.astype(dtype))
 
 
 def _compile(model: str, target: str, folder: Path) -> Path:
@@ -200,10 +202,10 @@ def _run_spec(text: str) -> tuple[str, int]:
     return model, int(samples or 4096)
 
 
-def _speed(model: str, samples: int, target: str, folder: Path) -> tuple[Path, int, dict[str, float]]:
+def _speed(model: str, samples: int, target: str, folder: Path, dtype: str) -> tuple[Path, int, dict[str, float]]:
     ndp = _compile(model, target, folder)
     inputs = folder / f"{model}.in.npz"
-    _inputs(model, samples, inputs)
+    _inputs(model, samples, inputs, dtype)
     steps = int(np.load(inputs)["input"].shape[1])
     return ndp, steps, {**_kernel_times(ndp, inputs), **_cli_times(ndp, inputs, folder)}
 
@@ -236,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="MODEL:SAMPLES pairs, measured one after the other in this run (default: the issue's "
                              "sizes, then 8x and 4x them, where the fixed cost of a command weighs less)")
     parser.add_argument("--target", default="loihi2")
+    parser.add_argument("--input-dtype", default="float32", choices=["float32", "uint8"],
+                        help="how the input files store their spike counts (the zoo ships float32)")
     parser.add_argument("--no-memory", action="store_true", help="skip the client memory measurement")
     parser.add_argument("--profile-memory", action="store_true",
                         help="only the client's peak memory of `profile` over the first run's samples and 4x")
@@ -249,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for model, samples in args.runs:
-            ndp, steps, times = _speed(model, samples, args.target, folder)
+            ndp, steps, times = _speed(model, samples, args.target, folder, args.input_dtype)
             results.append({"model": model, "samples": samples, "steps": steps, "times_s": times, "ndp": ndp,
                             "shard_size": _default_shard(ndp, samples, steps)})
         first = results[0]
