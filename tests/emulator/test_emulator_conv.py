@@ -393,3 +393,22 @@ def test_conv_sums_outside_int32_are_counted_where_they_happen(target):
     for name in ("p1", "p3"):  # p1: a conv and a recurrent conv; p3: one conv alone
         events = slow[f"overflow.{name}.input"]
         assert 0 < events.sum() < x.shape[1] * program.population(name).size * x.shape[0], name
+
+
+@pytest.mark.parametrize("high", [255, 300])
+@pytest.mark.parametrize("target", ["loihi2", "spinnaker"])
+def test_large_input_counts_as_bytes_or_int64_match_the_numpy_kernel(target, high):
+    """Counts up to 255 reach the compiled kernel as uint8, larger ones as int64 (the numpy kernel
+    widens both to int64): the products with the largest weights are the same integers either way."""
+    from neurodeploy.emulator.inputs import program_inputs
+
+    rng = np.random.default_rng(high)
+    program = random_program(target, 7, 2)
+    shape = (2, 12) + program.inputs["input"]
+    x = (rng.integers(high - 40, high + 1, size=shape) * (rng.random(shape) < 0.05)).astype(np.float32)
+    assert x.max() == high
+    assert program_inputs(program, x)["input"].dtype == (np.uint8 if high <= 255 else np.int64)
+    fast, slow, _ = run_both(target, program, x)
+    assert_same(fast, slow)
+    assert any(v.sum() for k, v in slow.items() if k.startswith("overflow.")) or any(
+        fast[k].any() for k in fast if k.startswith("spikes."))
