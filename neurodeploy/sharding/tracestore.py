@@ -49,8 +49,12 @@ class PartStore:
         A folder output gets an ``.npz`` part; a single output spools the compressed chunks (its
         ``.bin`` part) until :meth:`finish` copies them into the one ``.npz``."""
         name = f"part-{shard.index:06d}." + ("bin" if self.single else "npz")
-        with atomic.open_atomic(self.folder / name, "wb") as handle:
-            chunks = _spool(handle, arrays) if self.single else _write_part(handle, arrays)
+        if self.single:  # a scratch file, removed at the end: no rename or fsync to pay per shard
+            with open(self.folder / name, "wb") as handle:
+                chunks = _spool(handle, arrays)
+        else:
+            with atomic.open_atomic(self.folder / name, "wb") as handle:
+                chunks = _write_part(handle, arrays)
         self.parts[shard.index] = {"index": shard.index, "start": shard.start, "stop": shard.stop, "file": name,
                                    "arrays": {k: {"shape": list(v.shape), "dtype": v.dtype} for k, v in arrays.items()}}
         if chunks:
