@@ -140,17 +140,30 @@ def read_rows(path: str | Path, key: str, start: int, stop: int) -> np.ndarray:
             handle.seek(0)
             return np.lib.format.read_array(handle, allow_pickle=False)[start:stop]
         row = math.prod(info.shape[1:]) * dtype.itemsize
+        rows = np.empty((stop - start,) + info.shape[1:], dtype=dtype)  # writable: read into, not copied
         stored = _stored_offset(path, key)
         if stored is None:
             handle.seek(offset + start * row)
-            data = handle.read((stop - start) * row)
+            got = _read_into(handle, rows)
     if stored is not None:
         with open(path, "rb") as raw:
             raw.seek(stored + offset + start * row)
-            data = raw.read((stop - start) * row)
-    if len(data) != (stop - start) * row:
+            got = _read_into(raw, rows)
+    if got != rows.nbytes:
         raise InputDataError(f"{path}: array '{key}' is truncated (rows {start}-{stop} of {info.shape[0]} unreadable)")
-    return np.frombuffer(data, dtype=dtype).reshape((stop - start,) + info.shape[1:])
+    return rows
+
+
+def _read_into(handle, array: np.ndarray) -> int:
+    """Fill ``array``'s bytes from ``handle``; returns how many bytes were read (short at end of file)."""
+    view = memoryview(array.reshape(-1).view(np.uint8))
+    done = 0
+    while done < view.nbytes:
+        n = handle.readinto(view[done:])
+        if not n:
+            break
+        done += n
+    return done
 
 
 _LOCAL_HEADER = 30  # bytes of a zip local file header before its name and extra field
