@@ -78,23 +78,38 @@ own arena holds at most 64 MB per heap, so larger arrays were mapped afresh too 
 samples: 1.5 s vs 1.1 s with the one arena). See docs/dask.md for remote workers."""
 
 
+def heap_environment() -> dict[str, str]:
+    """glibc's settings for a worker process (read when the process starts, so set before it does)."""
+    return {"MALLOC_TRIM_THRESHOLD_": str(HEAP_BYTES), "MALLOC_MMAP_THRESHOLD_": str(HEAP_BYTES), "MALLOC_ARENA_MAX": "1"}
+
+
+def thread_environment() -> dict[str, str]:
+    """One thread per worker process, the compiled kernels included (read when numba is first imported)."""
+    return {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
 def worker_environment() -> dict[str, str]:
-    """Variables set before a local worker process starts (Dask's pre-spawn environment)."""
-    return {"MALLOC_TRIM_THRESHOLD_": str(HEAP_BYTES), "MALLOC_MMAP_THRESHOLD_": str(HEAP_BYTES),
-            "MALLOC_ARENA_MAX": "1", "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}  # one thread per worker, kernels included
+    """Everything a worker runs with (docs/dask-worker.yaml gives remote workers the same)."""
+    return {**heap_environment(), **thread_environment()}
 
 
 @contextmanager
 def local_cluster(workers: int) -> Iterator[Any]:
-    """N single-threaded worker processes and their scheduler, listening on 127.0.0.1 only."""
+    """N single-threaded worker processes and their scheduler, listening on 127.0.0.1 only.
+
+    The heap settings go in Dask's pre-spawn environment, which its nanny also writes into this
+    process's ``os.environ`` (harmless: glibc read its own at start-up; they reach only processes
+    started later). The thread settings go only to the workers: numba re-reads NUMBA_NUM_THREADS
+    when it compiles, and refuses a value other than the threads it has already started."""
     import dask
 
     distributed = _dask()
-    spawn_env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in worker_environment().items()}
+    spawn_env = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in heap_environment().items()}
     with dask.config.set(spawn_env):  # read when each worker's nanny is made (a restarted worker keeps it)
         cluster = distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", protocol="tcp",
-            dashboard_address=None, silence_logs=logging.CRITICAL)  # errors reach the client as one line
+            dashboard_address=None, silence_logs=logging.CRITICAL,  # errors reach the client as one line
+            env=thread_environment())
     try:
         yield cluster
     finally:

@@ -43,8 +43,12 @@ def test_documented_worker_config_is_the_local_workers_environment():
 
 
 def test_local_workers_run_with_that_environment():
+    before = os.environ.get("NUMBA_NUM_THREADS")
     with local_cluster(2) as cluster, Client(cluster) as c:
         seen = c.run(_seen)
+        # The thread settings stay out of this process: numba re-reads NUMBA_NUM_THREADS when it
+        # compiles and refuses one that differs from the threads it has started.
+        assert os.environ.get("NUMBA_NUM_THREADS") == before
     assert len(seen) == 2 and all(s == _expected() for s in seen.values()), seen
 
 
