@@ -32,7 +32,8 @@ def program_inputs(program: Program, inputs: Any, *, target_label: str = "the de
                                  f"(batch, steps, {', '.join(map(str, shape))})")
         if arr.dtype.kind not in "biuf":
             raise InputDataError(f"input '{name}': expected spike counts, got dtype {arr.dtype}")
-        out[name] = input_rules.as_counts(arr.reshape(arr.shape[:2] + (size,)), f"input '{name}' ({target_label})")
+        counts = input_rules.as_counts(arr.reshape(arr.shape[:2] + (size,)), f"input '{name}' ({target_label})")
+        out[name] = np.require(counts, requirements=["C", "W"])  # one kernel signature per dtype: no read-only views
     return out
 
 
