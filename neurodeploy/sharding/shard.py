@@ -295,9 +295,8 @@ class ShardResult:
 def run_shard(spec: RunSpec, shard: Shard) -> ShardResult:
     """Emulate samples ``shard`` of the input with the artifact; traces as `run` writes them."""
     from neurodeploy.emulator import run_program
-    from neurodeploy.analysis.verify import align_to_float, pad_for_latency
-
     from neurodeploy.emulator.inputs import program_inputs
+    from neurodeploy.analysis.verify import align_to_float, pad_for_latency
 
     art, program = load(spec.artifact, spec.content_hash)
     inputs = program_inputs(program, shard_inputs(spec.input, dict(spec.keys), shard.start, shard.stop))
