@@ -15,18 +15,13 @@ from neurodeploy.emulator import fixed_point, overflow, spinnaker
 from neurodeploy.format import artifact
 from neurodeploy.format.program import from_manifest
 
+from helpers.small_nets import two_layer_lif
+
 SAMPLES, STEPS = 5, 16
 
 
 def dense_graph() -> nir.NIRGraph:
-    rng = np.random.default_rng(0)
-    lif = lambda n: nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),  # noqa: E731
-                            v_threshold=np.ones(n), v_reset=np.zeros(n))
-    nodes = {"input": nir.Input(input_type=np.array([24])), "w1": nir.Linear(weight=rng.normal(0.3, 1.0, (20, 24))),
-             "lif1": lif(20), "w2": nir.Linear(weight=rng.normal(0.2, 1.0, (3, 20))), "lif2": lif(3),
-             "output": nir.Output(output_type=np.array([3]))}
-    edges = [("input", "w1"), ("w1", "lif1"), ("lif1", "w2"), ("w2", "lif2"), ("lif2", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3})
+    return two_layer_lif(24, 20, 3)
 
 
 @pytest.fixture(scope="module")

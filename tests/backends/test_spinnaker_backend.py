@@ -13,8 +13,6 @@ import argparse
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +20,12 @@ import pytest
 import scipy.sparse
 
 from neurodeploy.backends.spinnaker import fast_rows, network
-from neurodeploy.backends.spinnaker.backend import Machine, child_env, machine, write_config
+from neurodeploy.backends.spinnaker.backend import child_env, machine, write_config
 from neurodeploy.errors import InputDataError, NeurodeployError, OptionError
 from neurodeploy.format.program import Program, QConnection, QPopulation
+
+from helpers.conv_programs import conv_matrix
+from helpers.spinnaker_script import run_exported
 
 HAVE_SPYNNAKER = importlib.util.find_spec("spynnaker") is not None and importlib.util.find_spec("pyNN") is not None
 needs_spynnaker = pytest.mark.skipif(
@@ -130,21 +131,15 @@ ALL = ["digits_mlp", "digits_conv", "temporal_rnn", "lif_paper", "random_delays"
 
 def _synapse_list(conn) -> dict:
     """A connection's synapses in CSR form; a conv kernel expanded by pushing unit vectors through the
-    float conv (emulator/ops.py): an oracle independent of the backend's index arithmetic."""
+    float conv (helpers.conv_programs.conv_matrix): an oracle independent of the backend's index arithmetic."""
     if conn.kind != "conv":
         return conn.arrays
-    from neurodeploy.emulator.ops import conv
-
-    a = conn.attrs
-    basis = np.eye(conn.n_in).reshape((conn.n_in,) + tuple(a["in_shape"]))
-    def expand(kernel):
-        out = conv(basis, kernel.astype(np.float64), a["stride"], a["padding"], a["dilation"], int(a["groups"]))
-        return out.reshape(conn.n_in, -1).T  # (n_out, n_in)
-    present = expand(np.ones(conn.arrays["weight"].shape)) != 0
+    present = conv_matrix(conn, np.ones(conn.arrays["weight"].shape)) != 0
     rows, cols = np.nonzero(present)
-    words, types = expand(conn.arrays["weight"]), expand(conn.arrays["synapse_type"])
+    words, types = conv_matrix(conn, conn.arrays["weight"]), conv_matrix(conn, conn.arrays["synapse_type"])
     return {"indices": cols, "indptr": np.concatenate([[0], np.cumsum(present.sum(axis=1))]),
             "weight": words[rows, cols].astype(np.uint16), "synapse_type": types[rows, cols].astype(np.uint8)}
+
 
 @needs_spynnaker
 @pytest.mark.parametrize("name", ALL)
@@ -247,19 +242,12 @@ def network_program(art):
 def test_exported_script_runs_on_a_virtual_board(tmp_path):
     art = random_program(7, max_delay=40)  # per-neuron parameters, delays, inhibitory lists
     script, _ = _export(art, tmp_path / "net.py")
-    home = tmp_path / "home"
-    write_config(home, Machine())
     x = np.zeros((2, 6) + tuple(network_program(art).inputs["input"]), dtype=np.uint8)
     x[:, ::2, 0] = 1
-    np.savez(tmp_path / "x.npz", input=x)
-    proc = subprocess.run([sys.executable, str(script), "--input", str(tmp_path / "x.npz"), "--record", "v",
-                           "-o", str(tmp_path / "out.npz")], cwd=home, env=child_env(home),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with np.load(tmp_path / "out.npz") as out:
-        for p in network_program(art).populations:
-            assert out[f"spikes.{p.name}"].shape == (2, 6) + p.shape
-            assert out[f"v.{p.name}"].shape == (2, 6) + p.shape
+    out = run_exported(script, x, tmp_path)
+    for p in network_program(art).populations:
+        assert out[f"spikes.{p.name}"].shape == (2, 6) + p.shape
+        assert out[f"v.{p.name}"].shape == (2, 6) + p.shape
 
 
 # ------------------------------------------------------------------ command line, machines, errors

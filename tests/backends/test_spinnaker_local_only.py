@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from types import SimpleNamespace
@@ -26,6 +24,9 @@ import scipy.signal
 from neurodeploy.backends.spinnaker import network
 from neurodeploy.format.program import Program, QConnection, QPopulation, from_manifest
 from neurodeploy.targets import spinnaker_local_only as lo
+
+from helpers.conv_programs import conv_matrix
+from helpers.spinnaker_script import run_exported
 
 HAVE_SPYNNAKER = importlib.util.find_spec("spynnaker") is not None and importlib.util.find_spec("pyNN") is not None
 needs_spynnaker = pytest.mark.skipif(not HAVE_SPYNNAKER, reason="sPyNNaker 7.4.1 is not installed")
@@ -258,17 +259,9 @@ def test_the_compiler_records_the_decision():
 
 def _expected(conn) -> dict[str, list[np.ndarray]]:
     """The artifact's synapses of a conv per receptor, by pushing unit vectors through the float conv
-    (emulator/ops.py): an oracle independent of the backend's index arithmetic."""
-    from neurodeploy.emulator.ops import conv
-
-    a = conn.attrs
-    basis = np.eye(conn.n_in).reshape((conn.n_in,) + tuple(a["in_shape"]))
-
-    def expand(kernel):
-        out = conv(basis, kernel.astype(np.float64), a["stride"], a["padding"], a["dilation"], int(a["groups"]))
-        return out.reshape(conn.n_in, -1).T  # (n_out, n_in)
-    present = expand(np.ones(conn.arrays["weight"].shape)) != 0
-    words, types = expand(conn.arrays["weight"]), expand(conn.arrays["synapse_type"])
+    (helpers.conv_programs.conv_matrix): an oracle independent of the backend's index arithmetic."""
+    present = conv_matrix(conn, np.ones(conn.arrays["weight"].shape)) != 0
+    words, types = conv_matrix(conn, conn.arrays["weight"]), conv_matrix(conn, conn.arrays["synapse_type"])
     post, pre = np.nonzero(present)
     out = {}
     for kind, tag in ((0, "exc"), (1, "inh")):
@@ -391,20 +384,11 @@ def test_export_writes_convolution_connectors(tmp_path):
 
 @needs_spynnaker
 def test_exported_script_runs_on_a_virtual_board(tmp_path):
-    from neurodeploy.backends.spinnaker.backend import Machine, child_env, write_config
-
     script = _export(tiny_artifact(True), tmp_path / "net.py")
-    home = tmp_path / "home"
-    write_config(home, Machine())
     x = np.zeros((1, 4, 1, 8, 8), dtype=np.uint8)
     x[0, 0, 0, 3, 3] = 1
-    np.savez(tmp_path / "x.npz", input=x)
-    proc = subprocess.run([sys.executable, str(script), "--input", str(tmp_path / "x.npz"), "--record", "v",
-                           "-o", str(tmp_path / "out.npz")], cwd=home, env=child_env(home),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with np.load(tmp_path / "out.npz") as out:
-        assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 2, 4, 4)
+    out = run_exported(script, x, tmp_path)
+    assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 2, 4, 4)
 
 
 def test_check_and_inspect_name_each_conv(tmp_path, capsys):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -20,6 +19,8 @@ import pytest
 from neurodeploy.backends.spinnaker import network
 from neurodeploy.format.program import Program, QConnection, QPopulation, from_manifest
 from neurodeploy.targets import spinnaker_local_only as lo
+
+from helpers.spinnaker_script import run_exported
 
 HAVE_SPYNNAKER = importlib.util.find_spec("spynnaker") is not None and importlib.util.find_spec("pyNN") is not None
 needs_spynnaker = pytest.mark.skipif(not HAVE_SPYNNAKER, reason="sPyNNaker 7.4.1 is not installed")
@@ -243,10 +244,6 @@ def test_virtual_board_reads_back_the_pool_dense_weights(tmp_path):
 def test_export_writes_pool_dense_and_the_script_runs(tmp_path):
     """`export --format pynn` writes one PoolDenseConnector per source channel with the planned weights,
     and the script runs on a virtual board."""
-    import subprocess
-    import sys
-
-    from neurodeploy.backends.spinnaker.backend import Machine, child_env, write_config
     from tests.backends.test_spinnaker_local_only import _export
 
     art = pool_dense_artifact()
@@ -267,17 +264,10 @@ def test_export_writes_pool_dense_and_the_script_runs(tmp_path):
     dense[post, fc.arrays["indices"]] = signed
     want = np.transpose(dense.reshape(fc.n_out, 2, 8, 8)[:, :, ::2, ::2], (1, 3, 2, 0)) * 4
     assert np.array_equal(weights, want)
-    home = tmp_path / "home"
-    write_config(home, Machine())
     x = np.zeros((1, 4, 1, 8, 8), dtype=np.uint8)
     x[0, 0, 0, 3, 3] = 1
-    np.savez(tmp_path / "x.npz", input=x)
-    proc = subprocess.run([sys.executable, str(script), "--input", str(tmp_path / "x.npz"), "--record", "v",
-                           "-o", str(tmp_path / "out.npz")], cwd=home, env=child_env(home),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    with np.load(tmp_path / "out.npz") as out:
-        assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 4)
+    out = run_exported(script, x, tmp_path)
+    assert out["spikes.lif1"].shape == (1, 4, 2, 8, 8) and out["v.lif2"].shape == (1, 4, 4)
 
 
 def test_check_and_inspect_name_the_pool_dense_connection(tmp_path, capsys):

@@ -13,18 +13,13 @@ import pytest
 from neurodeploy.cli import main as cli
 from neurodeploy.format import artifact, input_rules
 
+from helpers.small_nets import two_layer_lif
+
 STEPS, N = 12, 16
 
 
 def graph() -> nir.NIRGraph:
-    rng = np.random.default_rng(3)
-    lif = lambda n: nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),  # noqa: E731
-                            v_threshold=np.ones(n), v_reset=np.zeros(n))
-    nodes = {"input": nir.Input(input_type=np.array([N])), "w1": nir.Linear(weight=rng.normal(0.4, 0.5, (10, N))),
-             "lif1": lif(10), "w2": nir.Linear(weight=rng.normal(0.3, 0.5, (4, 10))), "lif2": lif(4),
-             "output": nir.Output(output_type=np.array([4]))}
-    edges = [("input", "w1"), ("w1", "lif1"), ("lif1", "w2"), ("w2", "lif2"), ("lif2", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3})
+    return two_layer_lif(N, 10, 4, seed=3, means=(0.4, 0.3), std=0.5)
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,13 @@ import pytest
 from neurodeploy.compiler.compile import Options, compile_model
 from neurodeploy.emulator import fixed_point, overflow, spinnaker
 
+from helpers.small_nets import two_layer_lif
+
 TARGETS = ["loihi2", "emulator", "spinnaker"]
 
 
 def dense_graph(seed: int = 0) -> nir.NIRGraph:
-    rng = np.random.default_rng(seed)
-    lif = lambda n: nir.LIF(tau=np.full(n, 0.02), r=np.ones(n), v_leak=np.zeros(n),  # noqa: E731
-                            v_threshold=np.ones(n), v_reset=np.zeros(n))
-    nodes = {"input": nir.Input(input_type=np.array([32])), "w1": nir.Linear(weight=rng.normal(0.3, 1.0, (48, 32))),
-             "lif1": lif(48), "w2": nir.Linear(weight=rng.normal(0.2, 1.0, (6, 48))), "lif2": lif(6),
-             "output": nir.Output(output_type=np.array([6]))}
-    edges = [("input", "w1"), ("w1", "lif1"), ("lif1", "w2"), ("w2", "lif2"), ("lif2", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"neurodeploy.dt": 1e-3})
+    return two_layer_lif(32, 48, 6, seed=seed)
 
 
 @pytest.fixture(scope="module")

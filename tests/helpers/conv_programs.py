@@ -49,3 +49,15 @@ def population(target: str, name: str, shape: tuple[int, ...], rng: np.random.Ge
         params["du"] = rng.integers(500, 4096, n)
         params["bias_mant"] = rng.integers(-50, 100, n)
     return QPopulation(name, base.model, "LIF", tuple(shape), True, np.ones(n), params)
+
+
+def conv_matrix(conn, kernel: np.ndarray) -> np.ndarray:
+    """(n_out, n_in): what each input entry of conv ``conn`` sends to each output with ``kernel``
+    in place of its weights, by pushing unit vectors through the float conv (emulator/ops.py): an
+    oracle independent of the backends' index arithmetic."""
+    from neurodeploy.emulator.ops import conv
+
+    a = conn.attrs
+    basis = np.eye(conn.n_in).reshape((conn.n_in,) + tuple(a["in_shape"]))
+    out = conv(basis, kernel.astype(np.float64), a["stride"], a["padding"], a["dilation"], int(a["groups"]))
+    return out.reshape(conn.n_in, -1).T
